@@ -1,0 +1,69 @@
+package formats
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kinds of failure a caller can branch on with errors.Is. Every error this package returns
+// wraps exactly one of them, and its text says what went wrong and what to do; none carries a
+// patient-level value.
+var (
+	ErrFormatVersion    = errors.New("unsupported format version")
+	ErrSchema           = errors.New("schema does not match the contract")
+	ErrValue            = errors.New("invalid value")
+	ErrPracticeMismatch = errors.New("practice does not match its location")
+	ErrSize             = errors.New("size mismatch")
+	ErrChecksum         = errors.New("checksum mismatch")
+	ErrSignature        = errors.New("signature does not verify")
+	ErrUnknownKey       = errors.New("signing key is not registered")
+	ErrRevoked          = errors.New("signing key has been revoked")
+	ErrCorrupt          = errors.New("file is corrupt or not in the expected format")
+	ErrTooLarge         = errors.New("object is larger than allowed")
+	ErrKey              = errors.New("invalid object key")
+)
+
+// Error is a failure with the operation and the object it concerns. Kind is one of the Err
+// values above; Detail is a sentence for people.
+type Error struct {
+	Op     string // what was being done, e.g. "read submission"
+	Object string // the object key or file name, when known
+	Kind   error
+	Detail string
+	Err    error // underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Object != "" {
+		s += " " + e.Object
+	}
+	s += ": " + e.Kind.Error()
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is reports whether target is this error's kind, so errors.Is(err, ErrChecksum) works.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(op string, kind error, format string, args ...any) *Error {
+	return &Error{Op: op, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
+// WithObject returns err with its Object set, when err is an *Error without one.
+func WithObject(err error, object string) error {
+	var fe *Error
+	if errors.As(err, &fe) && fe.Object == "" {
+		c := *fe
+		c.Object = object
+		return &c
+	}
+	return err
+}

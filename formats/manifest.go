@@ -1,0 +1,195 @@
+package formats
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Manifest lists every file of one run. It is written after all of them and signed with the
+// practice's key: it is the commit marker, so a run without one does not exist for the
+// coordinator.
+type Manifest struct {
+	FormatVersion int         `json:"format_version"`
+	Practice      string      `json:"practice"`
+	RunID         string      `json:"run_id"`
+	Created       time.Time   `json:"created"`
+	Extractors    []string    `json:"extractors"` // name@version of each contributing extractor
+	Policy        string      `json:"policy"`
+	Files         []FileEntry `json:"files"`
+}
+
+// FileEntry is one file of a run.
+type FileEntry struct {
+	Key    string `json:"key"`
+	Period string `json:"period"` // YYYY-MM
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // lower-case hex
+}
+
+var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Entry describes data as the run's file for period.
+func Entry(practice, runID string, period Month, data []byte) FileEntry {
+	h := sha256.Sum256(data)
+	return FileEntry{
+		Key:    SubmissionKey(practice, runID, period),
+		Period: period.String(),
+		Size:   int64(len(data)),
+		SHA256: hex.EncodeToString(h[:]),
+	}
+}
+
+// Validate checks the manifest's own consistency: version, ids, policy, and that every file is
+// a submission key inside this run's prefix, once per month.
+func (m *Manifest) Validate() error {
+	const op = "validate manifest"
+	if m.FormatVersion != FormatVersion {
+		return errorf(op, ErrFormatVersion, "manifest format version %d, this build reads version %d; upgrade so agent and coordinator agree", m.FormatVersion, FormatVersion)
+	}
+	if err := ValidatePracticeID(m.Practice); err != nil {
+		return err
+	}
+	if err := ValidateRunID(m.RunID); err != nil {
+		return err
+	}
+	if _, err := PolicyByName(m.Policy); err != nil {
+		return err
+	}
+	if m.Created.IsZero() {
+		return errorf(op, ErrValue, "manifest has no creation time")
+	}
+	for _, x := range m.Extractors {
+		if !extractorPattern.MatchString(x) {
+			return errorf(op, ErrValue, "extractor %q must be name@version", x)
+		}
+	}
+	if len(m.Files) == 0 {
+		return errorf(op, ErrValue, "manifest lists no files")
+	}
+	seen := map[string]bool{}
+	for _, f := range m.Files {
+		k, err := ParseKey(f.Key)
+		if err != nil || k.Manifest {
+			return errorf(op, ErrKey, "file %q is not a submission key", f.Key)
+		}
+		if k.Practice != m.Practice || k.RunID != m.RunID {
+			return errorf(op, ErrPracticeMismatch, "file %q is outside this run's prefix %s; a manifest may only name its own practice's files", f.Key, RunPrefix(m.Practice, m.RunID))
+		}
+		if k.Period.String() != f.Period {
+			return errorf(op, ErrValue, "file %q is listed for period %q", f.Key, f.Period)
+		}
+		if seen[f.Period] {
+			return errorf(op, ErrValue, "period %s is listed twice", f.Period)
+		}
+		seen[f.Period] = true
+		if f.Size < 0 || !sha256Pattern.MatchString(f.SHA256) {
+			return errorf(op, ErrValue, "file %q has an invalid size or SHA-256", f.Key)
+		}
+	}
+	return nil
+}
+
+// Key is where this manifest is stored.
+func (m *Manifest) Key() string { return ManifestKey(m.Practice, m.RunID) }
+
+// SignManifest validates m and returns its signed envelope.
+func SignManifest(m *Manifest, priv ed25519.PrivateKey) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	payload, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return Seal(PayloadManifest, payload, priv)
+}
+
+// ReadManifestUnverified parses a manifest envelope without checking its signature, so a
+// caller can find which practice's key to verify it with. Never trust what it returns.
+func ReadManifestUnverified(data []byte) (*Manifest, *Envelope, error) {
+	env, err := ParseEnvelope(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m Manifest
+	if err := strictJSON(env.Payload, &m); err != nil {
+		return nil, nil, &Error{Op: "read manifest", Kind: ErrCorrupt, Detail: "the manifest payload is not valid JSON of the contract", Err: err}
+	}
+	return &m, env, nil
+}
+
+// VerifyManifest checks a manifest stored at key: the signature against pub, the content
+// against the contract, and that it sits where its practice and run say it should.
+func VerifyManifest(key string, data []byte, pub ed25519.PublicKey) (*Manifest, error) {
+	env, err := ParseEnvelope(data)
+	if err != nil {
+		return nil, WithObject(err, key)
+	}
+	payload, err := env.Open(PayloadManifest, pub)
+	if err != nil {
+		return nil, WithObject(err, key)
+	}
+	var m Manifest
+	if err := strictJSON(payload, &m); err != nil {
+		return nil, &Error{Op: "read manifest", Object: key, Kind: ErrCorrupt, Detail: "the manifest payload is not valid JSON of the contract", Err: err}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, WithObject(err, key)
+	}
+	if key != m.Key() {
+		return nil, &Error{Op: "verify manifest", Object: key, Kind: ErrPracticeMismatch,
+			Detail: fmt.Sprintf("the signed manifest belongs at %s; a manifest copied to another practice or run is refused", m.Key())}
+	}
+	return &m, nil
+}
+
+// VerifyFile checks data against its manifest entry: size first, then SHA-256.
+func VerifyFile(f FileEntry, data []byte) error {
+	if int64(len(data)) != f.Size {
+		return &Error{Op: "verify file", Object: f.Key, Kind: ErrSize,
+			Detail: fmt.Sprintf("%d bytes, the manifest says %d; the upload is incomplete or the file was changed", len(data), f.Size)}
+	}
+	h := sha256.Sum256(data)
+	if hex.EncodeToString(h[:]) != f.SHA256 {
+		return &Error{Op: "verify file", Object: f.Key, Kind: ErrChecksum,
+			Detail: "SHA-256 differs from the signed manifest; the file was changed after signing"}
+	}
+	return nil
+}
+
+// VerifySubmission checks a file against its signed manifest and only then parses it; the
+// parsed submission must name the same practice, run, month and policy as the manifest.
+func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submission, error) {
+	if err := VerifyFile(f, data); err != nil {
+		return nil, err
+	}
+	s, err := ReadSubmission(data, lim)
+	if err != nil {
+		return nil, WithObject(err, f.Key)
+	}
+	mismatch := func(what, got, want string) (*Submission, error) {
+		return nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
+			Detail: fmt.Sprintf("the file's %s is %q but it is stored as %q's", what, got, want)}
+	}
+	switch {
+	case s.Practice != m.Practice:
+		return mismatch("practice", s.Practice, m.Practice)
+	case s.RunID != m.RunID:
+		return mismatch("run", s.RunID, m.RunID)
+	case s.Period.String() != f.Period:
+		return mismatch("period", s.Period.String(), f.Period)
+	case s.Policy != m.Policy:
+		return mismatch("policy", s.Policy, m.Policy)
+	}
+	return s, nil
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func trimSpace(b []byte) []byte { return bytes.TrimSpace(b) }

@@ -1,0 +1,319 @@
+package formats
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// Canonical plugin rows. They are patient-level: they travel only from a plugin to the agent
+// on the practice machine and are never written to a file, an object, a log or an error.
+
+// Row kinds, as named in schema metadata and in errors.
+const (
+	RowRegistrations = "registrations"
+	RowEvents        = "events"
+)
+
+// NoEnd marks an open registration or an event without an end date (null in Arrow).
+const NoEnd Date = math.MaxInt32
+
+// Registration is one spell of a patient's registration at the practice.
+type Registration struct {
+	PatientKey string // pseudonymous, stable within the practice
+	Sex        string // one of Sexes
+	BirthMonth Month
+	From       Date // first day registered
+	To         Date // first day no longer registered (exclusive), or NoEnd while registered
+}
+
+// Event is one contact or hospital episode of a patient.
+type Event struct {
+	PatientKey string
+	Kind       string // one of EventKinds
+	Start      Date
+	End        Date   // discharge day for an admission; NoEnd when not known or not a stay
+	Method     string // admission method for admissions (one of the Method constants), else ""
+}
+
+// Field names of the canonical row schemas.
+const (
+	FieldPatientKey      = "patient_key"
+	FieldSex             = "sex"
+	FieldBirthMonth      = "birth_month"
+	FieldRegisteredFrom  = "registered_from"
+	FieldRegisteredTo    = "registered_to"
+	FieldKind            = "kind"
+	FieldStart           = "start"
+	FieldEnd             = "end"
+	FieldAdmissionMethod = "admission_method"
+)
+
+func rowMetadata(kind string) arrow.Metadata {
+	return arrow.NewMetadata(
+		[]string{MetaFormatVersion, MetaKind},
+		[]string{fmt.Sprint(FormatVersion), kind},
+	)
+}
+
+// RegistrationsSchema is the Arrow schema of registration rows.
+var RegistrationsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: FieldPatientKey, Type: arrow.BinaryTypes.String},
+	{Name: FieldSex, Type: arrow.BinaryTypes.String},
+	{Name: FieldBirthMonth, Type: arrow.FixedWidthTypes.Date32},
+	{Name: FieldRegisteredFrom, Type: arrow.FixedWidthTypes.Date32},
+	{Name: FieldRegisteredTo, Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+}, ptr(rowMetadata(RowRegistrations)))
+
+// EventsSchema is the Arrow schema of event rows.
+var EventsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: FieldPatientKey, Type: arrow.BinaryTypes.String},
+	{Name: FieldKind, Type: arrow.BinaryTypes.String},
+	{Name: FieldStart, Type: arrow.FixedWidthTypes.Date32},
+	{Name: FieldEnd, Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	{Name: FieldAdmissionMethod, Type: arrow.BinaryTypes.String, Nullable: true},
+}, ptr(rowMetadata(RowEvents)))
+
+func ptr[T any](v T) *T { return &v }
+
+// RowSchema returns the schema for a row kind, or nil.
+func RowSchema(kind string) *arrow.Schema {
+	switch kind {
+	case RowRegistrations:
+		return RegistrationsSchema
+	case RowEvents:
+		return EventsSchema
+	}
+	return nil
+}
+
+// ValidateRegistration checks one row; the error names the field, never its value.
+func ValidateRegistration(r Registration) error {
+	const op = "validate registrations row"
+	switch {
+	case r.PatientKey == "":
+		return errorf(op, ErrValue, "field %s is empty", FieldPatientKey)
+	case !ValidSex(r.Sex):
+		return errorf(op, ErrValue, "field %s must be one of female, male, unknown", FieldSex)
+	case r.From == NoEnd:
+		return errorf(op, ErrValue, "field %s is missing", FieldRegisteredFrom)
+	case r.To != NoEnd && r.To < r.From:
+		return errorf(op, ErrValue, "field %s is before %s", FieldRegisteredTo, FieldRegisteredFrom)
+	case r.BirthMonth.Start().After(r.From.Time().AddDate(0, 1, 0)):
+		return errorf(op, ErrValue, "field %s is after %s", FieldBirthMonth, FieldRegisteredFrom)
+	}
+	return nil
+}
+
+// ValidateEvent checks one row; the error names the field, never its value.
+func ValidateEvent(e Event) error {
+	const op = "validate events row"
+	switch {
+	case e.PatientKey == "":
+		return errorf(op, ErrValue, "field %s is empty", FieldPatientKey)
+	case !ValidEventKind(e.Kind):
+		return errorf(op, ErrValue, "field %s must be one of consultation, outpatient_attendance, ae_attendance, admission", FieldKind)
+	case e.End != NoEnd && e.End < e.Start:
+		return errorf(op, ErrValue, "field %s is before %s", FieldEnd, FieldStart)
+	case e.Kind == KindAdmission && !ValidAdmissionMethod(e.Method):
+		return errorf(op, ErrValue, "field %s must be emergency, elective, other or unknown for an admission", FieldAdmissionMethod)
+	case e.Kind != KindAdmission && e.Method != "":
+		return errorf(op, ErrValue, "field %s must be null for a %s", FieldAdmissionMethod, e.Kind)
+	}
+	return nil
+}
+
+// RegistrationBuilder accumulates registration rows into Arrow records.
+type RegistrationBuilder struct{ b *array.RecordBuilder }
+
+// NewRegistrationBuilder returns an empty builder; mem may be nil for the Go allocator.
+func NewRegistrationBuilder(mem memory.Allocator) *RegistrationBuilder {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &RegistrationBuilder{array.NewRecordBuilder(mem, RegistrationsSchema)}
+}
+
+// Append adds a row after validating it.
+func (rb *RegistrationBuilder) Append(r Registration) error {
+	if err := ValidateRegistration(r); err != nil {
+		return err
+	}
+	rb.b.Field(0).(*array.StringBuilder).Append(r.PatientKey)
+	rb.b.Field(1).(*array.StringBuilder).Append(r.Sex)
+	rb.b.Field(2).(*array.Date32Builder).Append(arrow.Date32(DateOf(r.BirthMonth.Start())))
+	rb.b.Field(3).(*array.Date32Builder).Append(arrow.Date32(r.From))
+	appendDate(rb.b.Field(4).(*array.Date32Builder), r.To)
+	return nil
+}
+
+// Len is the number of rows not yet taken by NewRecord.
+func (rb *RegistrationBuilder) Len() int { return rb.b.Field(0).Len() }
+
+// NewRecord returns the rows appended so far and resets the builder. The caller releases it.
+func (rb *RegistrationBuilder) NewRecord() arrow.Record { return rb.b.NewRecord() }
+
+// Release frees the builder's memory.
+func (rb *RegistrationBuilder) Release() { rb.b.Release() }
+
+// EventBuilder accumulates event rows into Arrow records.
+type EventBuilder struct{ b *array.RecordBuilder }
+
+// NewEventBuilder returns an empty builder; mem may be nil for the Go allocator.
+func NewEventBuilder(mem memory.Allocator) *EventBuilder {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &EventBuilder{array.NewRecordBuilder(mem, EventsSchema)}
+}
+
+// Append adds a row after validating it.
+func (eb *EventBuilder) Append(e Event) error {
+	if err := ValidateEvent(e); err != nil {
+		return err
+	}
+	eb.b.Field(0).(*array.StringBuilder).Append(e.PatientKey)
+	eb.b.Field(1).(*array.StringBuilder).Append(e.Kind)
+	eb.b.Field(2).(*array.Date32Builder).Append(arrow.Date32(e.Start))
+	appendDate(eb.b.Field(3).(*array.Date32Builder), e.End)
+	if e.Method == "" {
+		eb.b.Field(4).(*array.StringBuilder).AppendNull()
+	} else {
+		eb.b.Field(4).(*array.StringBuilder).Append(e.Method)
+	}
+	return nil
+}
+
+// Len is the number of rows not yet taken by NewRecord.
+func (eb *EventBuilder) Len() int { return eb.b.Field(0).Len() }
+
+// NewRecord returns the rows appended so far and resets the builder. The caller releases it.
+func (eb *EventBuilder) NewRecord() arrow.Record { return eb.b.NewRecord() }
+
+// Release frees the builder's memory.
+func (eb *EventBuilder) Release() { eb.b.Release() }
+
+func appendDate(b *array.Date32Builder, d Date) {
+	if d == NoEnd {
+		b.AppendNull()
+	} else {
+		b.Append(arrow.Date32(d))
+	}
+}
+
+// CheckSchema compares a record schema with the contract's schema for kind, field by field,
+// and says which field is missing or of the wrong type.
+func CheckSchema(kind string, got *arrow.Schema) error {
+	op := "check " + kind + " schema"
+	want := RowSchema(kind)
+	if want == nil {
+		return errorf(op, ErrSchema, "unknown row kind %q; expected %s or %s", kind, RowRegistrations, RowEvents)
+	}
+	return compareFields(op, kind, want, got)
+}
+
+func compareFields(op, kind string, want, got *arrow.Schema) error {
+	if got == nil {
+		return errorf(op, ErrSchema, "%s: no schema", kind)
+	}
+	if got.NumFields() != want.NumFields() {
+		return errorf(op, ErrSchema, "%s: %d fields, the contract has %d (%s)", kind, got.NumFields(), want.NumFields(), fieldNames(want))
+	}
+	for i, wf := range want.Fields() {
+		gf := got.Field(i)
+		switch {
+		case gf.Name != wf.Name:
+			return errorf(op, ErrSchema, "%s: field %d is %q, the contract has %q", kind, i, gf.Name, wf.Name)
+		case !arrow.TypeEqual(gf.Type, wf.Type):
+			return errorf(op, ErrSchema, "%s: field %s has type %s, the contract has %s", kind, wf.Name, gf.Type, wf.Type)
+		case gf.Nullable && !wf.Nullable:
+			return errorf(op, ErrSchema, "%s: field %s is nullable, the contract requires a value", kind, wf.Name)
+		}
+	}
+	return nil
+}
+
+func fieldNames(s *arrow.Schema) string {
+	out := ""
+	for i, f := range s.Fields() {
+		if i > 0 {
+			out += ", "
+		}
+		out += f.Name
+	}
+	return out
+}
+
+// DecodeRegistrations validates rec against the contract and calls fn for each row. Errors
+// name the row kind, the field and the row number within the batch, never a value.
+func DecodeRegistrations(rec arrow.Record, fn func(Registration) error) error {
+	if err := CheckSchema(RowRegistrations, rec.Schema()); err != nil {
+		return err
+	}
+	keys := rec.Column(0).(*array.String)
+	sex := rec.Column(1).(*array.String)
+	birth := rec.Column(2).(*array.Date32)
+	from := rec.Column(3).(*array.Date32)
+	to := rec.Column(4).(*array.Date32)
+	for i := 0; i < int(rec.NumRows()); i++ {
+		for c, col := range []arrow.Array{keys, sex, birth, from} {
+			if col.IsNull(i) {
+				return errorf("decode registrations", ErrValue, "row %d: field %s is null", i, RegistrationsSchema.Field(c).Name)
+			}
+		}
+		r := Registration{
+			PatientKey: keys.Value(i),
+			Sex:        sex.Value(i),
+			BirthMonth: DateOf(birth.Value(i).ToTime()).Month(),
+			From:       Date(from.Value(i)),
+			To:         NoEnd,
+		}
+		if to.IsValid(i) {
+			r.To = Date(to.Value(i))
+		}
+		if err := ValidateRegistration(r); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeEvents validates rec against the contract and calls fn for each row. Errors name the
+// row kind, the field and the row number within the batch, never a value.
+func DecodeEvents(rec arrow.Record, fn func(Event) error) error {
+	if err := CheckSchema(RowEvents, rec.Schema()); err != nil {
+		return err
+	}
+	keys := rec.Column(0).(*array.String)
+	kind := rec.Column(1).(*array.String)
+	start := rec.Column(2).(*array.Date32)
+	end := rec.Column(3).(*array.Date32)
+	method := rec.Column(4).(*array.String)
+	for i := 0; i < int(rec.NumRows()); i++ {
+		for c, col := range []arrow.Array{keys, kind, start} {
+			if col.IsNull(i) {
+				return errorf("decode events", ErrValue, "row %d: field %s is null", i, EventsSchema.Field(c).Name)
+			}
+		}
+		e := Event{PatientKey: keys.Value(i), Kind: kind.Value(i), Start: Date(start.Value(i)), End: NoEnd}
+		if end.IsValid(i) {
+			e.End = Date(end.Value(i))
+		}
+		if method.IsValid(i) {
+			e.Method = method.Value(i)
+		}
+		if err := ValidateEvent(e); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

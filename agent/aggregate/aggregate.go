@@ -1,0 +1,310 @@
+// Package aggregate turns a practice's canonical rows into monthly counts per measure, age
+// band and sex, and applies disclosure control to them. Its input is patient-level; its
+// output is what may leave the practice.
+package aggregate
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/tributary-health/tributary/formats"
+)
+
+// Supplies says which measures the sources of a run can supply. A measure nobody supplies is
+// absent from the output, never zero.
+type Supplies struct {
+	Registrations bool            // list size
+	EventKinds    map[string]bool // formats.Kind* values some source emits
+	Methods       bool            // a source tells emergency from elective admissions
+}
+
+// Measures lists the catalogue measures these supplies allow, in catalogue order.
+func (s Supplies) Measures() []string {
+	var out []string
+	add := func(ok bool, m ...string) {
+		if ok {
+			out = append(out, m...)
+		}
+	}
+	add(s.Registrations, formats.RegisteredPatients)
+	add(s.EventKinds[formats.KindConsultation], formats.Consultations)
+	add(s.EventKinds[formats.KindOutpatient], formats.OutpatientAttendances)
+	add(s.EventKinds[formats.KindAE], formats.AEAttendances)
+	add(s.EventKinds[formats.KindAdmission], formats.Admissions)
+	add(s.EventKinds[formats.KindAdmission] && s.Methods, formats.AdmissionsEmergency, formats.AdmissionsElective)
+	add(s.EventKinds[formats.KindAdmission], formats.BedDays)
+	add(s.EventKinds[formats.KindAdmission] && s.Methods, formats.PatientsAdmittedEmergency)
+	// Catalogue order, whatever the order above.
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(formats.Measures, a) - slices.Index(formats.Measures, b) })
+	return out
+}
+
+// Reasons an event is not counted. They are counts only; no value is kept.
+const (
+	DropUnknownPatient     = "event for a patient with no registration"
+	DropOutsideRegistered  = "event outside the patient's registration"
+	DropBeforeBirth        = "event before the patient's birth month"
+	DropOutsideMonths      = "event outside the requested months"
+	DropDuplicateRegistrar = "registration duplicated with a different sex or birth month"
+)
+
+type patient struct {
+	sex    uint8 // index into formats.Sexes
+	birth  formats.Month
+	spells []spell
+}
+
+type spell struct{ from, to formats.Date }
+
+func (p *patient) registeredOn(d formats.Date) bool {
+	for _, s := range p.spells {
+		if s.from <= d && d < s.to {
+			return true
+		}
+	}
+	return false
+}
+
+// pending is an event that arrived before its patient's registration: kept compactly until
+// Finish, so sources may send rows in any order (sending registrations first keeps memory flat).
+type pending struct {
+	patient int32
+	ev      formats.Event
+}
+
+// Aggregator counts rows for the months From..To. Use New, then Registration and Event for
+// every row from every source, then Finish. It is not safe for concurrent use.
+type Aggregator struct {
+	from, to  formats.Month
+	ids       map[string]int32
+	patients  []patient
+	pending   []pending
+	counts    map[cellKey]int64
+	emergency map[emergencyKey]bool // (month, patient) already counted as admitted in emergency
+	dropped   map[string]int64
+}
+
+type cellKey struct {
+	month   formats.Month
+	measure uint8 // index into formats.Measures
+	band    uint8
+	sex     uint8
+}
+
+type emergencyKey struct {
+	month   formats.Month
+	patient int32
+}
+
+var measureIndex = func() map[string]uint8 {
+	m := map[string]uint8{}
+	for i, name := range formats.Measures {
+		m[name] = uint8(i)
+	}
+	return m
+}()
+
+// New returns an aggregator for the months from..to inclusive.
+func New(from, to formats.Month) *Aggregator {
+	return &Aggregator{
+		from: from, to: to,
+		ids:       map[string]int32{},
+		counts:    map[cellKey]int64{},
+		emergency: map[emergencyKey]bool{},
+		dropped:   map[string]int64{},
+	}
+}
+
+func sexIndex(s string) uint8 {
+	switch s {
+	case "female":
+		return 0
+	case "male":
+		return 1
+	}
+	return 2
+}
+
+func (a *Aggregator) patientID(key string) (int32, bool) {
+	id, ok := a.ids[key]
+	return id, ok
+}
+
+// Registration adds one registration spell. Several spells of one patient are joined; a
+// patient is counted once per month however many spells cover its first day.
+func (a *Aggregator) Registration(r formats.Registration) {
+	id, ok := a.patientID(r.PatientKey)
+	if !ok {
+		id = int32(len(a.patients))
+		a.ids[r.PatientKey] = id
+		a.patients = append(a.patients, patient{sex: sexIndex(r.Sex), birth: r.BirthMonth})
+	}
+	p := &a.patients[id]
+	if len(p.spells) == 0 {
+		// First registration (the patient may have been seen first through an early event).
+		p.sex, p.birth = sexIndex(r.Sex), r.BirthMonth
+	} else if p.sex != sexIndex(r.Sex) || p.birth != r.BirthMonth {
+		// The first registration's demographics stand; the conflict is counted, not hidden.
+		a.dropped[DropDuplicateRegistrar]++
+	}
+	p.spells = append(p.spells, spell{r.From, r.To})
+}
+
+// Event adds one event.
+func (a *Aggregator) Event(e formats.Event) {
+	id, ok := a.patientID(e.PatientKey)
+	if !ok {
+		// Registration may still come; remember the event by a provisional id.
+		id = int32(len(a.patients))
+		a.ids[e.PatientKey] = id
+		a.patients = append(a.patients, patient{})
+	}
+	if len(a.patients[id].spells) == 0 {
+		a.pending = append(a.pending, pending{id, e})
+		return
+	}
+	a.count(id, e)
+}
+
+func (a *Aggregator) in(m formats.Month) bool { return m >= a.from && m <= a.to }
+
+func (a *Aggregator) add(m formats.Month, measure string, p *patient, at formats.Date, n int64) {
+	band := formats.AgeBandOf(formats.AgeInYears(p.birth, at.Time()))
+	if band < 0 {
+		a.dropped[DropBeforeBirth]++
+		return
+	}
+	a.counts[cellKey{m, measureIndex[measure], uint8(band), p.sex}] += n
+}
+
+func (a *Aggregator) count(id int32, e formats.Event) {
+	p := &a.patients[id]
+	startMonth := e.Start.Month()
+	endMonth := formats.Month(-1)
+	if e.Kind == formats.KindAdmission && e.End != formats.NoEnd {
+		endMonth = e.End.Month()
+	}
+	if !a.in(startMonth) && !a.in(endMonth) {
+		a.dropped[DropOutsideMonths]++
+		return
+	}
+	if !p.registeredOn(e.Start) {
+		a.dropped[DropOutsideRegistered]++
+		return
+	}
+	if e.Start.Month() < p.birth {
+		a.dropped[DropBeforeBirth]++
+		return
+	}
+	if a.in(startMonth) {
+		switch e.Kind {
+		case formats.KindConsultation:
+			a.add(startMonth, formats.Consultations, p, e.Start, 1)
+		case formats.KindOutpatient:
+			a.add(startMonth, formats.OutpatientAttendances, p, e.Start, 1)
+		case formats.KindAE:
+			a.add(startMonth, formats.AEAttendances, p, e.Start, 1)
+		case formats.KindAdmission:
+			a.add(startMonth, formats.Admissions, p, e.Start, 1)
+			switch e.Method {
+			case formats.MethodEmergency:
+				a.add(startMonth, formats.AdmissionsEmergency, p, e.Start, 1)
+				k := emergencyKey{startMonth, id}
+				if !a.emergency[k] {
+					a.emergency[k] = true
+					a.add(startMonth, formats.PatientsAdmittedEmergency, p, e.Start, 1)
+				}
+			case formats.MethodElective:
+				a.add(startMonth, formats.AdmissionsElective, p, e.Start, 1)
+			}
+		}
+	}
+	if a.in(endMonth) {
+		// Bed days: nights in hospital, counted in the month the stay ends, at the age on
+		// discharge. A same-day admission has none.
+		if days := int64(e.End - e.Start); days > 0 {
+			a.add(endMonth, formats.BedDays, p, e.End, days)
+		}
+	}
+}
+
+// Result is the aggregate of a run: true counts, before disclosure control. It never leaves
+// the agent's memory; Release turns it into submissions.
+type Result struct {
+	From, To formats.Month
+	Measures []string
+	counts   map[cellKey]int64
+	Dropped  map[string]int64 // events not counted, by reason
+	Patients int              // patients with at least one registration
+}
+
+// Count returns the true count of a cell (for tests and the agent's own checks).
+func (r *Result) Count(m formats.Month, measure, band, sex string) int64 {
+	return r.counts[cellKey{m, measureIndex[measure], uint8(formats.AgeBandIndex(band)), sexIndex(sex)}]
+}
+
+// Total returns the true count of a measure in a month over all bands and sexes.
+func (r *Result) Total(m formats.Month, measure string) int64 {
+	var n int64
+	for k, v := range r.counts {
+		if k.month == m && k.measure == measureIndex[measure] {
+			n += v
+		}
+	}
+	return n
+}
+
+// Finish resolves events that came before their registrations, counts list sizes and
+// returns the result for the measures s allows.
+func (a *Aggregator) Finish(s Supplies) *Result {
+	for _, pe := range a.pending {
+		if len(a.patients[pe.patient].spells) == 0 {
+			a.dropped[DropUnknownPatient]++
+			continue
+		}
+		a.count(pe.patient, pe.ev)
+	}
+	a.pending = nil
+	n := 0
+	for i := range a.patients {
+		p := &a.patients[i]
+		if len(p.spells) == 0 {
+			continue
+		}
+		n++
+		for m := a.from; m <= a.to; m++ {
+			day := formats.DateOf(m.Start())
+			if m >= p.birth && p.registeredOn(day) {
+				a.add(m, formats.RegisteredPatients, p, day, 1)
+			}
+		}
+	}
+	res := &Result{From: a.from, To: a.to, Measures: s.Measures(), counts: a.counts, Dropped: a.dropped, Patients: n}
+	return res
+}
+
+// Release applies the disclosure policy and returns one submission per month, each with the
+// full grid of measure × age band × sex for the measures supplied (zeros included, so a
+// missing cell never looks like a zero). Only the returned values may leave the practice.
+func (r *Result) Release(practice, runID string, extractors []string, pol formats.Policy) ([]*formats.Submission, error) {
+	var subs []*formats.Submission
+	ex := slices.Clone(extractors)
+	sort.Strings(ex)
+	for m := r.From; m <= r.To; m++ {
+		s := &formats.Submission{Practice: practice, Period: m, RunID: runID, Extractors: ex, Policy: pol.Name}
+		for _, measure := range r.Measures {
+			for b, band := range formats.AgeBands {
+				for x, sex := range formats.Sexes {
+					n := r.counts[cellKey{m, measureIndex[measure], uint8(b), uint8(x)}]
+					s.Cells = append(s.Cells, formats.Cell{Measure: measure, AgeBand: band, Sex: sex, Protected: pol.Apply(n)})
+				}
+			}
+		}
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("release %s: %w", m, err)
+		}
+		subs = append(subs, s)
+	}
+	return subs, nil
+}

@@ -1,0 +1,219 @@
+// Package config reads the agent's TOML configuration. The field comments here are the
+// practice manager's reference; Sample prints a commented example.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/tributary-health/tributary/formats"
+)
+
+//go:embed sample.toml
+var sample string
+
+// Sample returns the commented sample configuration.
+func Sample() string { return sample }
+
+// Config is the agent's configuration.
+type Config struct {
+	// Practice is the practice's id in the federation (its ODS code, e.g. "A81001").
+	Practice string `toml:"practice"`
+	// KeyFile is the practice's Ed25519 signing key, made by 'tributary-agent keys init'.
+	KeyFile string `toml:"key_file"`
+	// Store is where submissions go: "file:///path" or "s3://bucket?endpoint=host:port".
+	Store string `toml:"store"`
+	// Spool is the local folder where files wait until the store confirms them.
+	Spool string `toml:"spool"`
+	// Policy names the federation's disclosure policy (default uk-suppress-1-7-round-5).
+	Policy string `toml:"policy"`
+	// Months says which months each run extracts.
+	Months Months `toml:"months"`
+	// Plugins are the extractors to run, each pinned by SHA-256.
+	Plugins []Plugin `toml:"plugins"`
+	// S3 credentials, when Store is s3:// (else from TRIBUTARY_S3_ACCESS_KEY/_SECRET_KEY).
+	S3 S3 `toml:"s3"`
+	// Timeouts for plugins.
+	PluginStartTimeout Duration `toml:"plugin_start_timeout"`
+	PluginRunTimeout   Duration `toml:"plugin_run_timeout"`
+
+	dir string // folder of the config file, for relative paths
+}
+
+// Months selects the months of a run: either From..To, or the Recent months ending with the
+// last complete month (hospital data arrives late, so recent months are re-extracted).
+type Months struct {
+	From   string `toml:"from"`
+	To     string `toml:"to"`
+	Recent int    `toml:"recent"`
+}
+
+// Plugin is one extractor.
+type Plugin struct {
+	Name   string            `toml:"name"`
+	Path   string            `toml:"path"`
+	SHA256 string            `toml:"sha256"`
+	Config map[string]string `toml:"config"`
+}
+
+// S3 holds store credentials.
+type S3 struct {
+	AccessKey string `toml:"access_key"`
+	SecretKey string `toml:"secret_key"`
+}
+
+// Duration is a time.Duration written as "30s" or "10m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write e.g. \"30s\" or \"10m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	abs, _ := filepath.Abs(path)
+	c.dir = filepath.Dir(abs)
+	c.resolve()
+	return c, nil
+}
+
+// Parse reads a configuration from TOML and validates it. Relative paths stay relative to
+// the working directory; Load makes them relative to the file.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return nil, fmt.Errorf("not valid TOML: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var keys []string
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		return nil, fmt.Errorf("unknown setting(s) %s; see 'tributary-agent config sample' for the settings there are", strings.Join(keys, ", "))
+	}
+	c.defaults()
+	return c, c.Validate()
+}
+
+func (c *Config) defaults() {
+	if c.Policy == "" {
+		c.Policy = formats.DefaultPolicy.Name
+	}
+	if c.PluginStartTimeout.Duration == 0 {
+		c.PluginStartTimeout.Duration = 30 * time.Second
+	}
+	if c.PluginRunTimeout.Duration == 0 {
+		c.PluginRunTimeout.Duration = 2 * time.Hour
+	}
+	if c.Months.From == "" && c.Months.To == "" && c.Months.Recent == 0 {
+		c.Months.Recent = 3
+	}
+}
+
+func (c *Config) resolve() {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(c.dir, p)
+	}
+	c.KeyFile = abs(c.KeyFile)
+	c.Spool = abs(c.Spool)
+	for i := range c.Plugins {
+		c.Plugins[i].Path = abs(c.Plugins[i].Path)
+	}
+}
+
+// Validate checks every setting and says which one is wrong and how to fix it.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := formats.ValidatePracticeID(c.Practice); err != nil {
+		bad("practice: %v", err)
+	}
+	if c.KeyFile == "" {
+		bad("key_file: missing; create a key with 'tributary-agent keys init --out DIR' and name its private key file")
+	}
+	if c.Store == "" {
+		bad("store: missing; e.g. \"file:///var/lib/tributary/store\" or \"s3://bucket?endpoint=minio.example.nhs.uk:9000\"")
+	}
+	if c.Spool == "" {
+		bad("spool: missing; name a local folder the agent can write, e.g. \"/var/lib/tributary/spool\"")
+	}
+	if _, err := formats.PolicyByName(c.Policy); err != nil {
+		bad("policy: %v", err)
+	}
+	if _, _, err := c.Months.Range(time.Now()); err != nil {
+		bad("months: %v", err)
+	}
+	if len(c.Plugins) == 0 {
+		bad("plugins: none configured; add a [[plugins]] section (see 'tributary-agent config sample')")
+	}
+	names := map[string]bool{}
+	for i, p := range c.Plugins {
+		switch {
+		case p.Name == "":
+			bad("plugins[%d]: name is missing", i)
+		case names[p.Name]:
+			bad("plugins[%d]: name %q is used twice", i, p.Name)
+		}
+		names[p.Name] = true
+		if p.Path == "" {
+			bad("plugins[%d] (%s): path is missing", i, p.Name)
+		}
+		if len(p.SHA256) != 64 || strings.ToLower(p.SHA256) != p.SHA256 {
+			bad("plugins[%d] (%s): sha256 must be the 64 lower-case hex digits of the plugin binary; print it with 'sha256sum %s'", i, p.Name, p.Path)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Range returns the first and last month a run extracts, as of now.
+func (m Months) Range(now time.Time) (formats.Month, formats.Month, error) {
+	if m.Recent > 0 {
+		if m.From != "" || m.To != "" {
+			return 0, 0, errors.New("set either recent or from/to, not both")
+		}
+		last := formats.MonthOf(now) - 1 // the last complete month
+		return last - formats.Month(m.Recent) + 1, last, nil
+	}
+	from, err := formats.ParseMonth(m.From)
+	if err != nil {
+		return 0, 0, fmt.Errorf("from: %w", err)
+	}
+	to, err := formats.ParseMonth(m.To)
+	if err != nil {
+		return 0, 0, fmt.Errorf("to: %w", err)
+	}
+	if to < from {
+		return 0, 0, fmt.Errorf("to (%s) is before from (%s)", to, from)
+	}
+	if to-from > 12*50 {
+		return 0, 0, fmt.Errorf("%s to %s is more than 50 years", from, to)
+	}
+	return from, to, nil
+}

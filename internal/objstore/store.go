@@ -18,6 +18,9 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	ErrChecksum    = errors.New("stored object does not match the data sent")
 	ErrBadKey      = errors.New("invalid object key")
+	// ErrConfig: the store URL, credentials or bucket are wrong, or the store refused the
+	// request as malformed; retrying will not help until someone changes the configuration.
+	ErrConfig = errors.New("store is misconfigured")
 )
 
 // Info describes a stored object.

@@ -1,0 +1,127 @@
+package objstore
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error is a failed store operation. Its text names the operation and the key (or list
+// prefix, or store URL) and says what to do; it never carries object contents. Kind is one of
+// the Err values in store.go, so errors.Is(err, ErrNotFound) works; Err is the underlying
+// cause, if any, so errors.Is(err, context.Canceled) works too.
+type Error struct {
+	Op     string // "put", "get", "stat", "list", "delete" or "open"
+	Key    string
+	Kind   error
+	Detail string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("store ")
+	b.WriteString(e.Op)
+	if e.Key != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Kind.Error())
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is this error's kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(op, key string, kind error, cause error, format string, args ...any) *Error {
+	return &Error{Op: op, Key: key, Kind: kind, Err: cause, Detail: fmt.Sprintf(format, args...)}
+}
+
+// MaxKeyLen is the longest key accepted, in bytes (S3's limit).
+const MaxKeyLen = 1024
+
+// CheckKey returns nil if key is a valid object key, else an ErrBadKey error saying why.
+// A valid key is non-empty UTF-8 of slash-separated segments, none of them empty, "." or
+// "..", with no backslash, colon, NUL or other control character, so that no key can name
+// a file outside a directory store's root on any platform.
+func CheckKey(key string) error {
+	if why := keyProblem(key, false); why != "" {
+		return &Error{Op: "check key", Key: quoteKey(key), Kind: ErrBadKey, Detail: why}
+	}
+	return nil
+}
+
+// checkPrefix accepts what CheckKey accepts, plus the empty prefix and a prefix ending in a
+// slash or in part of a segment.
+func checkPrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if why := keyProblem(prefix, true); why != "" {
+		return &Error{Op: "list", Key: quoteKey(prefix), Kind: ErrBadKey, Detail: why}
+	}
+	return nil
+}
+
+func keyProblem(key string, isPrefix bool) string {
+	switch {
+	case key == "":
+		return "the key is empty"
+	case len(key) > MaxKeyLen:
+		return fmt.Sprintf("the key is longer than %d bytes", MaxKeyLen)
+	case !utf8.ValidString(key):
+		return "the key is not valid UTF-8"
+	case key[0] == '/':
+		return "the key starts with '/'; keys are relative, like practices/A81001/..."
+	}
+	for _, r := range key {
+		switch {
+		case r == '\\':
+			return "the key contains a backslash; use '/' between segments"
+		case r == ':':
+			return "the key contains ':'"
+		case r < 0x20 || r == 0x7f:
+			return "the key contains a control character"
+		}
+	}
+	segs := strings.Split(key, "/")
+	if isPrefix {
+		// The last segment of a prefix may be partial or empty ("practices/A81001/").
+		segs = segs[:len(segs)-1]
+	}
+	for _, s := range segs {
+		switch s {
+		case "":
+			return "the key has an empty segment ('//' or a trailing '/')"
+		case ".", "..":
+			return "the key has a '.' or '..' segment"
+		}
+		if strings.HasPrefix(s, tempPrefix) {
+			return "the key has a segment starting with " + tempPrefix + ", which is reserved"
+		}
+	}
+	return ""
+}
+
+// quoteKey makes a rejected key safe to print: it may hold control characters.
+func quoteKey(key string) string {
+	if len(key) > 200 {
+		key = key[:200] + "..."
+	}
+	return fmt.Sprintf("%q", key)
+}
+
+// tempPrefix starts the names of a directory store's files being written; no key segment may
+// start with it, and listings skip such files.
+const tempPrefix = ".tmp-objstore-"

@@ -107,8 +107,9 @@ func (p *positionWriter) Seek(offset int64, whence int) (int64, error) {
 	return p.pos, nil
 }
 
-// readIPCFile opens an Arrow IPC file within the limits and hands each record to fn.
-func readIPCFile(op string, data []byte, lim Limits, fn func(*arrow.Schema, arrow.Record) error) (err error) {
+// readIPCFile opens an Arrow IPC file within the limits, hands its schema to checkSchema
+// before any record is decoded, and then each record to fn.
+func readIPCFile(op string, data []byte, lim Limits, checkSchema func(*arrow.Schema) error, fn func(arrow.Record) error) (err error) {
 	if lim.MaxObjectBytes > 0 && int64(len(data)) > lim.MaxObjectBytes {
 		return errorf(op, ErrTooLarge, "%d bytes, the limit is %d", len(data), lim.MaxObjectBytes)
 	}
@@ -117,21 +118,39 @@ func readIPCFile(op string, data []byte, lim Limits, fn func(*arrow.Schema, arro
 	if mem.limit <= 0 {
 		mem.limit = DefaultLimits.MaxDecodedBytes
 	}
+	if err := framingError(op, checkIPCFile(data, mem.limit)); err != nil {
+		return err
+	}
 	rdr, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(mem))
 	if err != nil {
-		return &Error{Op: op, Kind: ErrCorrupt, Detail: "not an Arrow IPC file", Err: err}
+		return &Error{Op: op, Kind: ErrCorrupt, Detail: "not a complete Arrow IPC file (an upload cut short, or not a Tributary file); upload the run again", Err: err}
 	}
 	defer rdr.Close()
+	if err := checkSchema(rdr.Schema()); err != nil {
+		return err
+	}
 	for i := 0; i < rdr.NumRecords(); i++ {
 		rec, err := rdr.Record(i)
 		if err != nil {
 			return &Error{Op: op, Kind: ErrCorrupt, Detail: fmt.Sprintf("record batch %d is unreadable", i), Err: err}
 		}
-		if err := fn(rdr.Schema(), rec); err != nil {
+		if err := fn(rec); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// framingError turns what checkIPCFile or checkIPCStream found into this package's error.
+func framingError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errAllocLimit):
+		return errorf(op, ErrTooLarge, "decoding needs more memory than the limit allows (a compression bomb or a corrupt length); the file was not read")
+	default:
+		return &Error{Op: op, Kind: ErrCorrupt, Detail: "the Arrow framing is inconsistent; re-create the file", Err: err}
+	}
 }
 
 // EncodeBatch serialises one record as a self-contained Arrow IPC stream (schema and one
@@ -156,6 +175,9 @@ func DecodeBatch(b []byte, maxBytes int64) (rec arrow.Record, err error) {
 	defer guard(op, &err)
 	if maxBytes <= 0 {
 		maxBytes = DefaultLimits.MaxDecodedBytes
+	}
+	if err := framingError(op, checkIPCStream(b, maxBytes)); err != nil {
+		return nil, err
 	}
 	mem := &limitedAllocator{mem: memory.NewGoAllocator(), limit: maxBytes}
 	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(mem))

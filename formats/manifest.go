@@ -175,7 +175,7 @@ func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submi
 	}
 	mismatch := func(what, got, want string) (*Submission, error) {
 		return nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
-			Detail: fmt.Sprintf("the file's %s is %q but it is stored as %q's", what, got, want)}
+			Detail: fmt.Sprintf("the file's %s is %q but it is stored as %q's; a file copied from another practice's or run's folder is refused", what, got, want)}
 	}
 	switch {
 	case s.Practice != m.Practice:

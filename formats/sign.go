@@ -77,7 +77,7 @@ func (env *Envelope) Open(want string, pub ed25519.PublicKey) ([]byte, error) {
 	const op = "verify signature"
 	if env.PayloadType != want {
 		if env.PayloadType == PayloadManifest || env.PayloadType == PayloadRegistry {
-			return nil, errorf(op, ErrSchema, "payload is %q, expected %q", env.PayloadType, want)
+			return nil, errorf(op, ErrSchema, "the envelope holds a %s, not a %s; the object at this key is of the wrong kind", payloadName(env.PayloadType), payloadName(want))
 		}
 		return nil, errorf(op, ErrFormatVersion, "payload type %q is not one this version reads (%q); upgrade so agent and coordinator agree", env.PayloadType, want)
 	}
@@ -85,12 +85,19 @@ func (env *Envelope) Open(want string, pub ed25519.PublicKey) ([]byte, error) {
 		return nil, errorf(op, ErrUnknownKey, "no usable public key")
 	}
 	if env.KeyID != KeyID(pub) {
-		return nil, errorf(op, ErrSignature, "signed with key %s, but the registered key is %s", env.KeyID, KeyID(pub))
+		return nil, errorf(op, ErrSignature, "signed with key %s, but the registered key is %s; sign with the registered key, or register the key that signed", env.KeyID, KeyID(pub))
 	}
 	if len(env.Signature) != ed25519.SignatureSize || !ed25519.Verify(pub, pae(env.PayloadType, env.Payload), env.Signature) {
 		return nil, errorf(op, ErrSignature, "the signature does not match the registered key %s; the content was changed after signing or signed by someone else", KeyID(pub))
 	}
 	return env.Payload, nil
+}
+
+func payloadName(payloadType string) string {
+	if payloadType == PayloadRegistry {
+		return "registry"
+	}
+	return "manifest"
 }
 
 func strictJSON(data []byte, v any) error {

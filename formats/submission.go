@@ -85,14 +85,14 @@ func (s *Submission) Validate() error {
 			return errorf(op, ErrValue, "cell %d: measure name %q is not valid", i, c.Measure)
 		}
 		if AgeBandIndex(c.AgeBand) < 0 {
-			return errorf(op, ErrValue, "cell %d: unknown age band %q", i, c.AgeBand)
+			return errorf(op, ErrValue, "cell %d: unknown age band %q; expected one of %s … %s, %s", i, c.AgeBand, AgeBands[0], AgeBands[len(AgeBands)-2], AgeBands[len(AgeBands)-1])
 		}
 		if !ValidSex(c.Sex) {
-			return errorf(op, ErrValue, "cell %d: unknown sex %q", i, c.Sex)
+			return errorf(op, ErrValue, "cell %d: unknown sex %q; expected female, male or unknown", i, c.Sex)
 		}
 		k := [3]string{c.Measure, c.AgeBand, c.Sex}
 		if seen[k] {
-			return errorf(op, ErrValue, "cell %d: %s %s %s appears twice", i, c.Measure, c.AgeBand, c.Sex)
+			return errorf(op, ErrValue, "cell %d: %s %s %s appears twice; each measure, age band and sex may appear once", i, c.Measure, c.AgeBand, c.Sex)
 		}
 		seen[k] = true
 		if c.Status == StatusSuppressed && c.Count != 0 {
@@ -193,19 +193,18 @@ func MarshalSubmission(s *Submission) ([]byte, error) {
 func ReadSubmission(data []byte, lim Limits) (*Submission, error) {
 	const op = "read submission"
 	var s *Submission
-	err := readIPCFile(op, data, lim, func(schema *arrow.Schema, rec arrow.Record) error {
-		if s == nil {
-			var err error
-			if s, err = submissionFromMetadata(schema); err != nil {
-				return err
-			}
-		}
+	batches := 0
+	err := readIPCFile(op, data, lim, func(schema *arrow.Schema) (err error) {
+		s, err = submissionFromMetadata(schema)
+		return err
+	}, func(rec arrow.Record) error {
+		batches++
 		return appendCells(s, rec)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if s == nil {
+	if batches == 0 {
 		return nil, errorf(op, ErrCorrupt, "the file holds no record batch")
 	}
 	if err := s.Validate(); err != nil {

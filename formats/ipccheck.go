@@ -1,0 +1,232 @@
+package formats
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The Arrow IPC reader trusts the lengths inside a file: it allocates a message's metadata
+// from the length prefix of a stream, and the zstd decoder allocates twice the window size a
+// frame header claims (up to 1 GiB, or more for a single-segment frame) before it inflates a
+// byte. Neither allocation goes through the limited allocator. checkIPCFile and
+// checkIPCStream walk the file's own framing first, reading the flatbuffers exactly as the
+// Arrow reader does, and refuse anything whose lengths do not fit inside the bytes or whose
+// compressed buffers would cost more than the limit. Any panic in here (an offset outside the
+// flatbuffer) is turned into ErrCorrupt by the caller's guard.
+
+// Offsets of the flatbuffer fields used below (Arrow's File.fbs, Message.fbs, Schema.fbs).
+const (
+	fbFooterDictionaries   = 8
+	fbFooterRecordBatches  = 10
+	fbMessageHeaderType    = 6
+	fbMessageHeader        = 8
+	fbMessageBodyLength    = 10
+	fbDictionaryBatchData  = 6
+	fbRecordBatchBuffers   = 8
+	fbRecordBatchCompress  = 10
+	fbCompressionCodec     = 4
+	fbBlockSize            = 24 // struct Block { offset: long; metaDataLength: int; bodyLength: long }
+	fbBufferSize           = 16 // struct Buffer { offset: long; length: long }
+	fbHeaderDictionary     = 2
+	fbHeaderRecordBatch    = 3
+	fbCodecZstd            = 1
+	ipcContinuation        = 0xFFFFFFFF
+	arrowMagicLen          = 6 // "ARROW1"
+	maxZstdWindow          = 8 << 20
+	minZstdWindow          = 1 << 10
+	compressedLengthPrefix = 8
+)
+
+var errFraming = errors.New("a length inside the file points outside it")
+
+// decodeBudget is what a whole file may cost to decode: every message body copied and every
+// compressed buffer inflated, summed over all the blocks the footer lists (a footer could
+// list one block a million times).
+type decodeBudget struct {
+	left int64
+}
+
+func (b *decodeBudget) spend(n int64) error {
+	if n < 0 || n > b.left {
+		return errAllocLimit
+	}
+	b.left -= n
+	return nil
+}
+
+// checkIPCFile validates the framing of an Arrow IPC file within limit bytes of decoding.
+func checkIPCFile(data []byte, limit int64) error {
+	const trailer = 4 + arrowMagicLen
+	if len(data) < 2*arrowMagicLen+4 {
+		return nil // the Arrow reader reports a file this short itself
+	}
+	size := int64(binary.LittleEndian.Uint32(data[len(data)-trailer:]))
+	if size <= 0 || size+trailer > int64(len(data)) {
+		return nil // likewise: Arrow refuses an inconsistent footer length before using it
+	}
+	footer := data[int64(len(data))-trailer-size : len(data)-trailer]
+	t := flatbuffers.Table{Bytes: footer, Pos: flatbuffers.GetUOffsetT(footer)}
+	budget := decodeBudget{left: limit}
+	for _, slot := range []flatbuffers.VOffsetT{fbFooterDictionaries, fbFooterRecordBatches} {
+		o := flatbuffers.UOffsetT(t.Offset(slot))
+		if o == 0 {
+			continue
+		}
+		start, n := t.Vector(o), t.VectorLen(o)
+		for j := 0; j < n; j++ {
+			p := start + flatbuffers.UOffsetT(j*fbBlockSize)
+			off := t.GetInt64(p)
+			meta := int64(t.GetInt32(p + 8))
+			body := t.GetInt64(p + 16)
+			if off < 0 || meta < 8 || body < 0 || off > int64(len(data)) || meta > int64(len(data))-off || body > int64(len(data))-off-meta {
+				return errFraming
+			}
+			m := data[off : off+meta]
+			switch binary.LittleEndian.Uint32(m) {
+			case 0:
+			case ipcContinuation:
+				m = m[8:]
+			default:
+				m = m[4:]
+			}
+			if err := budget.spend(body); err != nil {
+				return err
+			}
+			if err := checkMessage(m, data[off+meta:off+meta+body], &budget); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkIPCStream validates the framing of an Arrow IPC stream within limit bytes of decoding.
+func checkIPCStream(data []byte, limit int64) error {
+	budget := decodeBudget{left: limit}
+	rest := data
+	for len(rest) >= 4 {
+		n := int64(int32(binary.LittleEndian.Uint32(rest)))
+		rest = rest[4:]
+		switch uint32(n) {
+		case 0:
+			return nil
+		case ipcContinuation:
+			if len(rest) < 4 {
+				return nil
+			}
+			n = int64(int32(binary.LittleEndian.Uint32(rest)))
+			rest = rest[4:]
+			if n == 0 {
+				return nil
+			}
+		}
+		if n < 0 || n > int64(len(rest)) {
+			return errFraming
+		}
+		meta := rest[:n]
+		rest = rest[n:]
+		t := flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
+		body := t.GetInt64Slot(fbMessageBodyLength, 0)
+		if body < 0 || body > int64(len(rest)) {
+			return errFraming
+		}
+		if err := budget.spend(body); err != nil {
+			return err
+		}
+		if err := checkMessage(meta, rest[:body], &budget); err != nil {
+			return err
+		}
+		rest = rest[body:]
+	}
+	return nil
+}
+
+// checkMessage inflates, within the budget, every compressed buffer of a record batch or
+// dictionary batch message, so the Arrow reader only ever sees frames that are known to fit.
+func checkMessage(meta, body []byte, budget *decodeBudget) error {
+	msg := flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
+	var batch flatbuffers.Table
+	o := flatbuffers.UOffsetT(msg.Offset(fbMessageHeader))
+	if o == 0 {
+		return nil
+	}
+	msg.Union(&batch, o)
+	switch msg.GetByteSlot(fbMessageHeaderType, 0) {
+	case fbHeaderRecordBatch:
+	case fbHeaderDictionary:
+		d := flatbuffers.UOffsetT(batch.Offset(fbDictionaryBatchData))
+		if d == 0 {
+			return nil
+		}
+		batch = flatbuffers.Table{Bytes: batch.Bytes, Pos: batch.Indirect(d + batch.Pos)}
+	default:
+		return nil
+	}
+	c := flatbuffers.UOffsetT(batch.Offset(fbRecordBatchCompress))
+	if c == 0 {
+		return nil
+	}
+	comp := flatbuffers.Table{Bytes: batch.Bytes, Pos: batch.Indirect(c + batch.Pos)}
+	zstdCodec := comp.GetByteSlot(fbCompressionCodec, 0) == fbCodecZstd
+	b := flatbuffers.UOffsetT(batch.Offset(fbRecordBatchBuffers))
+	if b == 0 {
+		return nil
+	}
+	start, n := batch.Vector(b), batch.VectorLen(b)
+	for j := 0; j < n; j++ {
+		p := start + flatbuffers.UOffsetT(j*fbBufferSize)
+		off, length := batch.GetInt64(p), batch.GetInt64(p+8)
+		if length == 0 {
+			continue
+		}
+		if off < 0 || length < compressedLengthPrefix || off > int64(len(body)) || length > int64(len(body))-off {
+			return errFraming
+		}
+		buf := body[off : off+length]
+		claimed := int64(binary.LittleEndian.Uint64(buf))
+		if claimed == -1 {
+			continue // stored uncompressed
+		}
+		if err := budget.spend(claimed); err != nil {
+			return err
+		}
+		if zstdCodec {
+			if err := checkZstd(buf[compressedLengthPrefix:], claimed); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkZstd inflates frames into nothing and requires them to hold exactly claimed bytes,
+// with no window larger than maxZstdWindow or than the buffer itself.
+func checkZstd(frames []byte, claimed int64) error {
+	dec, err := zstd.NewReader(bytes.NewReader(frames),
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxZstdWindow),
+		zstd.WithDecoderMaxMemory(uint64(max(claimed, minZstdWindow))))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	n, err := io.Copy(io.Discard, io.LimitReader(dec, claimed+1))
+	switch {
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		return errAllocLimit
+	case err != nil:
+		return fmt.Errorf("compressed buffer: %w", err)
+	case n > claimed:
+		return errAllocLimit
+	case n < claimed:
+		return fmt.Errorf("compressed buffer holds %d bytes, its header says %d", n, claimed)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package formats
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+)
+
+var allKinds = []error{
+	ErrFormatVersion, ErrSchema, ErrValue, ErrPracticeMismatch, ErrSize, ErrChecksum,
+	ErrSignature, ErrUnknownKey, ErrRevoked, ErrCorrupt, ErrTooLarge, ErrKey,
+}
+
+var (
+	longHex    = regexp.MustCompile(`[0-9a-fA-F]{33,}`)
+	longBase64 = regexp.MustCompile(`[A-Za-z0-9+/]{44,}`)
+)
+
+// checkError asserts that err is of exactly one kind, kind, that its text contains every
+// phrase of want, and that it reads as a sentence: printable, bounded, and carrying no dump
+// of the bytes it refused.
+func checkError(t *testing.T, err, kind error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("accepted; want an error of kind %q", kind)
+	}
+	var kinds []string
+	for _, k := range allKinds {
+		if errors.Is(err, k) {
+			kinds = append(kinds, k.Error())
+		}
+	}
+	if len(kinds) != 1 || !errors.Is(err, kind) {
+		t.Errorf("error %q has kinds %q, want exactly %q", err, kinds, kind)
+	}
+	var fe *Error
+	if !errors.As(err, &fe) {
+		t.Errorf("error %q is not a *formats.Error", err)
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not say %q", msg, w)
+		}
+	}
+	if !utf8.ValidString(msg) || len(msg) > 600 {
+		t.Errorf("error is not a bounded readable sentence (%d bytes): %q", len(msg), msg)
+	}
+	for _, r := range msg {
+		if !unicode.IsPrint(r) {
+			t.Errorf("error carries unprintable %U: %q", r, msg)
+			break
+		}
+	}
+	if s := longHex.FindString(msg); s != "" {
+		t.Errorf("error carries a hex dump %q: %q", s, msg)
+	}
+	if s := longBase64.FindString(msg); s != "" {
+		t.Errorf("error carries a base64 dump %q: %q", s, msg)
+	}
+}
+
+// resealed re-encodes a signed envelope after edit has changed its payload, keeping the old
+// signature: what someone editing a manifest by hand would upload.
+func resealed(t *testing.T, env []byte, edit func([]byte) []byte) []byte {
+	t.Helper()
+	var e Envelope
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	before := e.Payload
+	e.Payload = edit(bytes.Clone(e.Payload))
+	if bytes.Equal(before, e.Payload) {
+		t.Fatal("the edit changed nothing")
+	}
+	out, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sealedJSON signs m as it is, without the validation SignManifest does, as a buggy or
+// hostile agent could.
+func sealedJSON(t *testing.T, m *Manifest, priv ed25519.PrivateKey) []byte {
+	t.Helper()
+	payload, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Seal(PayloadManifest, payload, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestVerifyRejects presents each way a submission, a manifest or a key can be wrong and
+// requires each to be refused with its own kind and a sentence that says what to do.
+func TestVerifyRejects(t *testing.T) {
+	privA, privB, stranger, coordinator := seedKey(1), seedKey(2), seedKey(9), seedKey(7)
+	pubA, pubB := pubOf(privA), pubOf(privB)
+	subA := sampleSubmission(practiceA)
+	dataA := mustMarshal(t, subA)
+	manA := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+	envA := mustSign(t, manA, privA)
+	keyA := ManifestKey(practiceA, fixedRunID)
+	if _, err := VerifyManifest(keyA, envA, pubA); err != nil {
+		t.Fatalf("the sample manifest does not verify: %v", err)
+	}
+	if _, err := VerifySubmission(manA, manA.Files[0], dataA, DefaultLimits); err != nil {
+		t.Fatalf("the sample submission does not verify: %v", err)
+	}
+	reg := sampleRegistry(t)
+	regEnv, err := SignRegistry(reg, coordinator)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var cells []rawCell
+	for _, c := range subA.Cells {
+		cells = append(cells, rawOf(c))
+	}
+	// readCells writes a file with the sample's metadata, spoiled by meta, and the given cells.
+	readCells := func(meta map[string]string, cells ...rawCell) error {
+		md := submissionMeta(subA)
+		for k, v := range meta {
+			md[k] = v
+		}
+		_, err := ReadSubmission(craftSubmission(t, md, cells), DefaultLimits)
+		return err
+	}
+	good := rawOf(subA.Cells[2])
+	with := func(edit func(*rawCell)) rawCell {
+		c := good
+		edit(&c)
+		return c
+	}
+
+	cases := []struct {
+		name string
+		err  func() error
+		kind error
+		want []string
+	}{
+		{"truncated file against its manifest", func() error {
+			_, err := VerifySubmission(manA, manA.Files[0], dataA[:len(dataA)/2], DefaultLimits)
+			return err
+		}, ErrSize, []string{manA.Files[0].Key, "the manifest says", "upload is incomplete"}},
+		{"truncated file read on its own", func() error {
+			_, err := ReadSubmission(dataA[:len(dataA)-7], DefaultLimits)
+			return err
+		}, ErrCorrupt, []string{"read submission", "Arrow IPC", "upload the run again"}},
+		{"flipped byte", func() error {
+			bad := bytes.Clone(dataA)
+			bad[len(bad)/2] ^= 0x01
+			_, err := VerifySubmission(manA, manA.Files[0], bad, DefaultLimits)
+			return err
+		}, ErrChecksum, []string{"SHA-256", "changed after signing"}},
+		{"bytes appended", func() error {
+			_, err := VerifySubmission(manA, manA.Files[0], append(bytes.Clone(dataA), 0), DefaultLimits)
+			return err
+		}, ErrSize, []string{"bytes, the manifest says"}},
+		{"manifest signed by another key", func() error {
+			_, err := VerifyManifest(keyA, mustSign(t, manA, stranger), pubA)
+			return err
+		}, ErrSignature, []string{KeyID(pubOf(stranger)), KeyID(pubA), "registered key"}},
+		{"manifest tampered after signing", func() error {
+			env := resealed(t, envA, func(p []byte) []byte {
+				return bytes.Replace(p, []byte(manA.Files[0].SHA256), []byte(strings.Repeat("0", 64)), 1)
+			})
+			_, err := VerifyManifest(keyA, env, pubA)
+			return err
+		}, ErrSignature, []string{"changed after signing"}},
+		{"manifest of A placed under B's prefix", func() error {
+			_, err := VerifyManifest(ManifestKey(practiceB, fixedRunID), envA, pubA)
+			return err
+		}, ErrPracticeMismatch, []string{"belongs at " + keyA, "copied to another practice"}},
+		{"manifest of A placed under B's prefix, checked with B's key", func() error {
+			_, err := VerifyManifest(ManifestKey(practiceB, fixedRunID), envA, pubB)
+			return err
+		}, ErrSignature, []string{KeyID(pubB)}},
+		{"A's file listed in B's signed manifest", func() error {
+			manB := sampleManifest(practiceB, map[Month][]byte{fixedPeriod: dataA})
+			m, err := VerifyManifest(ManifestKey(practiceB, fixedRunID), mustSign(t, manB, privB), pubB)
+			if err != nil {
+				t.Fatalf("B's manifest must verify, so that the file is what is refused: %v", err)
+			}
+			_, err = VerifySubmission(m, m.Files[0], dataA, DefaultLimits)
+			return err
+		}, ErrPracticeMismatch, []string{`practice is "` + practiceA + `"`, practiceB, "refused"}},
+		{"unknown format version in schema metadata", func() error {
+			return readCells(map[string]string{MetaFormatVersion: "2"}, cells...)
+		}, ErrFormatVersion, []string{`format version "2"`, "upgrade"}},
+		{"no format version in schema metadata", func() error {
+			return readCells(map[string]string{MetaFormatVersion: ""}, cells...)
+		}, ErrFormatVersion, []string{MetaFormatVersion, "not a Tributary file"}},
+		{"unknown format version in manifest", func() error {
+			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m.FormatVersion = 2
+			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			return err
+		}, ErrFormatVersion, []string{"manifest format version 2", "upgrade"}},
+		{"wrong file kind", func() error {
+			return readCells(map[string]string{MetaKind: RowEvents}, cells...)
+		}, ErrSchema, []string{MetaKind[len("tributary."):], `"events"`}},
+		{"unknown policy", func() error {
+			return readCells(map[string]string{MetaPolicy: "none"}, cells...)
+		}, ErrValue, []string{"unknown disclosure policy", PolicyUK.Name}},
+		{"period not a month", func() error {
+			return readCells(map[string]string{MetaPeriod: "2024-13"}, cells...)
+		}, ErrValue, []string{MetaPeriod, "YYYY-MM"}},
+		{"suppressed cell carrying a value", func() error {
+			return readCells(nil, rawCell{RegisteredPatients, "0-4", "male", i64(3), StatusSuppressed, 1, 7})
+		}, ErrValue, []string{"row 0", "suppressed", "must be null"}},
+		{"negative count", func() error {
+			return readCells(nil, good, with(func(c *rawCell) { c.sex, c.count = "male", i64(-5) }))
+		}, ErrValue, []string{"row 1", "negative count"}},
+		{"count the policy cannot produce", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(12), 10, 14 }))
+		}, ErrValue, []string{"cell 0", "count 12 cannot come from policy " + PolicyUK.Name}},
+		{"bounds inconsistent with the count", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(10), 5, 15 }))
+		}, ErrValue, []string{"bounds 5-15 do not match count 10", "want 8-12"}},
+		{"suppressed bounds wrong", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower = nil, StatusSuppressed, 0 }))
+		}, ErrValue, []string{"bounds 1-7"}},
+		{"rounded cell with a null count", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.count = nil }))
+		}, ErrValue, []string{"row 0", "count is null", `"rounded"`}},
+		{"unknown status", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.status = "exact" }))
+		}, ErrValue, []string{"unknown cell status", StatusRounded, StatusSuppressed}},
+		{"duplicate cell", func() error {
+			return readCells(nil, good, good)
+		}, ErrValue, []string{"cell 1", "appears twice"}},
+		{"unknown age band", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.band = "90-94" }))
+		}, ErrValue, []string{"cell 0", "unknown age band", "90+"}},
+		{"unknown sex", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.sex = "M" }))
+		}, ErrValue, []string{"cell 0", "unknown sex", "female, male or unknown"}},
+		{"bad measure name", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.measure = "Bed Days" }))
+		}, ErrValue, []string{"cell 0", "measure name"}},
+		{"count column of the wrong type", func() error {
+			fields := SubmissionSchema.Fields()
+			fields[3].Type = arrow.BinaryTypes.String
+			_, err := ReadSubmission(craftFile(t, fields, submissionMeta(subA), func(*array.RecordBuilder) {}), DefaultLimits)
+			return err
+		}, ErrSchema, []string{"field count has type utf8", "int64"}},
+		{"manifest naming another practice's file", func() error {
+			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID, fixedPeriod)
+			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			return err
+		}, ErrPracticeMismatch, []string{m0Key(practiceB), "outside this run's prefix", RunPrefix(practiceA, fixedRunID)}},
+		{"manifest naming another run's file", func() error {
+			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m.Files[0].Key = SubmissionKey(practiceA, "20230101T000000Z-00000000", fixedPeriod)
+			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			return err
+		}, ErrPracticeMismatch, []string{"outside this run's prefix"}},
+		{"SignManifest refuses a file outside the run", func() error {
+			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID, fixedPeriod)
+			_, err := SignManifest(m, privA)
+			return err
+		}, ErrPracticeMismatch, []string{"outside this run's prefix"}},
+		{"manifest naming a key outside the layout", func() error {
+			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m.Files[0].Key = RunPrefix(practiceA, fixedRunID) + "../../" + practiceB + "/x.arrow"
+			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			return err
+		}, ErrKey, []string{"is not a submission key"}},
+		{"registry envelope presented as a manifest", func() error {
+			_, err := VerifyManifest(keyA, regEnv, pubOf(coordinator))
+			return err
+		}, ErrSchema, []string{"registry", "not a manifest"}},
+		{"manifest presented as the registry", func() error {
+			_, err := VerifyRegistry(envA, pubA)
+			return err
+		}, ErrSchema, []string{"manifest", "not a registry"}},
+		{"registry signed by another key", func() error {
+			forged, err := SignRegistry(reg, stranger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = VerifyRegistry(forged, pubOf(coordinator))
+			return err
+		}, ErrSignature, []string{RegistryKey, KeyID(pubOf(coordinator))}},
+		{"revoked key", func() error {
+			_, err := reg.KeyFor(practiceB, KeyID(pubOf(seedKey(3))))
+			return err
+		}, ErrRevoked, []string{practiceB, "revoked on 2024-04-02", "sign again"}},
+		{"key not registered for the practice", func() error {
+			_, err := reg.KeyFor(practiceA, KeyID(pubOf(stranger)))
+			return err
+		}, ErrUnknownKey, []string{practiceA, KeyID(pubOf(stranger)), "register"}},
+		{"practice not in the registry", func() error {
+			_, err := reg.KeyFor("Z99999", KeyID(pubA))
+			return err
+		}, ErrUnknownKey, []string{"Z99999", "not in the federation registry"}},
+		{"another practice's key", func() error {
+			_, err := reg.KeyFor(practiceB, KeyID(pubA))
+			return err
+		}, ErrUnknownKey, []string{practiceB, KeyID(pubA)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			checkError(t, c.err(), c.kind, c.want...)
+		})
+	}
+}
+
+func m0Key(practice string) string { return SubmissionKey(practice, fixedRunID, fixedPeriod) }

@@ -5,6 +5,8 @@ package sdk
 import (
 	"context"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/tributary-health/tributary/formats"
 )
 
@@ -47,4 +49,9 @@ type ConfigKey struct {
 type Request struct {
 	From, To formats.Month
 	Config   map[string]string
+
+	// Log goes to the plugin's stderr, which the agent copies into its own log. Never pass it
+	// a patient-level value (keys, dates of a person, free text from a record). Serve and Run
+	// set it; it is never nil inside Extract.
+	Log hclog.Logger
 }

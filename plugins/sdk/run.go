@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/hashicorp/go-hclog"
 )
 
 // Kinds of failure of a run, for errors.Is. Serve carries them to the agent as gRPC status
@@ -130,6 +131,9 @@ func Run(ctx context.Context, ex Extractor, req Request, emit func(kind string, 
 		return Stats{}, err
 	}
 	req.Config = own
+	if req.Log == nil {
+		req.Log = hclog.NewNullLogger()
+	}
 
 	w := NewWriter(emit, 0)
 	defer w.release()

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/tributary-health/tributary/formats"
+	pluginv1 "github.com/tributary-health/tributary/plugins/proto/tributary/plugin/v1"
 )
 
 // fakeExtractor emits n events and skips s rows, or panics when told to.
@@ -159,5 +160,50 @@ func TestWriterFlushesLongKeysEarly(t *testing.T) {
 	}
 	if len(batches) < 5 {
 		t.Fatalf("batches %v: long keys should flush early", batches)
+	}
+}
+
+func TestSendChunksSplitsLargeBatches(t *testing.T) {
+	b := formats.NewEventBuilder(nil)
+	defer b.Release()
+	key := strings.Repeat("k", 3000)
+	for i := 0; i < 1000; i++ {
+		if err := b.Append(formats.Event{PatientKey: key, Kind: formats.KindAE, Start: formats.Date(i), End: formats.NoEnd}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	var rows int64
+	chunks := 0
+	err := sendChunks(formats.RowEvents, rec, MaxChunkBytes, func(c *pluginv1.Chunk) error {
+		chunks++
+		if len(c.ArrowIpc) > MaxChunkBytes {
+			t.Errorf("chunk of %d bytes", len(c.ArrowIpc))
+		}
+		got, err := formats.DecodeBatch(c.ArrowIpc, 0)
+		if err != nil {
+			return err
+		}
+		defer got.Release()
+		return formats.DecodeEvents(got, func(e formats.Event) error {
+			if e.Start != formats.Date(rows) {
+				t.Fatalf("row %d has start %d: order lost", rows, e.Start)
+			}
+			rows++
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1000 || chunks < 3 {
+		t.Fatalf("rows %d in %d chunks", rows, chunks)
+	}
+
+	one := rec.NewSlice(0, 1)
+	defer one.Release()
+	if err := sendChunks(formats.RowEvents, one, 100, func(*pluginv1.Chunk) error { return nil }); err == nil {
+		t.Fatal("a single row over the limit was sent")
 	}
 }

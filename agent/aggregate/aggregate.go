@@ -55,7 +55,10 @@ type patient struct {
 	spells []spell
 }
 
-type spell struct{ from, to formats.Date }
+type spell struct {
+	from, to formats.Date
+	src      uint8
+}
 
 func (p *patient) registeredOn(d formats.Date) bool {
 	for _, s := range p.spells {
@@ -70,19 +73,23 @@ func (p *patient) registeredOn(d formats.Date) bool {
 // Finish, so sources may send rows in any order (sending registrations first keeps memory flat).
 type pending struct {
 	patient int32
+	src     uint8
 	ev      formats.Event
 }
 
-// Aggregator counts rows for the months From..To. Use New, then Registration and Event for
-// every row from every source, then Finish. It is not safe for concurrent use.
+// Aggregator counts rows for the months From..To. Use New, then for each source Begin, its
+// rows through Registration and Event, and Discard if the source failed; then Finish. What a
+// failed source contributed is taken out again, so a run never publishes half a source. It
+// is not safe for concurrent use.
 type Aggregator struct {
 	from, to  formats.Month
+	src       uint8
 	ids       map[string]int32
 	patients  []patient
 	pending   []pending
 	counts    map[cellKey]int64
-	emergency map[emergencyKey]bool // (month, patient) already counted as admitted in emergency
-	dropped   map[string]int64
+	emergency map[emergencyKey]emergencyAdmission // first emergency admission per month, patient and source
+	dropped   map[uint8]map[string]int64
 }
 
 type cellKey struct {
@@ -90,11 +97,18 @@ type cellKey struct {
 	measure uint8 // index into formats.Measures
 	band    uint8
 	sex     uint8
+	src     uint8
 }
 
 type emergencyKey struct {
 	month   formats.Month
 	patient int32
+	src     uint8
+}
+
+type emergencyAdmission struct {
+	day  formats.Date
+	band uint8
 }
 
 var measureIndex = func() map[string]uint8 {
@@ -111,9 +125,40 @@ func New(from, to formats.Month) *Aggregator {
 		from: from, to: to,
 		ids:       map[string]int32{},
 		counts:    map[cellKey]int64{},
-		emergency: map[emergencyKey]bool{},
-		dropped:   map[string]int64{},
+		emergency: map[emergencyKey]emergencyAdmission{},
+		dropped:   map[uint8]map[string]int64{},
 	}
+}
+
+// Begin starts the rows of source number src (0-255, one per plugin of the run).
+func (a *Aggregator) Begin(src uint8) { a.src = src }
+
+// Discard removes everything source src contributed: its counts, its registrations, its
+// waiting events and its dropped-row tallies.
+func (a *Aggregator) Discard(src uint8) {
+	for k := range a.counts {
+		if k.src == src {
+			delete(a.counts, k)
+		}
+	}
+	for k := range a.emergency {
+		if k.src == src {
+			delete(a.emergency, k)
+		}
+	}
+	for i := range a.patients {
+		p := &a.patients[i]
+		p.spells = slices.DeleteFunc(p.spells, func(s spell) bool { return s.src == src })
+	}
+	a.pending = slices.DeleteFunc(a.pending, func(pe pending) bool { return pe.src == src })
+	delete(a.dropped, src)
+}
+
+func (a *Aggregator) drop(src uint8, reason string) {
+	if a.dropped[src] == nil {
+		a.dropped[src] = map[string]int64{}
+	}
+	a.dropped[src][reason]++
 }
 
 func sexIndex(s string) uint8 {
@@ -146,9 +191,9 @@ func (a *Aggregator) Registration(r formats.Registration) {
 		p.sex, p.birth = sexIndex(r.Sex), r.BirthMonth
 	} else if p.sex != sexIndex(r.Sex) || p.birth != r.BirthMonth {
 		// The first registration's demographics stand; the conflict is counted, not hidden.
-		a.dropped[DropDuplicateRegistrar]++
+		a.drop(a.src, DropDuplicateRegistrar)
 	}
-	p.spells = append(p.spells, spell{r.From, r.To})
+	p.spells = append(p.spells, spell{r.From, r.To, a.src})
 }
 
 // Event adds one event.
@@ -161,24 +206,24 @@ func (a *Aggregator) Event(e formats.Event) {
 		a.patients = append(a.patients, patient{})
 	}
 	if len(a.patients[id].spells) == 0 {
-		a.pending = append(a.pending, pending{id, e})
+		a.pending = append(a.pending, pending{id, a.src, e})
 		return
 	}
-	a.count(id, e)
+	a.count(id, a.src, e)
 }
 
 func (a *Aggregator) in(m formats.Month) bool { return m >= a.from && m <= a.to }
 
-func (a *Aggregator) add(m formats.Month, measure string, p *patient, at formats.Date, n int64) {
+func (a *Aggregator) add(src uint8, m formats.Month, measure string, p *patient, at formats.Date, n int64) {
 	band := formats.AgeBandOf(formats.AgeInYears(p.birth, at.Time()))
 	if band < 0 {
-		a.dropped[DropBeforeBirth]++
+		a.drop(src, DropBeforeBirth)
 		return
 	}
-	a.counts[cellKey{m, measureIndex[measure], uint8(band), p.sex}] += n
+	a.counts[cellKey{m, measureIndex[measure], uint8(band), p.sex, src}] += n
 }
 
-func (a *Aggregator) count(id int32, e formats.Event) {
+func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
 	p := &a.patients[id]
 	startMonth := e.Start.Month()
 	endMonth := formats.Month(-1)
@@ -186,37 +231,40 @@ func (a *Aggregator) count(id int32, e formats.Event) {
 		endMonth = e.End.Month()
 	}
 	if !a.in(startMonth) && !a.in(endMonth) {
-		a.dropped[DropOutsideMonths]++
+		a.drop(src, DropOutsideMonths)
 		return
 	}
 	if !p.registeredOn(e.Start) {
-		a.dropped[DropOutsideRegistered]++
+		a.drop(src, DropOutsideRegistered)
 		return
 	}
 	if e.Start.Month() < p.birth {
-		a.dropped[DropBeforeBirth]++
+		a.drop(src, DropBeforeBirth)
 		return
 	}
 	if a.in(startMonth) {
 		switch e.Kind {
 		case formats.KindConsultation:
-			a.add(startMonth, formats.Consultations, p, e.Start, 1)
+			a.add(src, startMonth, formats.Consultations, p, e.Start, 1)
 		case formats.KindOutpatient:
-			a.add(startMonth, formats.OutpatientAttendances, p, e.Start, 1)
+			a.add(src, startMonth, formats.OutpatientAttendances, p, e.Start, 1)
 		case formats.KindAE:
-			a.add(startMonth, formats.AEAttendances, p, e.Start, 1)
+			a.add(src, startMonth, formats.AEAttendances, p, e.Start, 1)
 		case formats.KindAdmission:
-			a.add(startMonth, formats.Admissions, p, e.Start, 1)
+			a.add(src, startMonth, formats.Admissions, p, e.Start, 1)
 			switch e.Method {
 			case formats.MethodEmergency:
-				a.add(startMonth, formats.AdmissionsEmergency, p, e.Start, 1)
-				k := emergencyKey{startMonth, id}
-				if !a.emergency[k] {
-					a.emergency[k] = true
-					a.add(startMonth, formats.PatientsAdmittedEmergency, p, e.Start, 1)
+				a.add(src, startMonth, formats.AdmissionsEmergency, p, e.Start, 1)
+				// Distinct patients are counted at Finish, in the age band of the month's
+				// first emergency admission, across sources.
+				k := emergencyKey{startMonth, id, src}
+				if first, ok := a.emergency[k]; !ok || e.Start < first.day {
+					if band := formats.AgeBandOf(formats.AgeInYears(p.birth, e.Start.Time())); band >= 0 {
+						a.emergency[k] = emergencyAdmission{e.Start, uint8(band)}
+					}
 				}
 			case formats.MethodElective:
-				a.add(startMonth, formats.AdmissionsElective, p, e.Start, 1)
+				a.add(src, startMonth, formats.AdmissionsElective, p, e.Start, 1)
 			}
 		}
 	}
@@ -224,7 +272,7 @@ func (a *Aggregator) count(id int32, e formats.Event) {
 		// Bed days: nights in hospital, counted in the month the stay ends, at the age on
 		// discharge. A same-day admission has none.
 		if days := int64(e.End - e.Start); days > 0 {
-			a.add(endMonth, formats.BedDays, p, e.End, days)
+			a.add(src, endMonth, formats.BedDays, p, e.End, days)
 		}
 	}
 }
@@ -234,14 +282,14 @@ func (a *Aggregator) count(id int32, e formats.Event) {
 type Result struct {
 	From, To formats.Month
 	Measures []string
-	counts   map[cellKey]int64
-	Dropped  map[string]int64 // events not counted, by reason
-	Patients int              // patients with at least one registration
+	counts   map[cellKey]int64 // src always 0
+	Dropped  map[string]int64  // events not counted, by reason
+	Patients int               // patients with at least one registration
 }
 
 // Count returns the true count of a cell (for tests and the agent's own checks).
 func (r *Result) Count(m formats.Month, measure, band, sex string) int64 {
-	return r.counts[cellKey{m, measureIndex[measure], uint8(formats.AgeBandIndex(band)), sexIndex(sex)}]
+	return r.counts[cellKey{m, measureIndex[measure], uint8(formats.AgeBandIndex(band)), sexIndex(sex), 0}]
 }
 
 // Total returns the true count of a measure in a month over all bands and sexes.
@@ -260,12 +308,26 @@ func (r *Result) Total(m formats.Month, measure string) int64 {
 func (a *Aggregator) Finish(s Supplies) *Result {
 	for _, pe := range a.pending {
 		if len(a.patients[pe.patient].spells) == 0 {
-			a.dropped[DropUnknownPatient]++
+			a.drop(pe.src, DropUnknownPatient)
 			continue
 		}
-		a.count(pe.patient, pe.ev)
+		a.count(pe.patient, pe.src, pe.ev)
 	}
 	a.pending = nil
+	type monthPatient struct {
+		month   formats.Month
+		patient int32
+	}
+	first := map[monthPatient]emergencyAdmission{}
+	for k, v := range a.emergency {
+		mp := monthPatient{k.month, k.patient}
+		if f, ok := first[mp]; !ok || v.day < f.day {
+			first[mp] = v
+		}
+	}
+	for mp, v := range first {
+		a.counts[cellKey{mp.month, measureIndex[formats.PatientsAdmittedEmergency], v.band, a.patients[mp.patient].sex, 0}]++
+	}
 	n := 0
 	for i := range a.patients {
 		p := &a.patients[i]
@@ -276,11 +338,20 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 		for m := a.from; m <= a.to; m++ {
 			day := formats.DateOf(m.Start())
 			if m >= p.birth && p.registeredOn(day) {
-				a.add(m, formats.RegisteredPatients, p, day, 1)
+				a.add(0, m, formats.RegisteredPatients, p, day, 1)
 			}
 		}
 	}
-	res := &Result{From: a.from, To: a.to, Measures: s.Measures(), counts: a.counts, Dropped: a.dropped, Patients: n}
+	res := &Result{From: a.from, To: a.to, Measures: s.Measures(), counts: map[cellKey]int64{}, Dropped: map[string]int64{}, Patients: n}
+	for k, v := range a.counts {
+		k.src = 0
+		res.counts[k] += v
+	}
+	for _, d := range a.dropped {
+		for reason, n := range d {
+			res.Dropped[reason] += n
+		}
+	}
 	return res
 }
 
@@ -296,7 +367,7 @@ func (r *Result) Release(practice, runID string, extractors []string, pol format
 		for _, measure := range r.Measures {
 			for b, band := range formats.AgeBands {
 				for x, sex := range formats.Sexes {
-					n := r.counts[cellKey{m, measureIndex[measure], uint8(b), uint8(x)}]
+					n := r.counts[cellKey{m, measureIndex[measure], uint8(b), uint8(x), 0}]
 					s.Cells = append(s.Cells, formats.Cell{Measure: measure, AgeBand: band, Sex: sex, Protected: pol.Apply(n)})
 				}
 			}

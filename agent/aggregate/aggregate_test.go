@@ -150,3 +150,38 @@ func TestReleaseFullGridAndPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscard: a source that fails part-way leaves nothing behind, and the other sources'
+// figures are exactly what they would be without it.
+func TestDiscard(t *testing.T) {
+	run := func(withFailure bool) *Result {
+		a := New(m("2024-01"), m("2024-01"))
+		a.Begin(0)
+		a.Registration(formats.Registration{PatientKey: "p", Sex: "male", BirthMonth: m("1960-01"), From: d("2000-01-01"), To: formats.NoEnd})
+		a.Event(formats.Event{PatientKey: "p", Kind: formats.KindAdmission, Start: d("2024-01-20"), End: d("2024-01-22"), Method: formats.MethodEmergency})
+		if withFailure {
+			a.Begin(1)
+			a.Registration(formats.Registration{PatientKey: "q", Sex: "female", BirthMonth: m("1960-01"), From: d("2000-01-01"), To: formats.NoEnd})
+			a.Event(formats.Event{PatientKey: "p", Kind: formats.KindAdmission, Start: d("2024-01-02"), End: d("2024-01-03"), Method: formats.MethodEmergency})
+			a.Event(formats.Event{PatientKey: "nobody", Kind: formats.KindAE, Start: d("2024-01-02"), End: formats.NoEnd})
+			a.Discard(1)
+		}
+		return a.Finish(all)
+	}
+	clean, failed := run(false), run(true)
+	for _, measure := range formats.Measures {
+		for _, band := range formats.AgeBands {
+			for _, sex := range formats.Sexes {
+				if c, f := clean.Count(m("2024-01"), measure, band, sex), failed.Count(m("2024-01"), measure, band, sex); c != f {
+					t.Errorf("%s %s %s: %d with a discarded source, %d without", measure, band, sex, f, c)
+				}
+			}
+		}
+	}
+	if failed.Patients != 1 || len(failed.Dropped) != 0 {
+		t.Errorf("discarded source left patients=%d dropped=%v", failed.Patients, failed.Dropped)
+	}
+	if clean.Count(m("2024-01"), formats.PatientsAdmittedEmergency, "60-64", "male") != 1 {
+		t.Error("patients_admitted_emergency must count p once")
+	}
+}

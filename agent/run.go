@@ -1,0 +1,296 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/tributary-health/tributary/agent/aggregate"
+	"github.com/tributary-health/tributary/agent/config"
+	"github.com/tributary-health/tributary/agent/spool"
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/plugins/sdk"
+)
+
+// Source is one extractor as the agent sees it: a plugin process started through
+// plugins/host, or an in-process extractor in tests.
+type Source interface {
+	Describe(ctx context.Context) (sdk.Description, error)
+	// Extract streams the rows for req to emit; the records are released after emit returns.
+	Extract(ctx context.Context, req sdk.Request, emit func(kind string, rec arrow.Record) error) error
+	Close() error
+}
+
+// Launcher starts the source for one configured plugin.
+type Launcher func(ctx context.Context, p config.Plugin) (Source, error)
+
+// Agent runs a practice's extraction, release and upload.
+type Agent struct {
+	Config   *config.Config
+	Key      ed25519.PrivateKey
+	Spool    *spool.Spool
+	Uploader *Uploader
+	Launch   Launcher
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// PluginReport says how one plugin's part of a run went. It holds counts, never rows.
+type PluginReport struct {
+	Name          string
+	Version       string
+	Registrations int64
+	Events        int64
+	Err           error // the run went on without this plugin's rows
+}
+
+// RunReport says what a run did.
+type RunReport struct {
+	RunID     string
+	From, To  formats.Month
+	Files     int
+	Measures  []string
+	Patients  int
+	Dropped   map[string]int64
+	Plugins   []PluginReport
+	Upload    UploadResult
+	UploadErr error // the files wait in the spool; the next attempt sends them
+}
+
+// Failed reports whether any plugin failed.
+func (r *RunReport) Failed() bool {
+	for _, p := range r.Plugins {
+		if p.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNothingExtracted: every plugin failed, so nothing was released.
+var ErrNothingExtracted = errors.New("no plugin produced data; nothing was released")
+
+func (a *Agent) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *Agent) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RunOnce extracts, aggregates, releases, spools and uploads one run. A plugin that fails
+// is reported and its rows are left out; the run goes on with the others. Files that cannot
+// be uploaded now stay in the spool (RunReport.UploadErr) and go with the next attempt.
+func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
+	cfg := a.Config
+	now := a.now()
+	from, to, err := cfg.Months.Range(now)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := formats.PolicyByName(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RunReport{RunID: formats.NewRunID(now), From: from, To: to}
+	log := a.log().With("run", rep.RunID)
+	log.Info("run started", "from", from.String(), "to", to.String(), "plugins", len(cfg.Plugins))
+
+	agg := aggregate.New(from, to)
+	supplies := aggregate.Supplies{EventKinds: map[string]bool{}}
+	var extractors []string
+	for i, p := range cfg.Plugins {
+		pr := a.extract(ctx, uint8(i), p, agg, from, to)
+		if pr.err != nil {
+			agg.Discard(uint8(i))
+			log.Error("plugin failed; its rows are left out of this run and it will be tried again next run", "plugin", p.Name, "error", pr.err)
+		} else {
+			extractors = append(extractors, p.Name+"@"+pr.Version)
+			supplies.Registrations = supplies.Registrations || pr.supplies.Registrations
+			supplies.Methods = supplies.Methods || pr.supplies.Methods
+			for k := range pr.supplies.EventKinds {
+				supplies.EventKinds[k] = true
+			}
+			log.Info("plugin finished", "plugin", p.Name, "version", pr.Version, "registrations", pr.Registrations, "events", pr.Events)
+		}
+		pr.PluginReport.Err = pr.err
+		rep.Plugins = append(rep.Plugins, pr.PluginReport)
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+	}
+	if len(extractors) == 0 {
+		return rep, ErrNothingExtracted
+	}
+	res := agg.Finish(supplies)
+	rep.Measures, rep.Patients, rep.Dropped = res.Measures, res.Patients, res.Dropped
+	for reason, n := range res.Dropped {
+		if reason != aggregate.DropOutsideMonths {
+			log.Warn("rows not counted", "reason", reason, "count", n)
+		}
+	}
+	subs, err := res.Release(cfg.Practice, rep.RunID, extractors, pol)
+	if err != nil {
+		return rep, err
+	}
+	if err := a.write(rep, subs, extractors, pol, now); err != nil {
+		return rep, err
+	}
+	rep.Files = len(subs)
+	log.Info("run written to spool", "files", len(subs), "measures", len(res.Measures))
+
+	rep.Upload, rep.UploadErr = a.Uploader.UploadPending(ctx)
+	if rep.UploadErr != nil {
+		log.Warn("upload incomplete; files stay in the spool and are sent on the next attempt", "error", rep.UploadErr, "runs_pending", rep.Upload.RunsPending)
+	}
+	return rep, nil
+}
+
+type extraction struct {
+	PluginReport
+	supplies aggregate.Supplies
+	err      error
+}
+
+func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *aggregate.Aggregator, from, to formats.Month) (out extraction) {
+	out.Name = p.Name
+	ctx, cancel := context.WithTimeout(ctx, a.Config.PluginRunTimeout.Duration)
+	defer cancel()
+	s, err := a.Launch(ctx, p)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	defer s.Close()
+	desc, err := s.Describe(ctx)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	out.Version = desc.Version
+	for _, k := range desc.RowKinds {
+		if k == formats.RowRegistrations {
+			out.supplies.Registrations = true
+		}
+	}
+	out.supplies.EventKinds = map[string]bool{}
+	for _, k := range desc.EventKinds {
+		out.supplies.EventKinds[k] = true
+	}
+	out.supplies.Methods = desc.Methods
+	agg.Begin(src)
+	req := sdk.Request{From: from, To: to, Config: p.Config}
+	out.err = s.Extract(ctx, req, func(kind string, rec arrow.Record) error {
+		switch kind {
+		case formats.RowRegistrations:
+			return formats.DecodeRegistrations(rec, func(r formats.Registration) error {
+				out.Registrations++
+				agg.Registration(r)
+				return nil
+			})
+		case formats.RowEvents:
+			return formats.DecodeEvents(rec, func(e formats.Event) error {
+				out.Events++
+				agg.Event(e)
+				return nil
+			})
+		}
+		return fmt.Errorf("plugin %s sent rows of unknown kind %q", p.Name, kind)
+	})
+	if out.err != nil {
+		out.err = fmt.Errorf("plugin %s: %w", p.Name, out.err)
+	}
+	return out
+}
+
+// write puts the run's files and then its signed manifest in the spool.
+func (a *Agent) write(rep *RunReport, subs []*formats.Submission, extractors []string, pol formats.Policy, now time.Time) error {
+	m := &formats.Manifest{
+		FormatVersion: formats.FormatVersion,
+		Practice:      a.Config.Practice,
+		RunID:         rep.RunID,
+		Created:       now.UTC().Truncate(time.Second),
+		Extractors:    extractors,
+		Policy:        pol.Name,
+	}
+	sort.Strings(m.Extractors)
+	var files []spool.File
+	for _, s := range subs {
+		data, err := formats.MarshalSubmission(s)
+		if err != nil {
+			return err
+		}
+		e := formats.Entry(a.Config.Practice, rep.RunID, s.Period, data)
+		m.Files = append(m.Files, e)
+		files = append(files, spool.File{Name: path.Base(e.Key), Data: data})
+	}
+	signed, err := formats.SignManifest(m, a.Key)
+	if err != nil {
+		return err
+	}
+	return a.Spool.WriteRun(rep.RunID, files, signed)
+}
+
+// Open builds an agent from its configuration: the key, the spool, the store. launch starts
+// plugins (host.Launch in the service; in-process extractors in tests).
+func Open(ctx context.Context, cfg *config.Config, launch Launcher, log *slog.Logger) (*Agent, error) {
+	key, err := readKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	sp, discarded, err := spool.Open(cfg.Spool)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, id := range discarded {
+		log.Warn("discarded a run interrupted before its manifest was written; its months are extracted again", "run", id)
+	}
+	st, err := objstore.Open(ctx, cfg.Store, objstore.Options{AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey})
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{
+		Config:   cfg,
+		Key:      key,
+		Spool:    sp,
+		Uploader: &Uploader{Spool: sp, Store: st, StoreURL: redactURL(cfg.Store), Log: log},
+		Launch:   launch,
+		Log:      log,
+	}, nil
+}
+
+// redactURL drops anything secret-looking from a store URL before it is logged or recorded.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable store URL)"
+	}
+	u.User = nil
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "endpoint", "region", "insecure", "ca", "allow_insecure_remote":
+		default:
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -151,9 +152,10 @@ func ValidAdmissionMethod(m string) bool {
 
 // AdmissionMethodFromNHS maps an NHS Data Dictionary admission method code (HES ADMIMETH)
 // onto the contract's methods: 11-13 elective; 21-25, 2A-2D and 28 emergency; 31-32, 81-83
-// and others "other"; blank, 99 and 98 unknown.
+// and others "other"; blank, 99 and 98 unknown. Surrounding spaces and letter case are
+// ignored, as extracts differ in both.
 func AdmissionMethodFromNHS(code string) string {
-	switch code {
+	switch strings.ToUpper(strings.TrimSpace(code)) {
 	case "11", "12", "13":
 		return MethodElective
 	case "21", "22", "23", "24", "25", "2A", "2B", "2C", "2D", "28":
@@ -189,7 +191,7 @@ func (m Month) String() string { return fmt.Sprintf("%04d-%02d", m.Year(), int(m
 
 // ParseMonth reads YYYY-MM. Its error does not repeat the input, which may be patient data.
 func ParseMonth(s string) (Month, error) {
-	if len(s) != 7 || s[4] != '-' {
+	if len(s) != 7 || s[4] != '-' || !isDigits(s[:4]) || !isDigits(s[5:]) {
 		return 0, errorf("parse month", ErrValue, "not a month; write it as YYYY-MM, e.g. 2024-03")
 	}
 	y, err1 := strconv.Atoi(s[:4])
@@ -198,6 +200,16 @@ func ParseMonth(s string) (Month, error) {
 		return 0, errorf("parse month", ErrValue, "not a month; write it as YYYY-MM, e.g. 2024-03")
 	}
 	return MonthFor(y, time.Month(mo)), nil
+}
+
+// isDigits reports whether s is all ASCII digits; strconv.Atoi alone would take "+3" as 3.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Date is a calendar day as days since 1970-01-01, the same unit as Arrow's date32.

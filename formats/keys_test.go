@@ -1,0 +1,124 @@
+package formats
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseKey(t *testing.T) {
+	run := fixedRunID
+	good := []struct {
+		key  string
+		want ObjectKey
+	}{
+		{ManifestKey(practiceA, run), ObjectKey{Practice: practiceA, RunID: run, Manifest: true}},
+		{SubmissionKey(practiceA, run, fixedPeriod), ObjectKey{Practice: practiceA, RunID: run, Period: fixedPeriod}},
+		{"practices/a-b_9/runs/" + run + "/1999-12.arrow", ObjectKey{Practice: "a-b_9", RunID: run, Period: MonthFor(1999, 12)}},
+	}
+	for _, c := range good {
+		got, err := ParseKey(c.key)
+		if err != nil || got != c.want {
+			t.Errorf("ParseKey(%q) = %+v, %v; want %+v", c.key, got, err, c.want)
+		}
+	}
+	prefix := RunPrefix(practiceA, run)
+	bad := []string{
+		"",
+		"practices/",
+		"practices/../federation/x",
+		"practices/../federation/registry.json",
+		prefix + "../../" + practiceB + "/runs/" + run + "/2024-03.arrow",
+		"practices/" + practiceA + "/runs/../../" + practiceB + "/runs/" + run + "/manifest.json",
+		"practices/./runs/" + run + "/manifest.json",
+		"practices/" + practiceA + "/runs/./manifest.json",
+		prefix + "2024-13.arrow",
+		prefix + "2024-00.arrow",
+		prefix + "2024-+3.arrow",
+		prefix + "２０２４-03.arrow",
+		prefix + "2024-03.ARROW",
+		prefix + "2024-03.arrow/",
+		prefix + "2024-03.arrow\x00",
+		prefix + "2024-03",
+		prefix + "manifest.json.bak",
+		prefix + "Manifest.json",
+		prefix,
+		prefix + "/2024-03.arrow",
+		strings.TrimSuffix(prefix, "/"),
+		"/" + ManifestKey(practiceA, run),
+		"./" + ManifestKey(practiceA, run),
+		"Practices/" + practiceA + "/runs/" + run + "/manifest.json",
+		"practices/" + practiceA + "/RUNS/" + run + "/manifest.json",
+		"practices/Ä81001/runs/" + run + "/manifest.json",
+		"practices/A81001\u200b/runs/" + run + "/manifest.json",
+		"practices/" + practiceA + "/runs/20240405T060708Z-0123ABCD/manifest.json",
+		"practices/" + practiceA + "/runs/20240405t060708z-0123abcd/manifest.json",
+		"practices/" + practiceA + `\runs\` + run + `\manifest.json`,
+		"practices/" + practiceA + "/runs/" + run + `\..\..\` + practiceB + "/manifest.json",
+		RegistryKey,
+		"federation/" + ManifestKey(practiceA, run),
+	}
+	for _, key := range bad {
+		_, err := ParseKey(key)
+		if !errors.Is(err, ErrKey) {
+			t.Errorf("ParseKey(%q) = %v, want ErrKey", key, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "expected practices/<practice>/runs/<run-id>/") {
+			t.Errorf("ParseKey(%q): the error does not show the layout: %v", key, err)
+		}
+	}
+}
+
+func TestKeyRoundTrip(t *testing.T) {
+	for _, practice := range []string{"A81001", "x", strings.Repeat("Z", 32)} {
+		for _, p := range []Month{MonthFor(1800, 1), fixedPeriod, MonthFor(9999, 12)} {
+			k, err := ParseKey(SubmissionKey(practice, fixedRunID, p))
+			if err != nil || k.Practice != practice || k.RunID != fixedRunID || k.Period != p || k.Manifest {
+				t.Errorf("SubmissionKey(%s, %v) parses as %+v, %v", practice, p, k, err)
+			}
+			if !strings.HasPrefix(SubmissionKey(practice, fixedRunID, p), PracticePrefix(practice)) {
+				t.Errorf("a submission key of %s is outside its prefix", practice)
+			}
+		}
+	}
+}
+
+func TestValidatePracticeID(t *testing.T) {
+	for _, id := range []string{"A81001", "a", "0", "A-1_b", strings.Repeat("x", 32)} {
+		if err := ValidatePracticeID(id); err != nil {
+			t.Errorf("ValidatePracticeID(%q): %v", id, err)
+		}
+	}
+	for _, id := range []string{"", "-A", "_A", strings.Repeat("x", 33), "A/B", "..", ".", "A.B", "Ä81001", "A B", "A\n", "A81001/", "*", "A%2F"} {
+		err := ValidatePracticeID(id)
+		if !errors.Is(err, ErrValue) {
+			t.Errorf("ValidatePracticeID(%q) = %v, want ErrValue", id, err)
+		} else if !strings.Contains(err.Error(), "ODS code") {
+			t.Errorf("ValidatePracticeID(%q): the error does not say what an id looks like: %v", id, err)
+		}
+	}
+}
+
+func TestRunID(t *testing.T) {
+	at := time.Date(2024, 4, 5, 6, 7, 8, 9, time.FixedZone("BST", 3600))
+	a, b := NewRunID(at), NewRunID(at)
+	if err := ValidateRunID(a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a, "20240405T050708Z-") {
+		t.Errorf("NewRunID is %q, want it to start with the UTC second", a)
+	}
+	if a == b {
+		t.Errorf("two run ids in the same second are equal: %q", a)
+	}
+	if later := NewRunID(at.Add(time.Second)); later <= a {
+		t.Errorf("run id %q of a later second does not sort after %q", later, a)
+	}
+	for _, id := range []string{"", "20240405T050708Z", "20240405T050708Z-0123abc", "20240405T050708Z-0123ABCD", "../x"} {
+		if err := ValidateRunID(id); !errors.Is(err, ErrValue) {
+			t.Errorf("ValidateRunID(%q) = %v, want ErrValue", id, err)
+		}
+	}
+}

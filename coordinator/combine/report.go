@@ -1,0 +1,118 @@
+package combine
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/objstore"
+)
+
+// Report says what a combine read, what it used, what it refused and why. It holds no
+// wall-clock time of its own: the same inputs give the same report, byte for byte.
+type Report struct {
+	FormatVersion   int      `json:"format_version"`
+	ID              string   `json:"id"`     // the combined output's name, a digest of its inputs
+	Policy          string   `json:"policy"` // the federation's disclosure policy
+	SuppressMax     int64    `json:"suppress_max"`
+	RegistrySHA256  string   `json:"registry_sha256"`
+	Practices       int      `json:"practices"`                  // practices with at least one combined file
+	FilesCombined   int      `json:"files_combined"`             // practice-months combined
+	FederationRows  int64    `json:"federation_rows"`            // rows of the federation table
+	PracticeRows    int64    `json:"practice_rows"`              // rows of the per-practice table
+	IgnoredMeasures []string `json:"ignored_measures,omitempty"` // measures outside the catalogue, not combined
+
+	Inputs       []Input        `json:"inputs"`
+	Quarantined  []Quarantined  `json:"quarantined"`
+	Completeness []Completeness `json:"completeness"`
+}
+
+// Input is one verified run manifest and what became of each of its files.
+type Input struct {
+	Practice       string      `json:"practice"`
+	Manifest       string      `json:"manifest"`
+	RunID          string      `json:"run_id"`
+	Created        time.Time   `json:"created"`
+	Policy         string      `json:"policy"`
+	ManifestSHA256 string      `json:"manifest_sha256"`
+	Files          []InputFile `json:"files"`
+}
+
+// File uses.
+const (
+	UseCombined    = "combined"    // the newest verified file for its practice-month
+	UseRevision    = "revision"    // superseded by a newer run's file; kept for audit, not read
+	UseQuarantined = "quarantined" // failed verification; see Quarantined
+)
+
+// InputFile is one file listed by a verified manifest.
+type InputFile struct {
+	Key          string `json:"key"`
+	Period       string `json:"period"`
+	Size         int64  `json:"size"`
+	SHA256       string `json:"sha256"`
+	Use          string `json:"use"`
+	SupersededBy string `json:"superseded_by,omitempty"` // run id whose file was combined instead
+}
+
+// Quarantined is an object that failed verification: never combined, reported here.
+type Quarantined struct {
+	Practice string `json:"practice,omitempty"` // empty when the key names none
+	Key      string `json:"key"`
+	Kind     string `json:"kind"`   // a short name of the failure, for filtering
+	Reason   string `json:"reason"` // what went wrong and what to do
+}
+
+// Completeness lists who contributed to one month.
+type Completeness struct {
+	Month        string        `json:"month"`
+	Contributors []Contributor `json:"contributors"`
+	// Missing are registered practices with a key in force that contributed nothing.
+	Missing []string `json:"missing"`
+}
+
+// Contributor is one practice's contribution to a month.
+type Contributor struct {
+	Practice string    `json:"practice"`
+	RunID    string    `json:"run_id"`
+	Created  time.Time `json:"created"`
+	Measures int       `json:"measures"` // catalogue measures its file supplied
+}
+
+// quarantineKinds names each failure kind in reports.
+var quarantineKinds = []struct {
+	err  error
+	name string
+}{
+	{formats.ErrSignature, "bad_signature"},
+	{formats.ErrUnknownKey, "unknown_key"},
+	{formats.ErrRevoked, "revoked_key"},
+	{formats.ErrChecksum, "checksum_mismatch"},
+	{formats.ErrSize, "size_mismatch"},
+	{formats.ErrPracticeMismatch, "practice_mismatch"},
+	{formats.ErrKey, "bad_key"},
+	{formats.ErrTooLarge, "too_large"},
+	{objstore.ErrTooLarge, "too_large"},
+	{formats.ErrFormatVersion, "format_version"},
+	{formats.ErrSchema, "schema"},
+	{formats.ErrCorrupt, "corrupt"},
+	{formats.ErrValue, "invalid_value"},
+	{objstore.ErrNotFound, "missing"},
+	{objstore.ErrBadKey, "bad_key"},
+}
+
+func kindOf(err error) string {
+	for _, k := range quarantineKinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "invalid"
+}
+
+// fatal reports whether a store error must stop the combine rather than quarantine one object:
+// a store that is down or refuses us would otherwise make a partial combine look complete.
+func fatal(err error) bool {
+	return errors.Is(err, objstore.ErrUnavailable) || errors.Is(err, objstore.ErrAccessDenied) ||
+		errors.Is(err, objstore.ErrChecksum)
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tributary-health/tributary/formats"
+)
+
+// table reads one CSV file of the export by header name, so a column set that differs
+// between Synthea versions (FIPS, INCOME, extra columns) is read the same way.
+type table struct {
+	name string // file name, for errors and skip reasons
+	f    *os.File
+	r    *csv.Reader
+	cols map[string]int
+	n    int // columns in the header
+}
+
+// openTable opens dir/name and reads its header. It fails when the file is missing or a
+// required column is absent, because then nothing in it can be read.
+func openTable(dir, name string, required ...string) (*table, error) {
+	f, err := os.Open(dir + string(os.PathSeparator) + name)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not in the folder set as dir; point dir at the csv folder of a Synthea export (the one holding patients.csv and encounters.csv)", name)
+		}
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.FieldsPerRecord = -1 // a short or long row is skipped with a reason, not fatal
+	r.ReuseRecord = true
+	head, err := r.Read()
+	if err != nil {
+		f.Close()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s is empty; it should start with Synthea's header row", name)
+		}
+		return nil, fmt.Errorf("%s: the header row is not valid CSV; is this a Synthea CSV export? (%v)", name, err)
+	}
+	t := &table{name: name, f: f, r: r, cols: make(map[string]int, len(head)), n: len(head)}
+	for i, h := range head {
+		h = strings.ToUpper(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if _, dup := t.cols[h]; !dup {
+			t.cols[h] = i
+		}
+	}
+	for _, c := range required {
+		if _, ok := t.cols[c]; !ok {
+			f.Close()
+			return nil, fmt.Errorf("%s has no %s column; is this a Synthea CSV export?", name, c)
+		}
+	}
+	return t, nil
+}
+
+// col returns the position of a column, or -1 when the file has none.
+func (t *table) col(name string) int {
+	if i, ok := t.cols[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// errBadRow is returned by next for a row that is not valid CSV or has the wrong number of
+// fields; the caller skips it and reads on.
+var errBadRow = errors.New("malformed CSV row")
+
+// next returns the next row, io.EOF at the end, errBadRow for a row to skip, or another error
+// when the file cannot be read at all. The slice is reused by the following call.
+func (t *table) next() ([]string, error) {
+	rec, err := t.r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, errBadRow
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("read %s: %w", t.name, err)
+	}
+	if len(rec) != t.n {
+		return nil, errBadRow
+	}
+	return rec, nil
+}
+
+// checkEvery is how many rows pass between checks of the context.
+const checkEvery = 4096
+
+// each calls row for every well-formed row and bad for every row that is not valid CSV or has
+// the wrong number of fields, until the end of the file, a read error, an error from row, or
+// ctx is done.
+func (t *table) each(ctx context.Context, row func(rec []string) error, bad func()) error {
+	for n := 0; ; n++ {
+		if n%checkEvery == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rec, err := t.next()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, errBadRow):
+			bad()
+		case err != nil:
+			return err
+		default:
+			if err := row(rec); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (t *table) close() { t.f.Close() }
+
+// field returns rec[i], or "" for a column the file does not have.
+func field(rec []string, i int) string {
+	if i < 0 {
+		return ""
+	}
+	return rec[i]
+}
+
+// clock turns Synthea's UTC timestamps into calendar days in one time zone. It caches the
+// zone offset in effect, so most rows cost no time-zone lookup.
+type clock struct {
+	loc            *time.Location
+	zoneStart, end int64 // Unix seconds over which offset holds
+	offset         int64
+}
+
+func newClock(loc *time.Location) *clock { return &clock{loc: loc, zoneStart: 1, end: 0} }
+
+// day returns the local calendar day of Unix time sec.
+func (c *clock) day(sec int64) formats.Date {
+	if sec < c.zoneStart || sec >= c.end {
+		t := time.Unix(sec, 0).In(c.loc)
+		_, off := t.Zone()
+		c.offset = int64(off)
+		s, e := t.ZoneBounds()
+		c.zoneStart, c.end = minTime, maxTime
+		if !s.IsZero() {
+			c.zoneStart = s.Unix()
+		}
+		if !e.IsZero() {
+			c.end = e.Unix()
+		}
+	}
+	return formats.Date(floorDiv(sec+c.offset, 86400))
+}
+
+const (
+	minTime = -1 << 62
+	maxTime = 1 << 62
+)
+
+// instant reads a timestamp of encounters.csv: Synthea writes 2006-01-02T15:04:05Z; other
+// RFC 3339 forms are accepted too, and a bare date (older exports) is taken as that local day.
+// It returns the Unix second (midnight UTC for a bare date) and the local day.
+func (c *clock) instant(s string) (sec int64, d formats.Date, ok bool) {
+	if len(s) == 20 && s[10] == 'T' && s[19] == 'Z' && s[13] == ':' && s[16] == ':' {
+		day, ok1 := parseDay(s[:10])
+		h, ok2 := digits(s[11:13])
+		m, ok3 := digits(s[14:16])
+		sc, ok4 := digits(s[17:19])
+		if !ok1 || !ok2 || !ok3 || !ok4 || h > 23 || m > 59 || sc > 60 {
+			return 0, 0, false
+		}
+		sec = day*86400 + h*3600 + m*60 + sc
+		return sec, c.day(sec), true
+	}
+	if len(s) == 10 {
+		day, ok := parseDay(s)
+		return day * 86400, formats.Date(day), ok
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, 0, false
+	}
+	sec = t.Unix()
+	return sec, c.day(sec), true
+}
+
+// parseDay reads YYYY-MM-DD as days since 1970-01-01, checking the day exists.
+func parseDay(s string) (int64, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	y1, ok1 := digits(s[0:2])
+	y2, ok2 := digits(s[2:4])
+	m, ok3 := digits(s[5:7])
+	d, ok4 := digits(s[8:10])
+	y := y1*100 + y2
+	if !ok1 || !ok2 || !ok3 || !ok4 || y < 1800 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	return daysFromCivil(y, m, d), true
+}
+
+func digits(s string) (int64, bool) {
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+func daysIn(y, m int64) int64 {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic
+// Gregorian date, much cheaper than building a time.Time for every row.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := floorDiv(y, 400)
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/plugins/sdk"
+)
+
+// sharedData returns ../shared/data relative to the repository root, skipping the test when
+// it is absent.
+func sharedData(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+	data := filepath.Join(dir, "..", "shared", "data")
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("shared test data not found at %s", data)
+	}
+	return data
+}
+
+// output is everything one extraction emitted.
+type output struct {
+	regs   []formats.Registration
+	events []formats.Event
+	stats  sdk.Stats
+}
+
+// extract runs the extractor in-process through the SDK, as the agent would through Serve.
+func extract(t testing.TB, from, to formats.Month, config map[string]string) (output, error) {
+	t.Helper()
+	var out output
+	emit := func(kind string, rec arrow.Record) error {
+		switch kind {
+		case formats.RowRegistrations:
+			return formats.DecodeRegistrations(rec, func(r formats.Registration) error {
+				out.regs = append(out.regs, r)
+				return nil
+			})
+		case formats.RowEvents:
+			return formats.DecodeEvents(rec, func(e formats.Event) error {
+				out.events = append(out.events, e)
+				return nil
+			})
+		}
+		t.Fatalf("unexpected row kind %q", kind)
+		return nil
+	}
+	st, err := sdk.Run(context.Background(), Extractor{}, sdk.Request{From: from, To: to, Config: config}, emit)
+	out.stats = st
+	return out, err
+}
+
+func month(t testing.TB, s string) formats.Month {
+	t.Helper()
+	m, err := formats.ParseMonth(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -44,11 +44,10 @@ type output struct {
 	stats  sdk.Stats
 }
 
-// extract runs the extractor in-process through the SDK, as the agent would through Serve.
-func extract(t testing.TB, from, to formats.Month, config map[string]string) (output, error) {
-	t.Helper()
-	var out output
-	emit := func(kind string, rec arrow.Record) error {
+// collect returns an emit function that decodes batches into out, checking them against the
+// contract as the agent does.
+func collect(t testing.TB, out *output) func(string, arrow.Record) error {
+	return func(kind string, rec arrow.Record) error {
 		switch kind {
 		case formats.RowRegistrations:
 			return formats.DecodeRegistrations(rec, func(r formats.Registration) error {
@@ -61,10 +60,16 @@ func extract(t testing.TB, from, to formats.Month, config map[string]string) (ou
 				return nil
 			})
 		}
-		t.Fatalf("unexpected row kind %q", kind)
+		t.Errorf("unexpected row kind %q", kind)
 		return nil
 	}
-	st, err := sdk.Run(context.Background(), Extractor{}, sdk.Request{From: from, To: to, Config: config}, emit)
+}
+
+// extract runs the extractor in-process through the SDK, as the agent would through Serve.
+func extract(t testing.TB, from, to formats.Month, config map[string]string) (output, error) {
+	t.Helper()
+	var out output
+	st, err := sdk.Run(context.Background(), Extractor{}, sdk.Request{From: from, To: to, Config: config}, collect(t, &out))
 	out.stats = st
 	return out, err
 }

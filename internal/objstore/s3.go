@@ -54,7 +54,7 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 		return newError("open", name, ErrConfig, nil, format, args...)
 	}
 	bucket := u.Host
-	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
 		return nil, bad("%q is not a valid bucket name: expected s3://bucket?endpoint=host:port", bucket)
 	}
 	if u.Path != "" && u.Path != "/" {
@@ -430,7 +430,8 @@ func (s *S3) error(op, key string, err error) error {
 		return newError(op, key, ErrConfig, err, "the certificate of %s is not trusted; add ca=/path/ca.pem naming the CA that signed it, or correct the endpoint", s.endpoint)
 	}
 	var record tls.RecordHeaderError
-	if errors.As(err, &record) {
+	// net/http turns the record error into plain text when the answer looks like HTTP.
+	if errors.As(err, &record) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return newError(op, key, ErrConfig, err, "%s does not speak TLS; for a test server on this machine add insecure=true", s.endpoint)
 	}
 	return newError(op, key, ErrUnavailable, err, "cannot reach the store at %s; check that it is running and reachable, then try again", s.endpoint)

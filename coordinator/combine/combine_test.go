@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -80,26 +81,15 @@ func submission(practice, run string, period formats.Month, pol formats.Policy, 
 	return s
 }
 
-// writeRun stores the submissions as one run of practice, signed with its key, and returns
+// writeRun stores the submissions (of one run) as a run of practice, signed with its key, and returns
 // the manifest key.
-func (f *fixture) writeRun(practice, run string, created time.Time, subs ...*formats.Submission) string {
+func (f *fixture) writeRun(practice string, created time.Time, subs ...*formats.Submission) string {
 	f.t.Helper()
-	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: practice, RunID: run, Created: created,
-		Extractors: []string{"hand@1"}, Policy: formats.PolicyUK.Name}
-	for _, s := range subs {
-		data, err := formats.MarshalSubmission(s)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		f.put(formats.SubmissionKey(practice, run, s.Period), data)
-		m.Files = append(m.Files, formats.Entry(practice, run, s.Period, data))
-	}
-	env, err := formats.SignManifest(m, f.keys[practice])
+	key, err := fedgen.WriteSubmissions(f.ctx, f.st, f.keys[practice], created, subs...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.put(m.Key(), env)
-	return m.Key()
+	return key
 }
 
 func (f *fixture) put(key string, data []byte) {
@@ -155,17 +145,17 @@ func TestCombineByHand(t *testing.T) {
 	f := newFixture(t, "A81001", "B82002", "C83003")
 	uk := formats.PolicyUK
 	adm, emg, rp := formats.Admissions, formats.AdmissionsEmergency, formats.RegisteredPatients
-	f.writeRun("A81001", runID(1, "aaaaaaaa"), day(1),
+	f.writeRun("A81001", day(1),
 		submission("A81001", runID(1, "aaaaaaaa"), jan, uk,
 			truth{adm, "0-4", "female", 12}, truth{rp, "0-4", "female", 100}, truth{emg, "5-9", "male", 0}),
 		submission("A81001", runID(1, "aaaaaaaa"), feb, uk, truth{adm, "0-4", "female", 40}))
 	// A newer run of A replaces February only.
-	f.writeRun("A81001", runID(5, "aaaaaaab"), day(5),
+	f.writeRun("A81001", day(5),
 		submission("A81001", runID(5, "aaaaaaab"), feb, uk, truth{adm, "0-4", "female", 51}))
-	f.writeRun("B82002", runID(2, "bbbbbbbb"), day(2),
+	f.writeRun("B82002", day(2),
 		submission("B82002", runID(2, "bbbbbbbb"), jan, uk,
 			truth{adm, "0-4", "female", 3}, truth{rp, "0-4", "female", 52}, truth{emg, "5-9", "male", 2}))
-	f.writeRun("C83003", runID(3, "cccccccc"), day(3),
+	f.writeRun("C83003", day(3),
 		submission("C83003", runID(3, "cccccccc"), jan, uk,
 			truth{adm, "0-4", "female", 0}, truth{rp, "0-4", "female", 23}))
 
@@ -251,7 +241,7 @@ func TestParquetReadsBack(t *testing.T) {
 	f := newFixture(t, "A81001", "B82002")
 	for i, p := range []string{"A81001", "B82002"} {
 		run := runID(i+1, "0000000"+fmt.Sprint(i))
-		f.writeRun(p, run, day(i+1), submission(p, run, jan, formats.PolicyUK,
+		f.writeRun(p, day(i+1), submission(p, run, jan, formats.PolicyUK,
 			truth{formats.Consultations, "30-34", "male", 33}, truth{formats.RegisteredPatients, "30-34", "male", 300}))
 	}
 	res := f.combine()
@@ -285,9 +275,9 @@ func TestParquetReadsBack(t *testing.T) {
 // TestDeterministic combines the same inputs twice and expects identical bytes.
 func TestDeterministic(t *testing.T) {
 	f := newFixture(t, "A81001", "B82002")
-	f.writeRun("A81001", runID(1, "aaaaaaaa"), day(1), submission("A81001", runID(1, "aaaaaaaa"), jan, formats.PolicyUK,
+	f.writeRun("A81001", day(1), submission("A81001", runID(1, "aaaaaaaa"), jan, formats.PolicyUK,
 		truth{formats.Admissions, "90+", "unknown", 9}))
-	f.writeRun("B82002", runID(2, "bbbbbbbb"), day(2), submission("B82002", runID(2, "bbbbbbbb"), jan, formats.PolicyUK,
+	f.writeRun("B82002", day(2), submission("B82002", runID(2, "bbbbbbbb"), jan, formats.PolicyUK,
 		truth{formats.Admissions, "90+", "unknown", 4}))
 	f.put("practices/B82002/stray.txt", []byte("x"))
 	first := f.combine()
@@ -317,7 +307,7 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 	// A new input gives a new output name, and the pointer moves to it.
-	f.writeRun("A81001", runID(9, "aaaaaaa9"), day(9), submission("A81001", runID(9, "aaaaaaa9"), jan, formats.PolicyUK,
+	f.writeRun("A81001", day(9), submission("A81001", runID(9, "aaaaaaa9"), jan, formats.PolicyUK,
 		truth{formats.Admissions, "90+", "unknown", 19}))
 	third := f.combine()
 	if third.Pointer.ID == first.Pointer.ID {

@@ -61,7 +61,7 @@ func TestQuarantine(t *testing.T) {
 		{"unregistered practice", func(f *fixture) {
 			_, priv, _ := formats.GenerateKey()
 			f.keys["Z99999"] = priv
-			f.writeRun("Z99999", runB, day(2), submission("Z99999", runB, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 30}))
+			f.writeRun("Z99999", day(2), submission("Z99999", runB, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 30}))
 		}, formats.ManifestKey("Z99999", runB), "unknown_key", "not in the federation registry"},
 		{"revoked key", func(f *fixture) {
 			if _, err := registry.Revoke(f.ctx, f.st, f.coord, bad, "", time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)); err != nil {
@@ -123,8 +123,8 @@ func TestQuarantine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, good, bad)
-			f.writeRun(good, runA, day(1), submission(good, runA, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 20}))
-			f.writeRun(bad, runB, day(2), submission(bad, runB, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 10}))
+			f.writeRun(good, day(1), submission(good, runA, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 20}))
+			f.writeRun(bad, day(2), submission(bad, runB, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 10}))
 			tc.break_(f)
 			res := f.combine()
 
@@ -171,8 +171,8 @@ func TestFallbackToEarlierRevision(t *testing.T) {
 	const p = "A81001"
 	f := newFixture(t, p)
 	older, newer := runID(1, "00000001"), runID(4, "00000004")
-	f.writeRun(p, older, day(1), submission(p, older, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 20}))
-	f.writeRun(p, newer, day(4), submission(p, newer, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 40}))
+	f.writeRun(p, day(1), submission(p, older, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 20}))
+	f.writeRun(p, day(4), submission(p, newer, jan, formats.PolicyUK, truth{formats.Admissions, "0-4", "male", 40}))
 	bad := formats.SubmissionKey(p, newer, jan)
 	data := f.get(bad)
 	data[100] ^= 1

@@ -193,23 +193,38 @@ feed:
 // WriteRun stores practice i's run: every month's file, then the signed manifest.
 func (f *Federation) WriteRun(ctx context.Context, st objstore.Store, i int) error {
 	p := f.Practices[i]
-	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: p.ID, RunID: p.RunID,
-		Created: p.Created, Extractors: []string{"fedgen@1"}, Policy: f.Policy.Name}
-	for k := range f.Months {
-		month := f.Start + formats.Month(k)
-		data, err := formats.MarshalSubmission(f.Submission(i, month))
-		if err != nil {
-			return err
-		}
-		if _, err := st.Put(ctx, formats.SubmissionKey(p.ID, p.RunID, month), data); err != nil {
-			return err
-		}
-		m.Files = append(m.Files, formats.Entry(p.ID, p.RunID, month, data))
+	subs := make([]*formats.Submission, f.Months)
+	for k := range subs {
+		subs[k] = f.Submission(i, f.Start+formats.Month(k))
 	}
-	env, err := formats.SignManifest(m, p.Key)
+	_, err := WriteSubmissions(ctx, st, p.Key, p.Created, subs...)
+	return err
+}
+
+// WriteSubmissions stores hand-made submissions of one practice and run, then their manifest
+// signed with key, and returns the manifest's key. Every submission must name the same
+// practice, run and policy.
+func WriteSubmissions(ctx context.Context, st objstore.Store, key ed25519.PrivateKey, created time.Time, subs ...*formats.Submission) (string, error) {
+	if len(subs) == 0 {
+		return "", fmt.Errorf("no submissions to write")
+	}
+	first := subs[0]
+	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: first.Practice, RunID: first.RunID,
+		Created: created, Extractors: first.Extractors, Policy: first.Policy}
+	for _, s := range subs {
+		data, err := formats.MarshalSubmission(s)
+		if err != nil {
+			return "", err
+		}
+		if _, err := st.Put(ctx, formats.SubmissionKey(s.Practice, s.RunID, s.Period), data); err != nil {
+			return "", err
+		}
+		m.Files = append(m.Files, formats.Entry(s.Practice, s.RunID, s.Period, data))
+	}
+	env, err := formats.SignManifest(m, key)
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = st.Put(ctx, m.Key(), env)
-	return err
+	return m.Key(), err
 }

@@ -3,6 +3,9 @@ package formats
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Kinds of failure a caller can branch on with errors.Is. Every error this package returns
@@ -66,4 +69,39 @@ func WithObject(err error, object string) error {
 		return &c
 	}
 	return err
+}
+
+// at returns err, an *Error, with where prefixed to its detail and op as its operation, so a
+// row or cell number reaches the reader without a second "invalid value" in the sentence.
+func at(op, where string, err error) error {
+	var fe *Error
+	if !errors.As(err, &fe) {
+		return &Error{Op: op, Kind: ErrValue, Detail: where, Err: err}
+	}
+	c := *fe
+	c.Op = op
+	c.Detail = where + ": " + fe.Detail
+	return &c
+}
+
+// shown renders a value read from outside for an error message: as it is when it is short and
+// plain, otherwise quoted and cut, so that no file can put control characters, megabytes or
+// a fake second log line into a message.
+func shown(s string) string {
+	const most = 100
+	plain := s != "" && len(s) <= most
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] > ' ' && s[i] <= '~' && s[i] != '"' && s[i] != '\\'
+	}
+	if plain {
+		return s
+	}
+	if len(s) > most {
+		cut := most
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 }

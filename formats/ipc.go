@@ -192,10 +192,63 @@ func DecodeBatch(b []byte, maxBytes int64) (rec arrow.Record, err error) {
 		return nil, errorf(op, ErrCorrupt, "the stream holds no record batch")
 	}
 	rec = r.Record()
+	if err := checkColumns(rec); err != nil {
+		return nil, &Error{Op: op, Kind: ErrCorrupt, Detail: "the record batch is inconsistent; the plugin wrote it wrongly", Err: err}
+	}
 	rec.Retain()
 	if r.Next() {
 		rec.Release()
 		return nil, errorf(op, ErrCorrupt, "the stream holds more than one record batch")
 	}
 	return rec, nil
+}
+
+// checkColumns validates the buffers of every column against its length, as the Arrow reader
+// does not: a string column's offsets could otherwise point anywhere, and reading a value
+// would panic in the caller, outside this package's guard. Rows only carry flat columns
+// (strings and fixed-width values), so anything else is refused.
+func checkColumns(rec arrow.Record) error {
+	for i, col := range rec.Columns() {
+		name := rec.ColumnName(i)
+		d := col.Data()
+		n := d.Offset() + d.Len()
+		bufs := d.Buffers()
+		if len(bufs) > 0 && bufs[0] != nil && int64(bufs[0].Len())*8 < int64(n) {
+			return fmt.Errorf("column %s: validity bitmap shorter than the column", name)
+		}
+		switch t := col.DataType().(type) {
+		case *arrow.StringType, *arrow.BinaryType:
+			if len(bufs) != 3 || bufs[1] == nil {
+				return fmt.Errorf("column %s: no offsets", name)
+			}
+			if n == 0 {
+				continue
+			}
+			offsets := arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())
+			values := 0
+			if bufs[2] != nil {
+				values = bufs[2].Len()
+			}
+			if len(offsets) < n+1 {
+				return fmt.Errorf("column %s: offsets shorter than the column", name)
+			}
+			prev := offsets[d.Offset()]
+			if prev < 0 {
+				return fmt.Errorf("column %s: negative offset", name)
+			}
+			for _, o := range offsets[d.Offset()+1 : n+1] {
+				if o < prev || int(o) > values {
+					return fmt.Errorf("column %s: offsets out of order or out of bounds", name)
+				}
+				prev = o
+			}
+		case arrow.FixedWidthDataType:
+			if len(bufs) != 2 || bufs[1] == nil && n > 0 || bufs[1] != nil && int64(bufs[1].Len())*8 < int64(n)*int64(t.BitWidth()) {
+				return fmt.Errorf("column %s: values shorter than the column", name)
+			}
+		default:
+			return fmt.Errorf("column %s has type %s; rows carry only strings, dates and numbers", name, t)
+		}
+	}
+	return nil
 }

@@ -41,6 +41,11 @@ const (
 	maxZstdWindow          = 8 << 20
 	minZstdWindow          = 1 << 10
 	compressedLengthPrefix = 8
+	// What the Arrow reader spends on each message besides its buffers (record structures,
+	// and for a compressed one a fresh zstd decoder with its block buffers), charged to the
+	// budget so that a footer listing a block a million times costs an error, not minutes.
+	messageOverhead    = 64 << 10
+	decompressOverhead = 1 << 20
 )
 
 var errFraming = errors.New("a length inside the file points outside it")
@@ -62,6 +67,19 @@ func (b *decodeBudget) spend(n int64) error {
 
 // checkIPCFile validates the framing of an Arrow IPC file within limit bytes of decoding.
 func checkIPCFile(data []byte, limit int64) error {
+	budget := decodeBudget{left: limit}
+	return walkIPCFile(data, func(meta, body []byte) error { return checkMessage(meta, body, &budget) })
+}
+
+// checkIPCStream validates the framing of an Arrow IPC stream within limit bytes of decoding.
+func checkIPCStream(data []byte, limit int64) error {
+	budget := decodeBudget{left: limit}
+	return walkIPCStream(data, func(meta, body []byte) error { return checkMessage(meta, body, &budget) })
+}
+
+// walkIPCFile calls fn with the metadata flatbuffer and the body of every message the file's
+// footer lists, as the Arrow file reader finds them.
+func walkIPCFile(data []byte, fn func(meta, body []byte) error) error {
 	const trailer = 4 + arrowMagicLen
 	if len(data) < 2*arrowMagicLen+4 {
 		return nil // the Arrow reader reports a file this short itself
@@ -72,7 +90,6 @@ func checkIPCFile(data []byte, limit int64) error {
 	}
 	footer := data[int64(len(data))-trailer-size : len(data)-trailer]
 	t := flatbuffers.Table{Bytes: footer, Pos: flatbuffers.GetUOffsetT(footer)}
-	budget := decodeBudget{left: limit}
 	for _, slot := range []flatbuffers.VOffsetT{fbFooterDictionaries, fbFooterRecordBatches} {
 		o := flatbuffers.UOffsetT(t.Offset(slot))
 		if o == 0 {
@@ -95,10 +112,7 @@ func checkIPCFile(data []byte, limit int64) error {
 			default:
 				m = m[4:]
 			}
-			if err := budget.spend(body); err != nil {
-				return err
-			}
-			if err := checkMessage(m, data[off+meta:off+meta+body], &budget); err != nil {
+			if err := fn(m, data[off+meta:off+meta+body]); err != nil {
 				return err
 			}
 		}
@@ -106,9 +120,9 @@ func checkIPCFile(data []byte, limit int64) error {
 	return nil
 }
 
-// checkIPCStream validates the framing of an Arrow IPC stream within limit bytes of decoding.
-func checkIPCStream(data []byte, limit int64) error {
-	budget := decodeBudget{left: limit}
+// walkIPCStream calls fn with the metadata flatbuffer and the body of every message of a
+// stream, checking each length prefix against the bytes that are left.
+func walkIPCStream(data []byte, fn func(meta, body []byte) error) error {
 	rest := data
 	for len(rest) >= 4 {
 		n := int64(int32(binary.LittleEndian.Uint32(rest)))
@@ -136,10 +150,7 @@ func checkIPCStream(data []byte, limit int64) error {
 		if body < 0 || body > int64(len(rest)) {
 			return errFraming
 		}
-		if err := budget.spend(body); err != nil {
-			return err
-		}
-		if err := checkMessage(meta, rest[:body], &budget); err != nil {
+		if err := fn(meta, rest[:body]); err != nil {
 			return err
 		}
 		rest = rest[body:]
@@ -147,9 +158,37 @@ func checkIPCStream(data []byte, limit int64) error {
 	return nil
 }
 
-// checkMessage inflates, within the budget, every compressed buffer of a record batch or
-// dictionary batch message, so the Arrow reader only ever sees frames that are known to fit.
+// checkMessage charges a message's body to the budget and inflates, within it, every
+// compressed buffer, so the Arrow reader only ever sees frames that are known to fit.
 func checkMessage(meta, body []byte, budget *decodeBudget) error {
+	if err := budget.spend(int64(len(body)) + messageOverhead); err != nil {
+		return err
+	}
+	first := true
+	return compressedBuffers(meta, body, func(zstdCodec bool, buf []byte) error {
+		if first {
+			first = false
+			if err := budget.spend(decompressOverhead); err != nil {
+				return err
+			}
+		}
+		claimed := int64(binary.LittleEndian.Uint64(buf))
+		if claimed == -1 {
+			return nil // stored uncompressed
+		}
+		if err := budget.spend(claimed); err != nil {
+			return err
+		}
+		if zstdCodec {
+			return checkZstd(buf[compressedLengthPrefix:], claimed, budget)
+		}
+		return nil
+	})
+}
+
+// compressedBuffers calls fn with each non-empty buffer of a compressed record batch or
+// dictionary batch message, length prefix included; the slices alias body.
+func compressedBuffers(meta, body []byte, fn func(zstdCodec bool, buf []byte) error) error {
 	msg := flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
 	var batch flatbuffers.Table
 	o := flatbuffers.UOffsetT(msg.Offset(fbMessageHeader))
@@ -188,26 +227,31 @@ func checkMessage(meta, body []byte, budget *decodeBudget) error {
 		if off < 0 || length < compressedLengthPrefix || off > int64(len(body)) || length > int64(len(body))-off {
 			return errFraming
 		}
-		buf := body[off : off+length]
-		claimed := int64(binary.LittleEndian.Uint64(buf))
-		if claimed == -1 {
-			continue // stored uncompressed
-		}
-		if err := budget.spend(claimed); err != nil {
+		if err := fn(zstdCodec, body[off:off+length]); err != nil {
 			return err
-		}
-		if zstdCodec {
-			if err := checkZstd(buf[compressedLengthPrefix:], claimed); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
 // checkZstd inflates frames into nothing and requires them to hold exactly claimed bytes,
-// with no window larger than maxZstdWindow or than the buffer itself.
-func checkZstd(frames []byte, claimed int64) error {
+// with no window larger than maxZstdWindow or than the buffer itself. The history the Arrow
+// reader's decoder will allocate for the first frame (twice its window) is charged to the
+// budget; later frames reuse it or are held to maxZstdWindow.
+func checkZstd(frames []byte, claimed int64, budget *decodeBudget) error {
+	var h zstd.Header
+	if err := h.Decode(frames); err == nil && !h.Skippable {
+		window := h.WindowSize
+		if h.SingleSegment {
+			window = max(h.FrameContentSize, minZstdWindow)
+		}
+		if window > maxZstdWindow && window > uint64(claimed) {
+			return errAllocLimit
+		}
+		if err := budget.spend(2 * int64(window)); err != nil {
+			return err
+		}
+	}
 	dec, err := zstd.NewReader(bytes.NewReader(frames),
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderLowmem(true),

@@ -33,7 +33,7 @@ var (
 // reach outside its own prefix.
 func ValidatePracticeID(id string) error {
 	if !practiceIDPattern.MatchString(id) {
-		return errorf("check practice id", ErrValue, "practice id %q must be 1-32 letters, digits, '-' or '_', starting with a letter or digit (an ODS code such as A81001)", id)
+		return errorf("check practice id", ErrValue, "practice id %s must be 1-32 letters, digits, '-' or '_', starting with a letter or digit (an ODS code such as A81001)", shown(id))
 	}
 	return nil
 }
@@ -41,7 +41,7 @@ func ValidatePracticeID(id string) error {
 // ValidateRunID accepts ids made by NewRunID.
 func ValidateRunID(id string) error {
 	if !runIDPattern.MatchString(id) {
-		return errorf("check run id", ErrValue, "run id %q is not of the form 20060102T150405Z-0123abcd", id)
+		return errorf("check run id", ErrValue, "run id %s is not of the form 20060102T150405Z-0123abcd", shown(id))
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ type ObjectKey struct {
 // submission key of the layout gives ErrKey.
 func ParseKey(key string) (ObjectKey, error) {
 	bad := func(why string) (ObjectKey, error) {
-		return ObjectKey{}, errorf("parse key", ErrKey, "%q %s; expected practices/<practice>/runs/<run-id>/(manifest.json|YYYY-MM.arrow)", key, why)
+		return ObjectKey{}, errorf("parse key", ErrKey, "%s %s; expected practices/<practice>/runs/<run-id>/(manifest.json|YYYY-MM.arrow)", shown(key), why)
 	}
 	rest, ok := strings.CutPrefix(key, PracticesPrefix)
 	if !ok {

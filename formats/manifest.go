@@ -66,7 +66,7 @@ func (m *Manifest) Validate() error {
 	}
 	for _, x := range m.Extractors {
 		if !extractorPattern.MatchString(x) {
-			return errorf(op, ErrValue, "extractor %q must be name@version", x)
+			return errorf(op, ErrValue, "extractor %s must be name@version", shown(x))
 		}
 	}
 	if len(m.Files) == 0 {
@@ -76,20 +76,20 @@ func (m *Manifest) Validate() error {
 	for _, f := range m.Files {
 		k, err := ParseKey(f.Key)
 		if err != nil || k.Manifest {
-			return errorf(op, ErrKey, "file %q is not a submission key", f.Key)
+			return errorf(op, ErrKey, "file %s is not a submission key", shown(f.Key))
 		}
 		if k.Practice != m.Practice || k.RunID != m.RunID {
-			return errorf(op, ErrPracticeMismatch, "file %q is outside this run's prefix %s; a manifest may only name its own practice's files", f.Key, RunPrefix(m.Practice, m.RunID))
+			return errorf(op, ErrPracticeMismatch, "file %s is outside this run's prefix %s; a manifest may only name its own practice's files", shown(f.Key), RunPrefix(m.Practice, m.RunID))
 		}
 		if k.Period.String() != f.Period {
-			return errorf(op, ErrValue, "file %q is listed for period %q", f.Key, f.Period)
+			return errorf(op, ErrValue, "file %s is listed for period %s", shown(f.Key), shown(f.Period))
 		}
 		if seen[f.Period] {
-			return errorf(op, ErrValue, "period %s is listed twice", f.Period)
+			return errorf(op, ErrValue, "period %s is listed twice", shown(f.Period))
 		}
 		seen[f.Period] = true
 		if f.Size < 0 || !sha256Pattern.MatchString(f.SHA256) {
-			return errorf(op, ErrValue, "file %q has an invalid size or SHA-256", f.Key)
+			return errorf(op, ErrValue, "file %s has an invalid size or SHA-256", shown(f.Key))
 		}
 	}
 	return nil
@@ -175,7 +175,7 @@ func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submi
 	}
 	mismatch := func(what, got, want string) (*Submission, error) {
 		return nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
-			Detail: fmt.Sprintf("the file's %s is %q but it is stored as %q's; a file copied from another practice's or run's folder is refused", what, got, want)}
+			Detail: fmt.Sprintf("the file says its %s is %s, but the signed manifest says %s; a file copied from another practice's or run's folder is refused", what, shown(got), shown(want))}
 	}
 	switch {
 	case s.Practice != m.Practice:

@@ -53,7 +53,7 @@ func PolicyByName(name string) (Policy, error) {
 			return p, nil
 		}
 	}
-	return Policy{}, errorf("policy", ErrValue, "unknown disclosure policy %q; choose %s (the default) or %s", name, PolicyUK.Name, PolicyMidpoint6.Name)
+	return Policy{}, errorf("policy", ErrValue, "unknown disclosure policy %s; choose %s (the default) or %s", shown(name), PolicyUK.Name, PolicyMidpoint6.Name)
 }
 
 // Protected is a count after disclosure control: what may leave the practice.

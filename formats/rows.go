@@ -3,6 +3,7 @@ package formats
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -90,6 +91,20 @@ func RowSchema(kind string) *arrow.Schema {
 	return nil
 }
 
+// Dates in rows must fall in these years: anything else is a source error (a sentinel such as
+// 0001-01-01, or a corrupt value) that would otherwise become a nonsense month downstream.
+const (
+	minYear = 1800
+	maxYear = 9999
+)
+
+var (
+	minDate = DateOf(time.Date(minYear, 1, 1, 0, 0, 0, 0, time.UTC))
+	maxDate = DateOf(time.Date(maxYear, 12, 31, 0, 0, 0, 0, time.UTC))
+)
+
+func inRange(d Date) bool { return d >= minDate && d <= maxDate }
+
 // ValidateRegistration checks one row; the error names the field, never its value.
 func ValidateRegistration(r Registration) error {
 	const op = "validate registrations row"
@@ -100,6 +115,10 @@ func ValidateRegistration(r Registration) error {
 		return errorf(op, ErrValue, "field %s must be one of female, male, unknown", FieldSex)
 	case r.From == NoEnd:
 		return errorf(op, ErrValue, "field %s is missing", FieldRegisteredFrom)
+	case r.BirthMonth < MonthFor(minYear, 1) || r.BirthMonth > MonthFor(maxYear, 12):
+		return errorf(op, ErrValue, "field %s is outside the years %d-%d", FieldBirthMonth, minYear, maxYear)
+	case !inRange(r.From) || r.To != NoEnd && !inRange(r.To):
+		return errorf(op, ErrValue, "field %s or %s is outside the years %d-%d", FieldRegisteredFrom, FieldRegisteredTo, minYear, maxYear)
 	case r.To != NoEnd && r.To < r.From:
 		return errorf(op, ErrValue, "field %s is before %s", FieldRegisteredTo, FieldRegisteredFrom)
 	case r.BirthMonth.Start().After(r.From.Time().AddDate(0, 1, 0)):
@@ -116,6 +135,8 @@ func ValidateEvent(e Event) error {
 		return errorf(op, ErrValue, "field %s is empty", FieldPatientKey)
 	case !ValidEventKind(e.Kind):
 		return errorf(op, ErrValue, "field %s must be one of consultation, outpatient_attendance, ae_attendance, admission", FieldKind)
+	case !inRange(e.Start) || e.End != NoEnd && !inRange(e.End):
+		return errorf(op, ErrValue, "field %s or %s is outside the years %d-%d", FieldStart, FieldEnd, minYear, maxYear)
 	case e.End != NoEnd && e.End < e.Start:
 		return errorf(op, ErrValue, "field %s is before %s", FieldEnd, FieldStart)
 	case e.Kind == KindAdmission && !ValidAdmissionMethod(e.Method):
@@ -210,7 +231,7 @@ func CheckSchema(kind string, got *arrow.Schema) error {
 	op := "check " + kind + " schema"
 	want := RowSchema(kind)
 	if want == nil {
-		return errorf(op, ErrSchema, "unknown row kind %q; expected %s or %s", kind, RowRegistrations, RowEvents)
+		return errorf(op, ErrSchema, "unknown row kind %s; expected %s or %s", shown(kind), RowRegistrations, RowEvents)
 	}
 	return compareFields(op, kind, want, got)
 }
@@ -226,7 +247,7 @@ func compareFields(op, kind string, want, got *arrow.Schema) error {
 		gf := got.Field(i)
 		switch {
 		case gf.Name != wf.Name:
-			return errorf(op, ErrSchema, "%s: field %d is %q, the contract has %q", kind, i, gf.Name, wf.Name)
+			return errorf(op, ErrSchema, "%s: field %d is %s, the contract has %s", kind, i, shown(gf.Name), wf.Name)
 		case !arrow.TypeEqual(gf.Type, wf.Type):
 			return errorf(op, ErrSchema, "%s: field %s has type %s, the contract has %s", kind, wf.Name, gf.Type, wf.Type)
 		case gf.Nullable && !wf.Nullable:
@@ -275,7 +296,7 @@ func DecodeRegistrations(rec arrow.Record, fn func(Registration) error) error {
 			r.To = Date(to.Value(i))
 		}
 		if err := ValidateRegistration(r); err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
+			return at("decode "+RowRegistrations, fmt.Sprintf("row %d", i), err)
 		}
 		if err := fn(r); err != nil {
 			return err
@@ -309,7 +330,7 @@ func DecodeEvents(rec arrow.Record, fn func(Event) error) error {
 			e.Method = method.Value(i)
 		}
 		if err := ValidateEvent(e); err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
+			return at("decode "+RowEvents, fmt.Sprintf("row %d", i), err)
 		}
 		if err := fn(e); err != nil {
 			return err

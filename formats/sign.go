@@ -79,7 +79,7 @@ func (env *Envelope) Open(want string, pub ed25519.PublicKey) ([]byte, error) {
 		if env.PayloadType == PayloadManifest || env.PayloadType == PayloadRegistry {
 			return nil, errorf(op, ErrSchema, "the envelope holds a %s, not a %s; the object at this key is of the wrong kind", payloadName(env.PayloadType), payloadName(want))
 		}
-		return nil, errorf(op, ErrFormatVersion, "payload type %q is not one this version reads (%q); upgrade so agent and coordinator agree", env.PayloadType, want)
+		return nil, errorf(op, ErrFormatVersion, "payload type %s is not one this version reads (%s); upgrade so agent and coordinator agree", shown(env.PayloadType), shown(want))
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, errorf(op, ErrUnknownKey, "no usable public key")

@@ -35,6 +35,9 @@ type Cell struct {
 	Protected
 }
 
+// label names a cell in an error message.
+func (c Cell) label() string { return shown(c.Measure) + " " + shown(c.AgeBand) + " " + shown(c.Sex) }
+
 // Submission is one practice's figures for one month from one run. It holds aggregate counts
 // only, already through disclosure control: it is what may leave the practice.
 type Submission struct {
@@ -76,30 +79,30 @@ func (s *Submission) Validate() error {
 	}
 	for _, x := range s.Extractors {
 		if !extractorPattern.MatchString(x) {
-			return errorf(op, ErrValue, "extractor %q must be name@version", x)
+			return errorf(op, ErrValue, "extractor %s must be name@version", shown(x))
 		}
 	}
 	seen := make(map[[3]string]bool, len(s.Cells))
 	for i, c := range s.Cells {
 		if !MeasureNamePattern.MatchString(c.Measure) {
-			return errorf(op, ErrValue, "cell %d: measure name %q is not valid", i, c.Measure)
+			return errorf(op, ErrValue, "cell %d: measure name %s is not valid; a name is lower-case letters, digits and '_'", i, shown(c.Measure))
 		}
 		if AgeBandIndex(c.AgeBand) < 0 {
-			return errorf(op, ErrValue, "cell %d: unknown age band %q; expected one of %s … %s, %s", i, c.AgeBand, AgeBands[0], AgeBands[len(AgeBands)-2], AgeBands[len(AgeBands)-1])
+			return errorf(op, ErrValue, "cell %d: unknown age band %s; expected one of %s … %s, %s", i, shown(c.AgeBand), AgeBands[0], AgeBands[len(AgeBands)-2], AgeBands[len(AgeBands)-1])
 		}
 		if !ValidSex(c.Sex) {
-			return errorf(op, ErrValue, "cell %d: unknown sex %q; expected female, male or unknown", i, c.Sex)
+			return errorf(op, ErrValue, "cell %d: unknown sex %s; expected female, male or unknown", i, shown(c.Sex))
 		}
 		k := [3]string{c.Measure, c.AgeBand, c.Sex}
 		if seen[k] {
-			return errorf(op, ErrValue, "cell %d: %s %s %s appears twice; each measure, age band and sex may appear once", i, c.Measure, c.AgeBand, c.Sex)
+			return errorf(op, ErrValue, "cell %d: %s appears twice; each measure, age band and sex may appear once", i, c.label())
 		}
 		seen[k] = true
 		if c.Status == StatusSuppressed && c.Count != 0 {
-			return errorf(op, ErrValue, "cell %d (%s %s %s): a suppressed cell carries a value; suppressed counts must be null", i, c.Measure, c.AgeBand, c.Sex)
+			return errorf(op, ErrValue, "cell %d (%s): a suppressed cell carries a value; suppressed counts must be null", i, c.label())
 		}
 		if err := pol.Check(c.Protected); err != nil {
-			return fmt.Errorf("cell %d (%s %s %s): %w", i, c.Measure, c.AgeBand, c.Sex, err)
+			return at(op, fmt.Sprintf("cell %d (%s)", i, c.label()), err)
 		}
 	}
 	return nil
@@ -227,10 +230,10 @@ func submissionFromMetadata(schema *arrow.Schema) (*Submission, error) {
 		if v == "" {
 			return nil, errorf(op, ErrFormatVersion, "no %s in the schema metadata; this is not a Tributary file", MetaFormatVersion)
 		}
-		return nil, errorf(op, ErrFormatVersion, "format version %q, this coordinator reads version %d; upgrade the coordinator or the agent so they agree", v, FormatVersion)
+		return nil, errorf(op, ErrFormatVersion, "format version %s, this coordinator reads version %d; upgrade the coordinator or the agent so they agree", shown(v), FormatVersion)
 	}
 	if k := get(MetaKind); k != KindSubmission {
-		return nil, errorf(op, ErrSchema, "file kind %q, expected %q", k, KindSubmission)
+		return nil, errorf(op, ErrSchema, "file kind %s, expected %s", shown(k), KindSubmission)
 	}
 	if err := compareFields(op, KindSubmission, SubmissionSchema, schema); err != nil {
 		return nil, err
@@ -270,14 +273,14 @@ func appendCells(s *Submission, rec arrow.Record) error {
 		c.Lower, c.Upper = lower.Value(i), upper.Value(i)
 		if count.IsValid(i) {
 			if c.Status == StatusSuppressed {
-				return errorf("read submission", ErrValue, "row %d (%s %s %s): a suppressed cell carries a value; suppressed counts must be null", i, c.Measure, c.AgeBand, c.Sex)
+				return errorf("read submission", ErrValue, "row %d (%s): a suppressed cell carries a value; suppressed counts must be null", i, c.label())
 			}
 			c.Count = count.Value(i)
 			if c.Count < 0 {
-				return errorf("read submission", ErrValue, "row %d (%s %s %s): negative count", i, c.Measure, c.AgeBand, c.Sex)
+				return errorf("read submission", ErrValue, "row %d (%s): negative count; counts are zero or more, so the file was not written by a Tributary agent", i, c.label())
 			}
 		} else if c.Status != StatusSuppressed {
-			return errorf("read submission", ErrValue, "row %d (%s %s %s): count is null but status is %q", i, c.Measure, c.AgeBand, c.Sex, c.Status)
+			return errorf("read submission", ErrValue, "row %d (%s): count is null but status is %s; only a suppressed cell has no count", i, c.label(), shown(c.Status))
 		}
 		s.Cells = append(s.Cells, c)
 	}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/plugins/host"
+	"github.com/tributary-health/tributary/plugins/sdk"
+)
+
+// counts tallies what an extraction emitted: registrations, and events by kind/method.
+type counts struct {
+	registrations int
+	events        map[string]int
+}
+
+func (c *counts) emit(kind string, rec arrow.Record) error {
+	switch kind {
+	case formats.RowRegistrations:
+		return formats.DecodeRegistrations(rec, func(formats.Registration) error { c.registrations++; return nil })
+	case formats.RowEvents:
+		return formats.DecodeEvents(rec, func(e formats.Event) error { c.events[e.Kind+"/"+e.Method]++; return nil })
+	}
+	return errors.New("unexpected row kind " + kind)
+}
+
+var (
+	janToFeb = sdk.Request{From: formats.MonthFor(2024, 1), To: formats.MonthFor(2024, 2)}
+	// The sample holds one registration with an unknown sex code and one event with an
+	// unknown setting; the rest are good.
+	wantEvents = map[string]int{
+		"consultation/":          3,
+		"outpatient_attendance/": 1,
+		"ae_attendance/":         1,
+		"admission/emergency":    1,
+		"admission/elective":     1,
+		"admission/unknown":      1,
+	}
+)
+
+func config(extra ...string) map[string]string {
+	c := map[string]string{"dir": "testdata"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		c[extra[i]] = extra[i+1]
+	}
+	return c
+}
+
+func check(t *testing.T, c counts) {
+	t.Helper()
+	if c.registrations != 4 {
+		t.Errorf("registrations = %d, want 4", c.registrations)
+	}
+	for k, n := range wantEvents {
+		if c.events[k] != n {
+			t.Errorf("events %s = %d, want %d (all: %v)", k, c.events[k], n, c.events)
+		}
+	}
+}
+
+func TestExtract(t *testing.T) {
+	c := counts{events: map[string]int{}}
+	req := janToFeb
+	req.Config = config("max_skipped_fraction", "0.5")
+	stats, err := sdk.Run(context.Background(), Extractor{}, req, c.emit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, c)
+	if stats.Skipped["unreadable or unknown event row"] != 1 || stats.TotalSkipped() != 2 {
+		t.Errorf("skipped %v", stats.Skipped)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		config map[string]string
+		kind   error
+		saying string
+	}{
+		{"skipped rows over the default budget", config(), sdk.ErrBudget, "unreadable or unknown event row: 1"},
+		{"missing dir", map[string]string{}, sdk.ErrConfig, "dir"},
+		{"wrong dir", map[string]string{"dir": "nowhere"}, sdk.ErrConfig, "set dir to the folder"},
+		{"unknown key", config("colour", "blue"), sdk.ErrConfig, "colour"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := janToFeb
+			req.Config = tt.config
+			_, err := sdk.Run(context.Background(), Extractor{}, req, func(string, arrow.Record) error { return nil })
+			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.saying) {
+				t.Fatalf("err = %v, want %v saying %q", err, tt.kind, tt.saying)
+			}
+		})
+	}
+}
+
+// TestThroughHost builds the plugin and runs it as the agent would.
+func TestThroughHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and launches the plugin binary")
+	}
+	bin := filepath.Join(t.TempDir(), "template")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	sum, err := host.FileSHA256(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := host.Launch(context.Background(), host.Options{Path: bin, SHA256: sum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]string{"dir": dir, "max_skipped_fraction": "0.5"}
+	if err := p.ValidateConfig(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := counts{events: map[string]int{}}
+	req := janToFeb
+	req.Config = cfg
+	summary, err := p.Extract(context.Background(), req, c.emit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, c)
+	if summary.Skipped["unreadable or unknown event row"] != 1 {
+		t.Errorf("summary %+v", summary)
+	}
+	p.Close()
+	if !p.Exited() {
+		t.Fatal("plugin still running after Close")
+	}
+}
+
+// TestSampleConfig keeps sample.toml in step with Describe.
+func TestSampleConfig(t *testing.T) {
+	var cfg map[string]string
+	if _, err := toml.Decode(SampleConfig, &cfg); err != nil {
+		t.Fatalf("sample.toml: %v", err)
+	}
+	known := map[string]bool{}
+	for _, k := range append((Extractor{}).Describe().Config, sdk.GenericConfig...) {
+		known[k.Name] = true
+	}
+	for k := range cfg {
+		if !known[k] {
+			t.Errorf("sample.toml sets %s, which Describe does not list", k)
+		}
+	}
+	for _, k := range (Extractor{}).Describe().Config {
+		if _, ok := cfg[k.Name]; !ok && k.Required {
+			t.Errorf("sample.toml lacks the required key %s", k.Name)
+		}
+	}
+}

@@ -252,3 +252,66 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// maxPatients bounds patients.csv, so positions fit the index's int32.
+const maxPatients = 1<<31 - 1
+
+// index finds a patient's position by Synthea Id. Synthea's ids are UUIDs, kept as 16 bytes
+// in a map without pointers (small, and not scanned by the garbage collector); any other id
+// goes to a map of strings.
+type index struct {
+	uuids map[[16]byte]int32
+	other map[string]int32
+}
+
+func newIndex() index { return index{uuids: map[[16]byte]int32{}, other: map[string]int32{}} }
+
+func (x index) lookup(id string) (int32, bool) {
+	if u, ok := parseUUID(id); ok {
+		i, ok := x.uuids[u]
+		return i, ok
+	}
+	i, ok := x.other[id]
+	return i, ok
+}
+
+func (x index) add(id string, i int32) {
+	if u, ok := parseUUID(id); ok {
+		x.uuids[u] = i
+	} else {
+		x.other[strings.Clone(id)] = i
+	}
+}
+
+// parseUUID reads a lower-case 8-4-4-4-12 hex id. Upper case is left to the string map, so
+// two ids that differ only in case stay two patients, as they are in the file.
+func parseUUID(s string) (u [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if s[i] == '-' {
+			i--
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return u, j == 16
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}

@@ -76,9 +76,9 @@ type run struct {
 	cfg      config
 	clock    *clock
 	w        *sdk.Writer
-	from, to formats.Date // requested days, to exclusive
-	patients map[string]*patient
-	order    []*patient       // patients in file order, for deterministic output
+	from, to formats.Date     // requested days, to exclusive
+	index    index            // Synthea patient Id → position in patients
+	patients []patient        // in file order, so output is deterministic
 	unmapped map[string]int64 // in-range rows no measure counts, by what they are
 }
 
@@ -130,7 +130,7 @@ func (r *run) readPatients(ctx context.Context) error {
 	}
 	defer t.close()
 	cID, cBirth, cDeath, cSex := t.col("ID"), t.col("BIRTHDATE"), t.col("DEATHDATE"), t.col("GENDER")
-	r.patients = map[string]*patient{}
+	r.index = newIndex()
 	mac := hmac.New(sha256.New, r.cfg.salt)
 	return t.each(ctx, func(rec []string) error {
 		id := rec[cID]
@@ -138,11 +138,11 @@ func (r *run) readPatients(ctx context.Context) error {
 			r.w.Skip(skipPatientID)
 			return nil
 		}
-		if _, dup := r.patients[id]; dup {
+		if _, dup := r.index.lookup(id); dup {
 			r.w.Skip(skipPatientDup)
 			return nil
 		}
-		p := &patient{sex: sexOf(rec[cSex]), death: formats.NoEnd, first: formats.NoEnd}
+		p := patient{sex: sexOf(rec[cSex]), death: formats.NoEnd, first: formats.NoEnd}
 		birth, ok := parseDay(rec[cBirth])
 		death := field(rec, cDeath)
 		var d int64
@@ -165,9 +165,12 @@ func (r *run) readPatients(ctx context.Context) error {
 				p.death = formats.Date(d)
 			}
 			p.key = patientKey(mac, id)
-			r.order = append(r.order, p)
 		}
-		r.patients[strings.Clone(id)] = p
+		if len(r.patients) == maxPatients {
+			return fmt.Errorf("patients.csv has more than %d rows; split the export into practices", maxPatients)
+		}
+		r.index.add(id, int32(len(r.patients)))
+		r.patients = append(r.patients, p)
 		return nil
 	}, func() { r.w.Skip(skipPatientRow) })
 }
@@ -237,7 +240,10 @@ func (r *run) encounter(startS, stopS, patientID, class, code, desc string) erro
 		r.w.Skip(skipClass)
 		return nil
 	}
-	p := r.patients[patientID]
+	var p *patient
+	if i, ok := r.index.lookup(patientID); ok {
+		p = &r.patients[i]
+	}
 	if class == "emergency" && p != nil {
 		p.lastEmergency, p.seen = sec, true
 	}
@@ -329,7 +335,11 @@ func admissionMethod(p *patient, start int64, desc string) string {
 // registrations emits one registration per usable patient whose spell touches the requested
 // months: from birth (or the first usable encounter) to the day after death, or open.
 func (r *run) registrations() error {
-	for _, p := range r.order {
+	for i := range r.patients {
+		p := &r.patients[i]
+		if p.bad {
+			continue
+		}
 		from := p.birth
 		if r.cfg.registeredFrom == fromFirstEncounter {
 			if p.first == formats.NoEnd {

@@ -3,6 +3,12 @@
 // mapping from Synthea's encounter classes to Tributary's measures is in README.md.
 package main
 
-import "github.com/tributary-health/tributary/plugins/sdk"
+import (
+	// Practice machines often run Windows, which has no IANA time zone database; embedding
+	// it makes the timezone key work everywhere.
+	_ "time/tzdata"
+
+	"github.com/tributary-health/tributary/plugins/sdk"
+)
 
 func main() { sdk.Serve(Extractor{}) }

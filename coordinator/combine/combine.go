@@ -50,9 +50,10 @@ const (
 	CurrentKey        = formats.FederationPrefix + "current.json"
 	FederationArrow   = "federation.arrow"
 	FederationParquet = "federation.parquet"
-	PracticesArrow    = "practices.arrow"
-	PracticesParquet  = "practices.parquet"
 	ReportJSON        = "report.json"
+	// PracticeTablesPrefix holds each practice's table, named by its content's digest so a
+	// practice whose files did not change keeps the same object from one combine to the next.
+	PracticeTablesPrefix = formats.FederationPrefix + "practices/"
 )
 
 // Statuses of combined figures beside formats.StatusRounded and formats.StatusSuppressed.
@@ -78,6 +79,9 @@ type Pointer struct {
 	ID            string               `json:"id"`
 	Prefix        string               `json:"prefix"`
 	Objects       map[string]ObjectRef `json:"objects"` // by name: federation.arrow, ...
+	// PracticeTables are the per-practice tables (Arrow IPC) by practice id: each practice's
+	// published cells, for queries that break down by practice.
+	PracticeTables map[string]ObjectRef `json:"practice_tables"`
 	FirstMonth    string               `json:"first_month,omitempty"`
 	LastMonth     string               `json:"last_month,omitempty"`
 	Practices     int                  `json:"practices"`
@@ -119,7 +123,7 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	if err != nil {
 		return nil, err
 	}
-	c := &combiner{st: st, reg: reg, opts: opts, fed: map[fedKey]*fedCell{}, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{}}
+	c := &combiner{st: st, reg: reg, opts: opts, fed: map[fedKey]*fedCell{}, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{}, tables: map[string]ObjectRef{}}
 	c.suppressMax = opts.Policy.SuppressMax
 	infos, err := st.List(ctx, formats.PracticesPrefix)
 	if err != nil {
@@ -142,13 +146,10 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 		return nil, err
 	}
 	work := plan(manifests)
-	c.practices, err = newTableWriter(KindPractices, map[string]string{
+	c.practiceMeta = map[string]string{
 		formats.MetaKind:          KindPractices,
 		formats.MetaFormatVersion: itoa(Version),
 		formats.MetaPolicy:        opts.Policy.Name,
-	})
-	if err != nil {
-		return nil, err
 	}
 	err = ordered(ctx, len(work), opts.Workers,
 		func(ctx context.Context, i int) (*practiceResult, error) { return c.readPractice(ctx, work[i]) },
@@ -181,7 +182,9 @@ type combiner struct {
 	completeness map[formats.Month][]Contributor
 	ignored      map[string]bool
 	uses         map[string]InputFile // file key -> what became of it
-	practices    *tableWriter
+	practiceMeta map[string]string
+	tables       map[string]ObjectRef // practice -> its table
+	practiceRows int64
 	contributing int
 	files        int
 }
@@ -301,15 +304,24 @@ func plan(ms []*manifest) []practiceWork {
 // practiceResult is what one practice's files gave.
 type practiceResult struct {
 	practice    string
-	months      []monthResult
+	months      []monthCells
 	quarantined []Quarantined
 	uses        []InputFile
 	digest      []string
+	table       ObjectRef // the practice's table, when it has a combined month
+	rows        int64
 }
 
-type monthResult struct {
-	m   *manifest
-	sub *formats.Submission
+// monthCells is one verified practice-month: every catalogue measure the file supplies, each
+// with all its cells (those absent from the file are zero), and the list size per cell.
+type monthCells struct {
+	period   formats.Month
+	m        *manifest
+	policy   string
+	measures []string
+	cells    []*[cellsPerMeasure]formats.Protected // parallel to measures
+	list     [cellsPerMeasure]int64
+	ignored  []string // measures outside the catalogue
 }
 
 // readPractice fetches and verifies, for each month, the newest file that verifies; files
@@ -341,10 +353,86 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 			use.Use = UseCombined
 			r.uses = append(r.uses, use)
 			used = cand.m
-			r.months = append(r.months, monthResult{m: cand.m, sub: sub})
+			r.months = append(r.months, cellsOf(cand.m, sub))
+		}
+	}
+	if len(r.months) > 0 {
+		if err := c.writePracticeTable(ctx, r); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// cellsOf arranges a verified submission by measure and cell.
+func cellsOf(m *manifest, sub *formats.Submission) monthCells {
+	mc := monthCells{period: sub.Period, m: m, policy: sub.Policy}
+	byMeasure := map[string]*[cellsPerMeasure]formats.Protected{}
+	for _, cell := range sub.Cells {
+		if !formats.IsKnownMeasure(cell.Measure) {
+			if !slices.Contains(mc.ignored, cell.Measure) {
+				mc.ignored = append(mc.ignored, cell.Measure)
+			}
+			continue
+		}
+		cells := byMeasure[cell.Measure]
+		if cells == nil {
+			cells = new([cellsPerMeasure]formats.Protected)
+			for i := range cells {
+				cells[i].Status = formats.StatusRounded
+			}
+			byMeasure[cell.Measure] = cells
+		}
+		cells[cellIndex(cell.AgeBand, cell.Sex)] = cell.Protected
+	}
+	for _, name := range formats.Measures {
+		if cells := byMeasure[name]; cells != nil {
+			mc.measures = append(mc.measures, name)
+			mc.cells = append(mc.cells, cells)
+		}
+	}
+	if rp := byMeasure[formats.RegisteredPatients]; rp != nil {
+		for i, p := range rp {
+			if p.Status != formats.StatusSuppressed {
+				mc.list[i] = p.Count
+			}
+		}
+	}
+	return mc
+}
+
+// writePracticeTable stores the practice's published cells as its own table, named by digest.
+func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) error {
+	tw, err := newTableWriter(KindPractices, c.practiceMeta, false)
+	if err != nil {
+		return err
+	}
+	var row Row
+	for _, mc := range r.months {
+		for k, measure := range mc.measures {
+			for i, p := range mc.cells[k] {
+				row = Row{Practice: r.practice, Month: mc.period, Measure: measure,
+					AgeBand: formats.AgeBands[i/len(formats.Sexes)], Sex: formats.Sexes[i%len(formats.Sexes)],
+					Count: p.Count, Status: p.Status, Lower: p.Lower, Upper: p.Upper, ListSize: mc.list[i], Practices: 1}
+				if err := tw.append(&row); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	data, _, err := tw.finish(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	key := PracticeTablesPrefix + r.practice + "/" + hexSum[:32] + ".arrow"
+	if _, err := c.st.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("write the table of practice %s: %w", r.practice, err)
+	}
+	r.table = ObjectRef{Key: key, Size: int64(len(data)), SHA256: hexSum}
+	r.rows = tw.rows
+	return nil
 }
 
 // readFile reads one listed file within the size its manifest gives and verifies it before
@@ -391,7 +479,6 @@ type fedCell struct {
 type accum struct {
 	count, lower, upper, list int64
 	suppressed                int // contributions that were suppressed
-	contributions             int
 }
 
 func cellIndex(band, sex string) int {
@@ -403,8 +490,8 @@ func cellIndex(band, sex string) int {
 	return b*len(formats.Sexes) + s
 }
 
-// add folds one practice's verified files into the federation sums and the practice table.
-// It runs in practice order, so the outputs do not depend on which worker finished first.
+// add folds one practice's verified files into the federation sums. It runs in practice
+// order, so the outputs do not depend on which worker finished first.
 func (c *combiner) add(r *practiceResult) error {
 	c.quarantined = append(c.quarantined, r.quarantined...)
 	c.digest = append(c.digest, r.digest...)
@@ -416,58 +503,29 @@ func (c *combiner) add(r *practiceResult) error {
 	}
 	if len(r.months) > 0 {
 		c.contributing++
+		c.tables[r.practice] = r.table
+		c.practiceRows += r.rows
 	}
-	var row Row
-	for _, mr := range r.months {
-		sub := mr.sub
+	for _, mc := range r.months {
 		c.files++
-		if pol, err := formats.PolicyByName(sub.Policy); err == nil && pol.SuppressMax > c.suppressMax {
+		if pol, err := formats.PolicyByName(mc.policy); err == nil && pol.SuppressMax > c.suppressMax {
 			c.suppressMax = pol.SuppressMax
 		}
-		// Published cells by measure; absent cells of a measure the file supplies are zero.
-		byMeasure := map[string]*[cellsPerMeasure]formats.Protected{}
-		var measures []string
-		for _, cell := range sub.Cells {
-			if !formats.IsKnownMeasure(cell.Measure) {
-				c.ignored[cell.Measure] = true
-				continue
-			}
-			cells := byMeasure[cell.Measure]
-			if cells == nil {
-				cells = new([cellsPerMeasure]formats.Protected)
-				for i := range cells {
-					cells[i].Status = formats.StatusRounded
-				}
-				byMeasure[cell.Measure] = cells
-				measures = append(measures, cell.Measure)
-			}
-			cells[cellIndex(cell.AgeBand, cell.Sex)] = cell.Protected
+		for _, name := range mc.ignored {
+			c.ignored[name] = true
 		}
-		slices.SortFunc(measures, func(a, b string) int {
-			return slices.Index(formats.Measures, a) - slices.Index(formats.Measures, b)
-		})
-		var list [cellsPerMeasure]int64
-		if rp := byMeasure[formats.RegisteredPatients]; rp != nil {
-			for i, p := range rp {
-				if p.Status != formats.StatusSuppressed {
-					list[i] = p.Count
-				}
-			}
-		}
-		c.completeness[sub.Period] = append(c.completeness[sub.Period], Contributor{
-			Practice: r.practice, RunID: mr.m.RunID, Created: mr.m.Created.UTC(), Measures: len(measures)})
-		for _, measure := range measures {
-			cells := byMeasure[measure]
-			k := fedKey{sub.Period, measure}
-			fc := c.fed[k]
+		c.completeness[mc.period] = append(c.completeness[mc.period], Contributor{
+			Practice: r.practice, RunID: mc.m.RunID, Created: mc.m.Created.UTC(), Measures: len(mc.measures)})
+		for k, measure := range mc.measures {
+			key := fedKey{mc.period, measure}
+			fc := c.fed[key]
 			if fc == nil {
 				fc = new(fedCell)
-				c.fed[k] = fc
+				c.fed[key] = fc
 			}
 			fc.practices++
-			for i, p := range cells {
+			for i, p := range mc.cells[k] {
 				a := &fc.cells[i]
-				a.contributions++
 				if p.Status == formats.StatusSuppressed {
 					a.suppressed++
 				} else {
@@ -475,13 +533,7 @@ func (c *combiner) add(r *practiceResult) error {
 				}
 				a.lower += p.Lower
 				a.upper += p.Upper
-				a.list += list[i]
-				row = Row{Practice: r.practice, Month: sub.Period, Measure: measure,
-					AgeBand: formats.AgeBands[i/len(formats.Sexes)], Sex: formats.Sexes[i%len(formats.Sexes)],
-					Count: p.Count, Status: p.Status, Lower: p.Lower, Upper: p.Upper, ListSize: list[i], Practices: 1}
-				if err := c.practices.append(&row); err != nil {
-					return err
-				}
+				a.list += mc.list[i]
 			}
 		}
 	}
@@ -533,7 +585,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		MetaCombineID:             id,
 		MetaSuppressMax:           itoa(c.suppressMax),
 	}
-	fed, err := newTableWriter(KindFederation, withKind(md, KindFederation))
+	fed, err := newTableWriter(KindFederation, withKind(md, KindFederation), true)
 	if err != nil {
 		return nil, err
 	}
@@ -568,13 +620,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		return nil, err
 	}
 	rep.FederationRows = fed.rows
-	// The practice table was begun before the id was known, so its metadata does not carry
-	// it; the pointer and the report tie it to this combine.
-	prArrow, prPq, err := c.practices.finish(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep.PracticeRows = c.practices.rows
+	rep.PracticeRows = c.practiceRows
 
 	for _, m := range manifests {
 		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256}
@@ -622,7 +668,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	}
 
 	prefix := CombinedPrefix + id + "/"
-	ptr := Pointer{FormatVersion: Version, ID: id, Prefix: prefix, Objects: map[string]ObjectRef{},
+	ptr := Pointer{FormatVersion: Version, ID: id, Prefix: prefix, Objects: map[string]ObjectRef{}, PracticeTables: c.tables,
 		Practices: c.contributing, Quarantined: len(rep.Quarantined), Policy: c.opts.Policy.Name, SuppressMax: c.suppressMax}
 	if len(months) > 0 {
 		ptr.FirstMonth, ptr.LastMonth = months[0].String(), months[len(months)-1].String()
@@ -630,7 +676,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	for _, o := range []struct {
 		name string
 		data []byte
-	}{{FederationArrow, fedArrow}, {FederationParquet, fedPq}, {PracticesArrow, prArrow}, {PracticesParquet, prPq}, {ReportJSON, report}} {
+	}{{FederationArrow, fedArrow}, {FederationParquet, fedPq}, {ReportJSON, report}} {
 		info, err := c.st.Put(ctx, prefix+o.name, o.data)
 		if err != nil {
 			return nil, fmt.Errorf("write combined output: %w", err)

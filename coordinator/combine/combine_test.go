@@ -119,19 +119,32 @@ func (f *fixture) combine() *combine.Result {
 
 type cellKey struct{ practice, month, measure, band, sex string }
 
-// table reads a combined output table back by cell.
+// table reads a combined output table back by cell: the federation table, or with name
+// practiceTables every practice's table.
 func (f *fixture) table(res *combine.Result, name string) map[cellKey]combine.Row {
 	f.t.Helper()
 	out := map[cellKey]combine.Row{}
-	_, err := combine.ReadTable(f.get(res.Pointer.Objects[name].Key), func(r *combine.Row) error {
-		out[cellKey{r.Practice, r.Month.String(), r.Measure, r.AgeBand, r.Sex}] = *r
-		return nil
-	})
-	if err != nil {
-		f.t.Fatal(err)
+	var keys []string
+	if name == practiceTables {
+		for _, ref := range res.Pointer.PracticeTables {
+			keys = append(keys, ref.Key)
+		}
+	} else {
+		keys = append(keys, res.Pointer.Objects[name].Key)
+	}
+	for _, k := range keys {
+		_, err := combine.ReadTable(f.get(k), func(r *combine.Row) error {
+			out[cellKey{r.Practice, r.Month.String(), r.Measure, r.AgeBand, r.Sex}] = *r
+			return nil
+		})
+		if err != nil {
+			f.t.Fatal(err)
+		}
 	}
 	return out
 }
+
+const practiceTables = "practice tables"
 
 var (
 	jan = month("2024-01")
@@ -200,7 +213,10 @@ func TestCombineByHand(t *testing.T) {
 	}
 
 	// The practice table keeps each practice's published cells.
-	pr := f.table(res, combine.PracticesArrow)
+	if len(res.Pointer.PracticeTables) != 3 {
+		t.Errorf("%d practice tables, want 3", len(res.Pointer.PracticeTables))
+	}
+	pr := f.table(res, practiceTables)
 	if r := pr[cellKey{"B82002", "2024-01", adm, "0-4", "female"}]; r.Status != formats.StatusSuppressed || r.Lower != 1 || r.Upper != 7 || r.ListSize != 50 {
 		t.Errorf("practice row for B: %+v", r)
 	}
@@ -248,7 +264,7 @@ func TestParquetReadsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		rows int64
-	}{{combine.FederationParquet, res.Report.FederationRows}, {combine.PracticesParquet, res.Report.PracticeRows}} {
+	}{{combine.FederationParquet, res.Report.FederationRows}} {
 		pf, err := file.NewParquetReader(bytes.NewReader(f.get(res.Pointer.Objects[tc.name].Key)))
 		if err != nil {
 			t.Fatal(err)

@@ -102,7 +102,7 @@ func TestQuarantine(t *testing.T) {
 			m := readManifest(f)
 			m.Files = []formats.FileEntry{formats.Entry(bad, runB, jan, data)}
 			f.put(manifestB, sealManifest(f, m, f.keys[bad]))
-		}, fileB, "practice_mismatch", `practice is "A81001"`},
+		}, fileB, "practice_mismatch", "A81001"},
 		{"replayed manifest under another run", func(f *fixture) {
 			f.put(formats.ManifestKey(bad, runID(7, "77777777")), f.get(manifestB))
 		}, formats.ManifestKey(bad, runID(7, "77777777")), "practice_mismatch", "copied to another practice or run"},

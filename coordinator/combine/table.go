@@ -98,13 +98,17 @@ type tableWriter struct {
 	sums     [3]int64 // count, lower, upper: checked when the Parquet file is read back
 }
 
-func newTableWriter(kind string, md map[string]string) (*tableWriter, error) {
+// newTableWriter starts a table; withParquet adds the Parquet copy.
+func newTableWriter(kind string, md map[string]string, withParquet bool) (*tableWriter, error) {
 	t := &tableWriter{kind: kind, schema: Schema(kind, md)}
 	t.b = array.NewRecordBuilder(memory.NewGoAllocator(), t.schema)
 	var err error
 	t.ipcw, err = ipc.NewFileWriter(&seekBuffer{Buffer: &t.arrowBuf}, ipc.WithSchema(t.schema), ipc.WithZstd())
 	if err != nil {
 		return nil, err
+	}
+	if !withParquet {
+		return t, nil
 	}
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Zstd),
@@ -160,14 +164,18 @@ func (t *tableWriter) flush() error {
 	if err := t.ipcw.Write(rec); err != nil {
 		return fmt.Errorf("write %s table (arrow): %w", t.kind, err)
 	}
+	if t.pqw == nil {
+		return nil
+	}
 	if err := t.pqw.Write(rec); err != nil {
 		return fmt.Errorf("write %s table (parquet): %w", t.kind, err)
 	}
 	return nil
 }
 
-// finish closes both files and reads the Parquet one back, checking its rows and totals, so a
-// combine never publishes a Parquet file that does not hold what it meant to write.
+// finish closes the files and reads the Parquet one back, checking its rows and totals, so a
+// combine never publishes a Parquet file that does not hold what it meant to write. pqData
+// is nil for a table without a Parquet copy.
 func (t *tableWriter) finish(ctx context.Context) (arrowData, pqData []byte, err error) {
 	defer t.b.Release()
 	if err := t.flush(); err != nil {
@@ -175,6 +183,9 @@ func (t *tableWriter) finish(ctx context.Context) (arrowData, pqData []byte, err
 	}
 	if err := t.ipcw.Close(); err != nil {
 		return nil, nil, fmt.Errorf("close %s table (arrow): %w", t.kind, err)
+	}
+	if t.pqw == nil {
+		return t.arrowBuf.Bytes(), nil, nil
 	}
 	if err := t.pqw.Close(); err != nil {
 		return nil, nil, fmt.Errorf("close %s table (parquet): %w", t.kind, err)

@@ -102,20 +102,21 @@ func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
 	return c, nil
 }
 
-// object reads one output named by the pointer and checks it is the one the pointer names.
-func (c *Combined) object(ctx context.Context, name string) ([]byte, error) {
-	ref, ok := c.Pointer.Objects[name]
-	if !ok {
-		return nil, fmt.Errorf("the combined output %s has no %s; run 'tributary-coordinator combine' again", c.Pointer.ID, name)
+// read reads one table named by the pointer, checks it is the one the pointer names, and
+// hands its rows to fn.
+func (c *Combined) read(ctx context.Context, ref combine.ObjectRef, fn func(*combine.Row) error) error {
+	if ref.Key == "" {
+		return fmt.Errorf("the combined output %s names no table; run 'tributary-coordinator combine' again", c.Pointer.ID)
 	}
 	data, _, err := c.st.Get(ctx, ref.Key, ref.Size)
 	if err != nil {
-		return nil, fmt.Errorf("read combined figures: %w", err)
+		return fmt.Errorf("read combined figures: %w", err)
 	}
 	if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != ref.SHA256 {
-		return nil, fmt.Errorf("%s does not match the SHA-256 in %s; it was changed after the combine: run 'tributary-coordinator combine' again", ref.Key, combine.CurrentKey)
+		return fmt.Errorf("%s does not match the SHA-256 in %s; it was changed after the combine: run 'tributary-coordinator combine' again", ref.Key, combine.CurrentKey)
 	}
-	return data, nil
+	_, err = combine.ReadTable(data, fn)
+	return err
 }
 
 // Validate checks a request, with errors that say what to write instead.
@@ -154,16 +155,8 @@ func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	has := func(b string) bool { return slices.Contains(req.By, b) }
-	name := combine.FederationArrow
-	if has(ByPractice) {
-		name = combine.PracticesArrow
-	}
-	data, err := c.object(ctx, name)
-	if err != nil {
-		return nil, err
-	}
 	groups := map[groupKey]*group{}
-	_, err = combine.ReadTable(data, func(r *combine.Row) error {
+	add := func(r *combine.Row) error {
 		if (req.From != 0 && r.Month < req.From) || (req.To != 0 && r.Month > req.To) ||
 			(len(req.Measures) > 0 && !slices.Contains(req.Measures, r.Measure)) {
 			return nil
@@ -194,8 +187,19 @@ func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
 		g.list += r.ListSize
 		g.practices = max(g.practices, r.Practices)
 		return nil
-	})
-	if err != nil {
+	}
+	if has(ByPractice) {
+		practices := make([]string, 0, len(c.Pointer.PracticeTables))
+		for p := range c.Pointer.PracticeTables {
+			practices = append(practices, p)
+		}
+		slices.Sort(practices)
+		for _, p := range practices {
+			if err := c.read(ctx, c.Pointer.PracticeTables[p], add); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := c.read(ctx, c.Pointer.Objects[combine.FederationArrow], add); err != nil {
 		return nil, err
 	}
 	res := &Result{Combined: c.Pointer.ID, Policy: c.Pointer.Policy, Rows: []Row{}}

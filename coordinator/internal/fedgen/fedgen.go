@@ -15,6 +15,10 @@ import (
 	"github.com/tributary-health/tributary/internal/objstore"
 )
 
+// Version changes whenever the generator's output does, so caches of generated stores can
+// be keyed by it.
+const Version = 1
+
 // Params shape a federation. The same Params always give the same keys, counts and bytes.
 type Params struct {
 	Practices int

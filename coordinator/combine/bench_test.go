@@ -1,0 +1,119 @@
+package combine_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
+	"github.com/tributary-health/tributary/internal/objstore"
+)
+
+// BenchmarkCombine combines a generated federation, by default 1,000 practices × 60 months
+// (every cell of every measure: 513 cells a file, 60,000 files). The generated store is kept
+// in the temp directory, named by its parameters, so only the first run pays for it:
+//
+//	go test -run '^$' -bench BenchmarkCombine -benchtime 1x ./coordinator/combine/
+//
+// TRIBUTARY_BENCH_PRACTICES and TRIBUTARY_BENCH_MONTHS change the size. Besides ns/op it
+// reports seconds per combine and the process's peak resident memory (VmHWM), reset after the
+// store is generated so it measures the combine alone.
+func BenchmarkCombine(b *testing.B) {
+	params := fedgen.Params{Practices: envInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), Months: envInt(b, "TRIBUTARY_BENCH_MONTHS", 60), Seed: 2024}
+	fed := fedgen.New(params)
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tributary-bench-combine-v%d-p%d-m%d-s%d", fedgen.Version, params.Practices, params.Months, params.Seed))
+	marker := filepath.Join(dir, "complete")
+	ctx := context.Background()
+	if _, err := os.Stat(marker); err != nil {
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+		st, err := objstore.NewDir(filepath.Join(dir, "store"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := fed.Write(ctx, st, runtime.GOMAXPROCS(0)); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("generated %d practices × %d months in %s at %s", params.Practices, params.Months, time.Since(start).Round(time.Second), dir)
+	}
+	st, err := objstore.NewDir(filepath.Join(dir, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	pub := fed.Coordinator.Public().(ed25519.PublicKey)
+	var res *combine.Result
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		res, err = combine.Run(ctx, st, pub, combine.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/combine")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	if want := params.Practices * params.Months; res.Report.FilesCombined != want || len(res.Report.Quarantined) != 0 {
+		b.Fatalf("combined %d files, want %d; %d quarantined", res.Report.FilesCombined, want, len(res.Report.Quarantined))
+	}
+	var sizes []string
+	for _, name := range []string{combine.FederationArrow, combine.FederationParquet, combine.ReportJSON} {
+		sizes = append(sizes, fmt.Sprintf("%s %.1f MiB", name, float64(res.Pointer.Objects[name].Size)/(1<<20)))
+	}
+	var tables int64
+	for _, ref := range res.Pointer.PracticeTables {
+		tables += ref.Size
+	}
+	sizes = append(sizes, fmt.Sprintf("%d practice tables %.1f MiB", len(res.Pointer.PracticeTables), float64(tables)/(1<<20)))
+	b.Logf("outputs: %v; %d practice rows", sizes, res.Report.PracticeRows)
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive whole number", name, v)
+	}
+	return n
+}
+
+// resetPeakRSS restarts the kernel's VmHWM count for this process (Linux only; elsewhere
+// the figure covers the whole process).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns VmHWM from /proc/self/status in bytes, or 0 where there is none.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
+			kb, _ := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+

@@ -116,4 +116,3 @@ func peakRSS() int64 {
 	}
 	return 0
 }
-

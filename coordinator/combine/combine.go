@@ -82,11 +82,11 @@ type Pointer struct {
 	// PracticeTables are the per-practice tables (Arrow IPC) by practice id: each practice's
 	// published cells, for queries that break down by practice.
 	PracticeTables map[string]ObjectRef `json:"practice_tables"`
-	FirstMonth    string               `json:"first_month,omitempty"`
-	LastMonth     string               `json:"last_month,omitempty"`
-	Practices     int                  `json:"practices"`
-	Quarantined   int                  `json:"quarantined"`
-	Policy        string               `json:"policy"`
+	FirstMonth     string               `json:"first_month,omitempty"`
+	LastMonth      string               `json:"last_month,omitempty"`
+	Practices      int                  `json:"practices"`
+	Quarantined    int                  `json:"quarantined"`
+	Policy         string               `json:"policy"`
 	// SuppressMax is the top of the suppressed range (see the package comment); queries
 	// that aggregate combined cells apply the same rule with it.
 	SuppressMax int64 `json:"suppress_max"`

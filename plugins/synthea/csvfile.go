@@ -53,7 +53,7 @@ func openTable(dir, name string, required ...string) (*table, error) {
 		}
 	}
 	for _, c := range required {
-		if _, ok := t.cols[c]; !ok {
+		if t.col(c) < 0 {
 			f.Close()
 			return nil, fmt.Errorf("%s has no %s column; is this a Synthea CSV export?", name, c)
 		}
@@ -61,9 +61,10 @@ func openTable(dir, name string, required ...string) (*table, error) {
 	return t, nil
 }
 
-// col returns the position of a column, or -1 when the file has none.
+// col returns the position of a column, matched without regard to case, or -1 when the file
+// has none.
 func (t *table) col(name string) int {
-	if i, ok := t.cols[name]; ok {
+	if i, ok := t.cols[strings.ToUpper(name)]; ok {
 		return i
 	}
 	return -1

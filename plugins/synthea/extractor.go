@@ -124,12 +124,12 @@ const (
 )
 
 func (r *run) readPatients(ctx context.Context) error {
-	t, err := openTable(r.cfg.dir, "patients.csv", "ID", "BIRTHDATE", "GENDER")
+	t, err := openTable(r.cfg.dir, "patients.csv", "Id", "BIRTHDATE", "GENDER")
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	cID, cBirth, cDeath, cSex := t.col("ID"), t.col("BIRTHDATE"), t.col("DEATHDATE"), t.col("GENDER")
+	cID, cBirth, cDeath, cSex := t.col("Id"), t.col("BIRTHDATE"), t.col("DEATHDATE"), t.col("GENDER")
 	r.index = newIndex()
 	mac := hmac.New(sha256.New, r.cfg.salt)
 	return t.each(ctx, func(rec []string) error {

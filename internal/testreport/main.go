@@ -43,10 +43,11 @@ type event struct {
 
 type test struct {
 	name     string
-	result   string // "pass", "fail", "skip", or "" if it never finished
-	parent   bool   // has subtests, so not counted itself
-	out      []string
-	subtests []*test // in the order they started, for printing a failure
+	result   string   // "pass", "fail", "skip", or "" if it never finished
+	parent   bool     // has subtests, so not counted itself
+	out      []string // its own output
+	tree     []string // for a top-level test, the output of it and its subtests as it came
+	subtests []*test
 }
 
 type pkg struct {
@@ -127,6 +128,13 @@ func (r *report) line(line string) {
 	switch e.Action {
 	case "output":
 		t.out = append(t.out, e.Output)
+		root := e.Test
+		if i := strings.IndexByte(root, '/'); i >= 0 {
+			root = root[:i]
+		}
+		if rt := p.tests[root]; rt != nil {
+			rt.tree = append(rt.tree, e.Output)
+		}
 		if r.verbose {
 			io.WriteString(r.w, e.Output)
 		}
@@ -162,13 +170,15 @@ func (r *report) packageEvent(p *pkg, e event) {
 	}
 }
 
-// printTest writes the output of t and its subtests.
+// printTest writes the output of top-level test t and its subtests, leaving out what go test
+// shows only with -v: progress lines and passing subtests' results.
 func (r *report) printTest(t *test) {
-	for _, line := range t.out {
+	for _, line := range t.tree {
+		s := strings.TrimLeft(line, " ")
+		if strings.HasPrefix(s, "=== ") || strings.HasPrefix(s, "--- PASS: ") && strings.Contains(s, "/") {
+			continue
+		}
 		io.WriteString(r.w, line)
-	}
-	for _, s := range t.subtests {
-		r.printTest(s)
 	}
 }
 

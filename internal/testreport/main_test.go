@@ -40,10 +40,13 @@ func TestReport(t *testing.T) {
 		{
 			name: "a failing subtest counts once, by its leaf",
 			in: ev("run", p, "TestA", "") + ev("run", p, "TestA/x", "") + ev("run", p, "TestA/y", "") +
-				ev("output", p, "TestA/x", "    a_test.go:9: boom\n") + ev("fail", p, "TestA/x", "") +
-				ev("pass", p, "TestA/y", "") + ev("fail", p, "TestA", "") + ev("fail", p, "", ""),
+				ev("output", p, "TestA", "=== RUN   TestA\n") + ev("output", p, "TestA/x", "=== RUN   TestA/x\n") +
+				ev("output", p, "TestA/x", "    a_test.go:9: boom\n") + ev("output", p, "TestA/x", "    --- FAIL: TestA/x (0.00s)\n") + ev("fail", p, "TestA/x", "") +
+				ev("output", p, "TestA/y", "    --- PASS: TestA/y (0.00s)\n") + ev("pass", p, "TestA/y", "") +
+				ev("output", p, "TestA", "--- FAIL: TestA (0.00s)\n") + ev("fail", p, "TestA", "") + ev("fail", p, "", ""),
 			ok: false, last: "1 passed, 1 failed, 0 skipped",
-			has: []string{"a_test.go:9: boom", "Failed:\n  " + p + " TestA/x\n"},
+			has:    []string{"    a_test.go:9: boom\n    --- FAIL: TestA/x (0.00s)\n--- FAIL: TestA (0.00s)\n", "Failed:\n  " + p + " TestA/x\n"},
+			hasNot: []string{"=== RUN", "TestA/y (0.00s)"},
 		},
 		{
 			name: "a parent failing outside its passing subtests counts",

@@ -116,3 +116,28 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleConfig keeps sample.toml in step with the configuration keys.
+func TestSampleConfig(t *testing.T) {
+	data, err := os.ReadFile("sample.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+		k, v, ok := strings.Cut(line, "=")
+		if ok {
+			found[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	for _, k := range append(configKeys, sdk.GenericConfig...) {
+		v, ok := found[k.Name]
+		if !ok {
+			t.Errorf("sample.toml does not mention %s", k.Name)
+		}
+		if k.Default != "" && v != k.Default {
+			t.Errorf("sample.toml shows %s = %q, the default is %q", k.Name, v, k.Default)
+		}
+	}
+}

@@ -77,7 +77,11 @@ func TestGenerated(t *testing.T) {
 // generated practice without planted rows, over a year and over the whole window.
 func TestGeneratedMatchesReference(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := synthgen.Write(dir, synthgen.Config{Seed: 12, Patients: 1500}); err != nil {
+	patients := 1500
+	if testing.Short() {
+		patients = 300
+	}
+	if _, err := synthgen.Write(dir, synthgen.Config{Seed: 12, Patients: patients}); err != nil {
 		t.Fatal(err)
 	}
 	london, err := time.LoadLocation("Europe/London")

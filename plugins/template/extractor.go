@@ -82,12 +82,17 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 		return err
 	}
 	return eachRow(ctx, filepath.Join(dir, "events.csv"), 5, func(f []string) error {
-		e, ok := event(f)
-		if !ok {
-			w.Skip("unreadable or unknown event row")
+		start, err := formats.ParseDate(f[2])
+		if err != nil {
+			w.Skip("unreadable event start date")
 			return nil
 		}
-		if e.Start < first || e.Start >= end {
+		if start < first || start >= end {
+			return nil // outside the requested months: not a skipped row, just not wanted
+		}
+		e, ok := event(start, f)
+		if !ok {
+			w.Skip("unreadable or unknown event row")
 			return nil
 		}
 		if err := w.Event(e); err != nil {
@@ -122,11 +127,10 @@ func registration(f []string) (formats.Registration, bool) {
 	return formats.Registration{PatientKey: f[0], Sex: sex, BirthMonth: birth, From: from, To: to}, true
 }
 
-func event(f []string) (formats.Event, bool) {
+func event(start formats.Date, f []string) (formats.Event, bool) {
 	kind, ok := settings[f[1]]
-	start, err1 := formats.ParseDate(f[2])
-	end, err2 := optionalDate(f[3])
-	if !ok || errors.Join(err1, err2) != nil {
+	end, err := optionalDate(f[3])
+	if !ok || err != nil {
 		return formats.Event{}, false
 	}
 	e := formats.Event{PatientKey: f[0], Kind: kind, Start: start, End: end}

@@ -35,6 +35,8 @@ Usage:
   tributary-coordinator query --store URL [--measure M]... [--from YYYY-MM] [--to YYYY-MM]
                               [--by month|age_band|sex|practice]... [--format table|csv|json]
       read the newest combined figures
+  tributary-coordinator demo --workdir DIR [--practices DIR] [--from YYYY-MM --to YYYY-MM]
+      run a whole federation on this machine: every practice's agent, then combine
 
 A store URL is file:///path/to/dir (a plain directory path works too) or
 s3://bucket?endpoint=host:port; --store defaults to $TRIBUTARY_STORE.
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = combineCmd
 	case "query":
 		cmd = queryCmd
+	case "demo":
+		cmd = demoCmd
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

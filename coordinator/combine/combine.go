@@ -39,6 +39,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tributary-health/tributary/coordinator/internal/ordered"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -151,7 +152,7 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 		formats.MetaFormatVersion: itoa(Version),
 		formats.MetaPolicy:        opts.Policy.Name,
 	}
-	err = ordered(ctx, len(work), opts.Workers,
+	err = ordered.Run(ctx, len(work), opts.Workers,
 		func(ctx context.Context, i int) (*practiceResult, error) { return c.readPractice(ctx, work[i]) },
 		func(_ int, r *practiceResult) error { return c.add(r) })
 	if err != nil {
@@ -208,7 +209,7 @@ type manifestResult struct {
 
 func (c *combiner) readManifests(ctx context.Context, keys []string) ([]*manifest, error) {
 	var out []*manifest
-	err := ordered(ctx, len(keys), c.opts.Workers,
+	err := ordered.Run(ctx, len(keys), c.opts.Workers,
 		func(ctx context.Context, i int) (manifestResult, error) { return c.readManifest(ctx, keys[i]) },
 		func(i int, r manifestResult) error {
 			c.digest = append(c.digest, "manifest "+keys[i]+" "+r.sha256)

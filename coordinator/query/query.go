@@ -21,10 +21,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/internal/ordered"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
@@ -102,21 +105,54 @@ func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
 	return c, nil
 }
 
-// read reads one table named by the pointer, checks it is the one the pointer names, and
-// hands its rows to fn.
-func (c *Combined) read(ctx context.Context, ref combine.ObjectRef, fn func(*combine.Row) error) error {
+// aggregate reads one table named by the pointer, checks it is the one the pointer names,
+// and sums the rows req asks for into groups.
+func (c *Combined) aggregate(ctx context.Context, ref combine.ObjectRef, req *Request) (map[groupKey]*group, error) {
 	if ref.Key == "" {
-		return fmt.Errorf("the combined output %s names no table; run 'tributary-coordinator combine' again", c.Pointer.ID)
+		return nil, fmt.Errorf("the combined output %s names no table; run 'tributary-coordinator combine' again", c.Pointer.ID)
 	}
 	data, _, err := c.st.Get(ctx, ref.Key, ref.Size)
 	if err != nil {
-		return fmt.Errorf("read combined figures: %w", err)
+		return nil, fmt.Errorf("read combined figures: %w", err)
 	}
 	if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != ref.SHA256 {
-		return fmt.Errorf("%s does not match the SHA-256 in %s; it was changed after the combine: run 'tributary-coordinator combine' again", ref.Key, combine.CurrentKey)
+		return nil, fmt.Errorf("%s does not match the SHA-256 in %s; it was changed after the combine: run 'tributary-coordinator combine' again", ref.Key, combine.CurrentKey)
 	}
-	_, err = combine.ReadTable(data, fn)
-	return err
+	has := func(b string) bool { return slices.Contains(req.By, b) }
+	groups := map[groupKey]*group{}
+	_, err = combine.ReadTable(data, func(r *combine.Row) error {
+		if (req.From != 0 && r.Month < req.From) || (req.To != 0 && r.Month > req.To) ||
+			(len(req.Measures) > 0 && !slices.Contains(req.Measures, r.Measure)) {
+			return nil
+		}
+		k := groupKey{month: r.Month, measure: r.Measure}
+		if has(ByAgeBand) {
+			k.band = r.AgeBand
+		}
+		if has(BySex) {
+			k.sex = r.Sex
+		}
+		if has(ByPractice) {
+			k.practice = r.Practice
+		}
+		g := groups[k]
+		if g == nil {
+			g = new(group)
+			groups[k] = g
+		}
+		if r.Status != formats.StatusSuppressed {
+			g.count += r.Count
+		}
+		if r.Status != formats.StatusRounded {
+			g.notRounded++
+		}
+		g.lower += r.Lower
+		g.upper += r.Upper
+		g.list += r.ListSize
+		g.practices = max(g.practices, r.Practices)
+		return nil
+	})
+	return groups, err
 }
 
 // Validate checks a request, with errors that say what to write instead.
@@ -154,53 +190,32 @@ func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	has := func(b string) bool { return slices.Contains(req.By, b) }
-	groups := map[groupKey]*group{}
-	add := func(r *combine.Row) error {
-		if (req.From != 0 && r.Month < req.From) || (req.To != 0 && r.Month > req.To) ||
-			(len(req.Measures) > 0 && !slices.Contains(req.Measures, r.Measure)) {
-			return nil
-		}
-		k := groupKey{month: r.Month, measure: r.Measure}
-		if has(ByAgeBand) {
-			k.band = r.AgeBand
-		}
-		if has(BySex) {
-			k.sex = r.Sex
-		}
-		if has(ByPractice) {
-			k.practice = r.Practice
-		}
-		g := groups[k]
-		if g == nil {
-			g = new(group)
-			groups[k] = g
-		}
-		if r.Status != formats.StatusSuppressed {
-			g.count += r.Count
-		}
-		if r.Status != formats.StatusRounded {
-			g.notRounded++
-		}
-		g.lower += r.Lower
-		g.upper += r.Upper
-		g.list += r.ListSize
-		g.practices = max(g.practices, r.Practices)
-		return nil
-	}
-	if has(ByPractice) {
+	var groups map[groupKey]*group
+	if slices.Contains(req.By, ByPractice) {
+		// Each practice's table makes its own groups (they never share a key); read and
+		// sum them on a few goroutines, merged in practice order.
 		practices := make([]string, 0, len(c.Pointer.PracticeTables))
 		for p := range c.Pointer.PracticeTables {
 			practices = append(practices, p)
 		}
 		slices.Sort(practices)
-		for _, p := range practices {
-			if err := c.read(ctx, c.Pointer.PracticeTables[p], add); err != nil {
-				return nil, err
-			}
+		groups = map[groupKey]*group{}
+		err := ordered.Run(ctx, len(practices), 2*runtime.GOMAXPROCS(0),
+			func(ctx context.Context, i int) (map[groupKey]*group, error) {
+				return c.aggregate(ctx, c.Pointer.PracticeTables[practices[i]], &req)
+			},
+			func(_ int, g map[groupKey]*group) error {
+				maps.Copy(groups, g)
+				return nil
+			})
+		if err != nil {
+			return nil, err
 		}
-	} else if err := c.read(ctx, c.Pointer.Objects[combine.FederationArrow], add); err != nil {
-		return nil, err
+	} else {
+		var err error
+		if groups, err = c.aggregate(ctx, c.Pointer.Objects[combine.FederationArrow], &req); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{Combined: c.Pointer.ID, Policy: c.Pointer.Policy, Rows: []Row{}}
 	for _, b := range req.By {

@@ -1,15 +1,17 @@
-package combine
+// Package ordered runs independent pieces of work on a bounded number of goroutines and
+// hands their results back in order, so outputs built from them are deterministic.
+package ordered
 
 import (
 	"context"
 	"sync"
 )
 
-// ordered runs work(i) for i in [0, n) on at most workers goroutines and hands each result to
+// Run runs work(i) for i in [0, n) on at most workers goroutines and hands each result to
 // consume in index order, on the calling goroutine. At most 2×workers results wait to be
 // consumed, so memory stays bounded however large n is. The first error from work or consume
 // stops everything and is returned once every goroutine has finished.
-func ordered[T any](ctx context.Context, n, workers int, work func(context.Context, int) (T, error), consume func(int, T) error) error {
+func Run[T any](ctx context.Context, n, workers int, work func(context.Context, int) (T, error), consume func(int, T) error) error {
 	if n == 0 {
 		return nil
 	}

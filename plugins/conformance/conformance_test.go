@@ -19,24 +19,7 @@ import (
 var bins map[string]string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "conformance")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	bins, err = testplugins.Build(ctx, dir, "good", "panics", "badrows", "hangs", "oldproto", "crashes")
-	if err == nil {
-		bins["template"], err = testplugins.BuildPackage(ctx, dir, "template", "github.com/tributary-health/tributary/plugins/template")
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugins.TestMain(m, &bins, map[string]string{"template": "github.com/tributary-health/tributary/plugins/template"})
 }
 
 func templateConfig(t *testing.T) map[string]string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,21 +27,7 @@ func TestMain(m *testing.M) {
 		runAgent() // this binary re-executed as a stand-in agent: see TestPluginDiesWithAgent
 		return
 	}
-	dir, err := os.MkdirTemp("", "testplugins")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	bins, err = testplugins.Build(ctx, dir)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugins.TestMain(m, &bins, nil)
 }
 
 // syncBuffer collects log output written from go-plugin's goroutines.

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -160,4 +161,33 @@ func DescribeResponse() *pluginv1.DescribeResponse {
 		Name: Description.Name, Version: Description.Version, ProtocolVersions: []int32{pluginv1.ProtocolVersion},
 		RowKinds: Description.RowKinds, EventKinds: Description.EventKinds, Methods: true, Sdk: "raw",
 	}
+}
+
+// TestMain builds every test plugin, and each extra main package (name to import path), into
+// a temporary directory, sets *bins to their paths by name, runs the tests and exits. A test
+// package's TestMain calls it.
+func TestMain(m *testing.M, bins *map[string]string, extra map[string]string) {
+	dir, err := os.MkdirTemp("", "testplugins")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	paths, err := Build(ctx, dir)
+	for name, importPath := range extra {
+		if err != nil {
+			break
+		}
+		paths[name], err = BuildPackage(ctx, dir, name, importPath)
+	}
+	cancel()
+	if err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bins = paths
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -19,9 +19,10 @@ import (
 func HostLauncher(cfg *config.Config, log *slog.Logger) Launcher {
 	return func(ctx context.Context, p config.Plugin) (Source, error) {
 		hl := hclog.New(&hclog.LoggerOptions{
-			Name:   "plugin." + p.Name,
-			Output: &slogWriter{log: log.With("plugin", p.Name)},
-			Level:  hclog.Info,
+			Name:        "plugin." + p.Name,
+			Output:      &slogWriter{log: log.With("plugin", p.Name)},
+			Level:       hclog.Info,
+			DisableTime: true, // slog stamps the line
 		})
 		pl, err := host.Launch(ctx, host.Options{
 			Path:           p.Path,

@@ -26,7 +26,7 @@ import (
 //	go test -run '^$' -bench BenchmarkCombine -benchtime 1x ./coordinator/combine/
 //
 // TRIBUTARY_BENCH_PRACTICES and TRIBUTARY_BENCH_MONTHS change the size. Besides ns/op it
-// reports seconds per combine and the process's peak resident memory (VmHWM), reset after the
+// reports seconds per combine (wall and CPU) and the process's peak resident memory (VmHWM), reset after the
 // store is generated so it measures the combine alone.
 func BenchmarkCombine(b *testing.B) {
 	params := fedgen.Params{Practices: envInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), Months: envInt(b, "TRIBUTARY_BENCH_MONTHS", 60), Seed: 2024}
@@ -61,7 +61,7 @@ func BenchmarkCombine(b *testing.B) {
 	pub := fed.Coordinator.Public().(ed25519.PublicKey)
 	var res *combine.Result
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	for b.Loop() {
 		res, err = combine.Run(ctx, st, pub, combine.Options{})
 		if err != nil {
@@ -69,6 +69,7 @@ func BenchmarkCombine(b *testing.B) {
 		}
 	}
 	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/combine")
+	b.ReportMetric((cpuTime()-cpuStart).Seconds()/float64(b.N), "cpu-s/combine")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	if want := params.Practices * params.Months; res.Report.FilesCombined != want || len(res.Report.Quarantined) != 0 {
 		b.Fatalf("combined %d files, want %d; %d quarantined", res.Report.FilesCombined, want, len(res.Report.Quarantined))

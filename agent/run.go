@@ -223,7 +223,7 @@ func (a *Agent) write(rep *RunReport, subs []*formats.Submission, extractors []s
 		FormatVersion: formats.FormatVersion,
 		Practice:      a.Config.Practice,
 		RunID:         rep.RunID,
-		Created:       now.UTC().Truncate(time.Second),
+		Created:       now.UTC(), // full precision: it orders revisions made within one second
 		Extractors:    extractors,
 		Policy:        pol.Name,
 	}

@@ -184,7 +184,7 @@ type group struct {
 	notRounded                           int
 }
 
-// Run answers req from the combined figures: the federation table, or the per-practice table
+// Run answers req from the combined figures: the federation table, or every practice's table
 // when req breaks down by practice.
 func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {

@@ -306,5 +306,8 @@ func queryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(res.Rows) == 0 {
 		fmt.Fprintf(stderr, "no combined figures match; the combined figures (%s) cover %s to %s\n", c.Pointer.ID, c.Pointer.FirstMonth, c.Pointer.LastMonth)
 	}
+	if n := c.Pointer.Quarantined; n > 0 {
+		fmt.Fprintf(stderr, "note: %d objects were quarantined by the combine and are not in these figures; see %s\n", n, c.Pointer.Objects[combine.ReportJSON].Key)
+	}
 	return res.Write(stdout, *format)
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/synthgen"
+	"github.com/tributary-health/tributary/internal/testenv"
 	"github.com/tributary-health/tributary/plugins/host"
 	"github.com/tributary-health/tributary/plugins/sdk"
 )
@@ -84,44 +83,13 @@ func benchData(b *testing.B, size benchSize) (string, synthgen.Stats) {
 	return dir, st
 }
 
-var (
-	buildOnce sync.Once
-	pluginBin string
-	buildErr  error
-)
-
-// buildPlugin compiles this package into a plugin binary once per test process, next to the
-// generated data.
-func buildPlugin(b *testing.B) string {
-	buildOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "tributary-synthea-bench", "plugin")
-		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
-			return
-		}
-		pluginBin = filepath.Join(dir, "synthea")
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("the benchmark builds the plugin with the go command, which is not on PATH: %v", err)
-			return
-		}
-		cmd := exec.Command(goBin, "build", "-o", pluginBin, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return pluginBin
-}
-
 func BenchmarkSyntheaExtract(b *testing.B) {
 	req := sdk.Request{From: formats.MonthFor(2015, 1), To: formats.MonthFor(2025, 1)}
 	for _, n := range benchSizes(b) {
 		name := fmt.Sprintf("encounters=%d/patients=%d", n.encounters, n.patients)
 		b.Run("host/"+name, func(b *testing.B) {
 			dir, st := benchData(b, n)
-			bin := buildPlugin(b)
+			bin := testenv.Binary(b, "./plugins/synthea")
 			sum, err := host.FileSHA256(bin)
 			if err != nil {
 				b.Fatal(err)
@@ -129,6 +97,7 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 			resetPeak(os.Getpid())
 			var rows int64
 			var pluginPeak int64
+			var pluginCPU float64
 			b.ResetTimer()
 			for b.Loop() {
 				p, err := host.Launch(context.Background(), host.Options{Path: bin, SHA256: sum})
@@ -145,12 +114,14 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 				rows = got.Rows[formats.RowEvents]
 				if pid := childPid(bin); pid > 0 {
 					pluginPeak = max(pluginPeak, peakRSS(pid))
+					pluginCPU += cpuSeconds(pid)
 				}
 				p.Close()
 			}
 			report(b, st, rows)
 			if pluginPeak > 0 {
 				b.ReportMetric(float64(pluginPeak)/(1<<20), "plugin-peak-RSS-MiB")
+				b.ReportMetric(float64(rows)*float64(b.N)/pluginCPU, "events/plugin-CPU-s")
 			}
 			b.ReportMetric(float64(peakRSS(os.Getpid()))/(1<<20), "host-peak-RSS-MiB")
 		})
@@ -159,6 +130,7 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 			runtime.GC()
 			resetPeak(os.Getpid())
 			var rows int64
+			cpu0 := cpuSeconds(os.Getpid())
 			b.ResetTimer()
 			for b.Loop() {
 				r := req
@@ -170,6 +142,9 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 				rows = got.Rows[formats.RowEvents]
 			}
 			report(b, st, rows)
+			if cpu := cpuSeconds(os.Getpid()) - cpu0; cpu > 0 {
+				b.ReportMetric(float64(rows)*float64(b.N)/cpu, "events/CPU-s")
+			}
 			b.ReportMetric(float64(peakRSS(os.Getpid()))/(1<<20), "peak-RSS-MiB")
 		})
 	}
@@ -198,6 +173,31 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// cpuSeconds is the user and system CPU time process pid has used, from /proc/<pid>/stat
+// (in clock ticks of 1/100 s, Linux's USER_HZ), or 0 where /proc is not available. Unlike
+// wall-clock figures it does not depend on how busy the machine is.
+func cpuSeconds(pid int) float64 {
+	f := procStat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(utime+stime) / 100
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name, so f[0] is the
+// state and f[1] the parent's pid; nil where /proc is not available.
+func procStat(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses, so cut after the last ')'.
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
 // resetPeak resets VmHWM of pid to the current RSS (Linux: "5" to clear_refs), so each size is
 // measured on its own; where that is not possible the figure is the process's lifetime peak.
 func resetPeak(pid int) {
@@ -220,14 +220,7 @@ func childPid(bin string) int {
 		if err != nil || exe != bin {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces, so cut after the last ')'.
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == self {
+		if f := procStat(pid); len(f) > 1 && f[1] == self {
 			return pid
 		}
 	}

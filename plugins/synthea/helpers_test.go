@@ -2,40 +2,17 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/testenv"
 	"github.com/tributary-health/tributary/plugins/sdk"
 )
 
-// sharedData returns ../shared/data relative to the repository root, skipping the test when
-// it is absent.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("shared test data not found at %s", data)
-	}
-	return data
-}
+// sharedData returns the shared Synthea set rel (e.g. "synthea_csv_unmc_ne111/csv").
+func sharedData(t testing.TB, rel string) string { return testenv.SharedData(t, rel) }
 
 // output is everything one extraction emitted.
 type output struct {

@@ -203,7 +203,6 @@ func byKindMonth(events map[string]int) map[string]int {
 }
 
 func TestSharedDataMatchesReference(t *testing.T) {
-	data := sharedData(t)
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +212,7 @@ func TestSharedDataMatchesReference(t *testing.T) {
 	for _, set := range sets {
 		for _, rg := range ranges {
 			t.Run(strings.Split(set, "/")[0]+"/"+rg[0]+"_"+rg[1], func(t *testing.T) {
-				dir := filepath.Join(data, set)
+				dir := sharedData(t, set)
 				out, err := extract(t, month(t, rg[0]), month(t, rg[1]), map[string]string{"dir": dir, "max_skipped_fraction": "1"})
 				if err != nil {
 					t.Fatal(err)
@@ -245,7 +244,7 @@ func TestSharedDataMatchesReference(t *testing.T) {
 // TestSharedDataDefaultBudget runs the whole Nebraska export with the SDK's default error
 // budget: a real export must not trip it.
 func TestSharedDataDefaultBudget(t *testing.T) {
-	dir := filepath.Join(sharedData(t), "synthea_csv_unmc_ne111/csv")
+	dir := sharedData(t, "synthea_csv_unmc_ne111/csv")
 	out, err := extract(t, month(t, "1930-01"), month(t, "2024-12"), map[string]string{"dir": dir})
 	if err != nil {
 		t.Fatal(err)

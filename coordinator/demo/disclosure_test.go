@@ -1,0 +1,107 @@
+package demo
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
+	"github.com/tributary-health/tributary/coordinator/query"
+	"github.com/tributary-health/tributary/coordinator/registry"
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/objstore"
+)
+
+// TestFederationRevealsNoSuppressedCell attacks the federation figures by brute force. Two
+// practices have true counts x1 and x2 in one cell (0..9 each, every pair); each publishes
+// its file through the policy and the coordinator combines them. The attacker is practice 1:
+// it knows x1 exactly and sees every federation figure and practice 2's published cell. For
+// every such view in which practice 2's cell is suppressed, at least two values of x2 must
+// remain possible.
+func TestFederationRevealsNoSuppressedCell(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 combines")
+	}
+	ctx := context.Background()
+	const top = 9
+	_, coord, _ := formats.GenerateKey()
+	keys := []ed25519.PrivateKey{}
+	for i := 0; i < 2; i++ {
+		_, k, _ := formats.GenerateKey()
+		keys = append(keys, k)
+	}
+	jan := formats.MonthFor(2024, 1)
+	views := map[string]map[int64]bool{}
+	for x1 := int64(0); x1 <= top; x1++ {
+		for x2 := int64(0); x2 <= top; x2++ {
+			st, err := objstore.NewDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, x := range []int64{x1, x2} {
+				id := fmt.Sprintf("P%d", i+1)
+				if _, err := registry.Add(ctx, st, coord, id, id, keys[i].Public().(ed25519.PublicKey), time.Unix(0, 0)); err != nil {
+					t.Fatal(err)
+				}
+				s := &formats.Submission{Practice: id, Period: jan, RunID: "20240201T000000Z-0000000" + fmt.Sprint(i), Extractors: []string{"bf@1"}, Policy: formats.PolicyUK.Name}
+				for _, band := range formats.AgeBands {
+					for _, sex := range formats.Sexes {
+						n := int64(0)
+						if band == "40-44" && sex == "female" {
+							n = x
+						}
+						s.Cells = append(s.Cells, formats.Cell{Measure: formats.AEAttendances, AgeBand: band, Sex: sex, Protected: formats.PolicyUK.Apply(n)})
+					}
+				}
+				if _, err := fedgen.WriteSubmissions(ctx, st, keys[i], time.Unix(1, 0), s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := combine.Run(ctx, st, coord.Public().(ed25519.PublicKey), combine.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := query.Open(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			view := fmt.Sprintf("x1=%d", x1)
+			for _, by := range [][]string{nil, {query.ByAgeBand, query.BySex}, {query.ByPractice}} {
+				q, err := c.Run(ctx, query.Request{By: by})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range q.Rows {
+					if r.AgeBand != "" && r.AgeBand != "40-44" || r.Sex != "" && r.Sex != "female" {
+						continue
+					}
+					count := "null"
+					if r.Count != nil {
+						count = fmt.Sprint(*r.Count)
+					}
+					view += fmt.Sprintf(" %v%s%s%s:%s[%d,%d]", by, r.AgeBand, r.Sex, r.Practice, count, r.Lower, r.Upper)
+				}
+			}
+			if formats.PolicyUK.Apply(x2).Status != formats.StatusSuppressed {
+				continue
+			}
+			if views[view] == nil {
+				views[view] = map[int64]bool{}
+			}
+			views[view][x2] = true
+		}
+	}
+	if len(views) == 0 {
+		t.Fatal("no view with a suppressed cell")
+	}
+	fewest := top + 1
+	for v, xs := range views {
+		fewest = min(fewest, len(xs))
+		if len(xs) < 2 {
+			t.Errorf("practice 1 can derive practice 2's suppressed count %v from: %s", xs, v)
+		}
+	}
+	t.Logf("%d attacker views with practice 2's cell suppressed: in each, at least %d values of it remain possible", len(views), fewest)
+}

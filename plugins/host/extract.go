@@ -72,7 +72,7 @@ func (p *Plugin) Extract(ctx context.Context, req sdk.Request, fn func(kind stri
 	if final == nil {
 		return sum, p.contractError(op, "the stream ended without a summary, so rows may be missing; build it with the current SDK", nil)
 	}
-	sum.Skipped = final.GetSkipped()
+	sum.Skipped = boundReasons(final.GetSkipped())
 	for _, kind := range []string{formats.RowRegistrations, formats.RowEvents} {
 		if final.GetRows()[kind] != sum.Rows[kind] {
 			return sum, p.contractError(op, fmt.Sprintf("its summary says %d %s rows were sent, %d arrived", final.GetRows()[kind], kind, sum.Rows[kind]), nil)
@@ -154,6 +154,23 @@ func fieldDiff(want, got *arrow.Schema) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// boundReasons keeps at most 64 skip reasons of at most 64 bytes: a plugin built without the
+// SDK could otherwise send anything there, and the agent logs them.
+func boundReasons(in map[string]int64) map[string]int64 {
+	const maxReasons, maxLen, other = 64, 64, "other reasons"
+	out := make(map[string]int64, min(len(in), maxReasons+1))
+	for r, n := range in {
+		if len(r) > maxLen {
+			r = strings.ToValidUTF8(r[:maxLen], "")
+		}
+		if _, ok := out[r]; !ok && len(out) >= maxReasons {
+			r = other
+		}
+		out[r] += n
+	}
+	return out
 }
 
 func (p *Plugin) contractError(op, detail string, err error) error {

@@ -279,6 +279,7 @@ func TestBadRowsFailNamingKindAndField(t *testing.T) {
 		{"missing", []string{"events", "missing field end"}},
 		{"value", []string{"registrations", "row 0", "field sex"}},
 		{"undeclared", []string{"events", "row 0", "field kind", "Describe does not list"}},
+		{"huge", []string{"larger than the protocol allows"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {

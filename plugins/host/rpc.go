@@ -31,6 +31,9 @@ func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 // callError classifies a failed call. A call that ran out of time kills the plugin, since
 // whatever it is stuck in may never end; a plugin that died is reported with how it ended.
 func (p *Plugin) callError(ctx context.Context, op string, err error) error {
+	if p.closed.Load() {
+		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the plugin was closed during the call", Err: err}
+	}
 	if ctx.Err() != nil {
 		p.kill()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -1,12 +1,13 @@
 // Command badrows is an extractor that sends a batch breaking the contract, bypassing the
 // SDK's Writer. Config mode chooses how: type (field start is a string, the default), missing
-// (no field end), value (a registration with an unknown sex) or undeclared (an event kind its
-// Describe does not list).
+// (no field end), value (a registration with an unknown sex), undeclared (an event kind its
+// Describe does not list) or huge (one message of 2 MiB, over the protocol's limit).
 package main
 
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -27,7 +28,7 @@ func (server) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1.De
 
 func (server) ValidateConfig(_ context.Context, req *pluginv1.ValidateConfigRequest) (*pluginv1.ValidateConfigResponse, error) {
 	switch req.GetConfig()["mode"] {
-	case "", "type", "missing", "value", "undeclared":
+	case "", "type", "missing", "value", "undeclared", "huge":
 		return &pluginv1.ValidateConfigResponse{}, nil
 	}
 	return &pluginv1.ValidateConfigResponse{Errors: []string{"mode must be type, missing, value or undeclared"}}, nil
@@ -87,10 +88,14 @@ func batch(mode string) (string, arrow.Record, error) {
 		b.Field(3).(*array.Date32Builder).Append(19000)
 		b.Field(4).(*array.Date32Builder).AppendNull()
 		return formats.RowRegistrations, b.NewRecord(), nil
-	case "undeclared":
+	case "undeclared", "huge":
+		e := formats.Event{PatientKey: "patient-1", Kind: formats.KindAE, Start: 19000, End: formats.NoEnd}
+		if mode == "huge" {
+			e.PatientKey, e.Kind = strings.Repeat("k", 2<<20), formats.KindConsultation
+		}
 		b := formats.NewEventBuilder(mem)
 		defer b.Release()
-		if err := b.Append(formats.Event{PatientKey: "patient-1", Kind: formats.KindAE, Start: 19000, End: formats.NoEnd}); err != nil {
+		if err := b.Append(e); err != nil {
 			return "", nil, err
 		}
 		return formats.RowEvents, b.NewRecord(), nil

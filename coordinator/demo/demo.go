@@ -7,8 +7,6 @@ package demo
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +23,7 @@ import (
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/internal/synthgen"
+	"github.com/tributary-health/tributary/plugins/host"
 )
 
 // Options say what to run.
@@ -75,7 +74,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Plugin == "" {
 		return nil, errors.New("demo: the Synthea plugin binary was not found; build it with 'go build -o bin/ ./plugins/synthea' or pass --plugin PATH")
 	}
-	sum, err := fileSHA256(o.Plugin)
+	sum, err := host.FileSHA256(o.Plugin)
 	if err != nil {
 		return nil, fmt.Errorf("demo: plugin %s: %w", o.Plugin, err)
 	}
@@ -250,17 +249,4 @@ func registerOnce(ctx context.Context, st objstore.Store, coord ed25519.PrivateK
 	}
 	_, err = registry.Add(ctx, st, coord, id, "Practice "+id, pub, time.Now())
 	return err
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

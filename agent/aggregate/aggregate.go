@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tributary-health/tributary/formats"
 )
@@ -72,9 +73,23 @@ func (p *patient) registeredOn(d formats.Date) bool {
 // pending is an event that arrived before its patient's registration: kept compactly until
 // Finish, so sources may send rows in any order (sending registrations first keeps memory flat).
 type pending struct {
-	patient int32
-	src     uint8
-	ev      formats.Event
+	patient    int32
+	src        uint8
+	kind       uint8 // index into formats.EventKinds
+	method     uint8 // index into methods
+	start, end formats.Date
+}
+
+// methods are the admission methods by their index in pending; 0 is "no method".
+var methods = []string{"", formats.MethodEmergency, formats.MethodElective, formats.MethodOther, formats.MethodUnknown}
+
+func newPending(id int32, src uint8, e formats.Event) pending {
+	return pending{patient: id, src: src, kind: uint8(slices.Index(formats.EventKinds, e.Kind)),
+		method: uint8(max(0, slices.Index(methods, e.Method))), start: e.Start, end: e.End}
+}
+
+func (pe pending) event() formats.Event {
+	return formats.Event{Kind: formats.EventKinds[pe.kind], Method: methods[pe.method], Start: pe.start, End: pe.end}
 }
 
 // Aggregator counts rows for the months From..To. Use New, then for each source Begin, its
@@ -182,7 +197,7 @@ func (a *Aggregator) Registration(r formats.Registration) {
 	id, ok := a.patientID(r.PatientKey)
 	if !ok {
 		id = int32(len(a.patients))
-		a.ids[r.PatientKey] = id
+		a.ids[strings.Clone(r.PatientKey)] = id // the row's string may alias a batch's buffer
 		a.patients = append(a.patients, patient{sex: sexIndex(r.Sex), birth: r.BirthMonth})
 	}
 	p := &a.patients[id]
@@ -202,11 +217,11 @@ func (a *Aggregator) Event(e formats.Event) {
 	if !ok {
 		// Registration may still come; remember the event by a provisional id.
 		id = int32(len(a.patients))
-		a.ids[e.PatientKey] = id
+		a.ids[strings.Clone(e.PatientKey)] = id
 		a.patients = append(a.patients, patient{})
 	}
 	if len(a.patients[id].spells) == 0 {
-		a.pending = append(a.pending, pending{id, a.src, e})
+		a.pending = append(a.pending, newPending(id, a.src, e))
 		return
 	}
 	a.count(id, a.src, e)
@@ -311,7 +326,7 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 			a.drop(pe.src, DropUnknownPatient)
 			continue
 		}
-		a.count(pe.patient, pe.src, pe.ev)
+		a.count(pe.patient, pe.src, pe.event())
 	}
 	a.pending = nil
 	type monthPatient struct {

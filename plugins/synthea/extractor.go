@@ -97,11 +97,22 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 	if err := r.readPatients(ctx); err != nil {
 		return err
 	}
+	// Registrations go first whenever they can: the agent then counts each event as it
+	// arrives instead of holding it until its patient's registration comes. Only
+	// registered_from=first_encounter needs every encounter read first.
+	early := cfg.registeredFrom == fromBirth
+	if early {
+		if err := r.registrations(); err != nil {
+			return err
+		}
+	}
 	if err := r.readEncounters(ctx); err != nil {
 		return err
 	}
-	if err := r.registrations(); err != nil {
-		return err
+	if !early {
+		if err := r.registrations(); err != nil {
+			return err
+		}
 	}
 	if len(r.unmapped) > 0 && req.Log != nil {
 		args := make([]any, 0, 2*len(r.unmapped))

@@ -146,6 +146,8 @@ func framingError(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, errShape):
+		return errorf(op, ErrSchema, "the Arrow schema has %s; the contract's columns are flat strings, numbers and dates", errShape)
 	case errors.Is(err, errAllocLimit):
 		return errorf(op, ErrTooLarge, "decoding needs more memory than the limit allows (a compression bomb or a corrupt length); the file was not read")
 	default:

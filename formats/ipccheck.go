@@ -22,6 +22,15 @@ import (
 
 // Offsets of the flatbuffer fields used below (Arrow's File.fbs, Message.fbs, Schema.fbs).
 const (
+	fbFooterSchema         = 6
+	fbSchemaFields         = 6
+	fbSchemaMetadata       = 8
+	fbFieldTypeType        = 8
+	fbFieldDictionary      = 12
+	fbFieldChildren        = 14
+	fbFieldMetadata        = 16
+	fbHeaderSchema         = 1
+	maxSchemaFields        = 256
 	fbFooterDictionaries   = 8
 	fbFooterRecordBatches  = 10
 	fbMessageHeaderType    = 6
@@ -48,7 +57,24 @@ const (
 	decompressOverhead = 1 << 20
 )
 
-var errFraming = errors.New("a length inside the file points outside it")
+var (
+	errFraming = errors.New("a length inside the file points outside it")
+	errShape   = errors.New("nested, dictionary-encoded or unsupported column types")
+)
+
+// Arrow's Type union members a row or submission column may have: flat values only. Nested
+// and view types make the Arrow reader recurse or allocate from counts in the file.
+var flatTypes = map[byte]bool{
+	2:  true, // Int
+	3:  true, // FloatingPoint
+	4:  true, // Binary
+	5:  true, // Utf8
+	6:  true, // Bool
+	8:  true, // Date
+	9:  true, // Time
+	10: true, // Timestamp
+	18: true, // Duration
+}
 
 // decodeBudget is what a whole file may cost to decode: every message body copied and every
 // compressed buffer inflated, summed over all the blocks the footer lists (a footer could
@@ -90,6 +116,11 @@ func walkIPCFile(data []byte, fn func(meta, body []byte) error) error {
 	}
 	footer := data[int64(len(data))-trailer-size : len(data)-trailer]
 	t := flatbuffers.Table{Bytes: footer, Pos: flatbuffers.GetUOffsetT(footer)}
+	if o := flatbuffers.UOffsetT(t.Offset(fbFooterSchema)); o != 0 {
+		if err := checkSchemaFB(flatbuffers.Table{Bytes: footer, Pos: t.Indirect(o + t.Pos)}); err != nil {
+			return err
+		}
+	}
 	for _, slot := range []flatbuffers.VOffsetT{fbFooterDictionaries, fbFooterRecordBatches} {
 		o := flatbuffers.UOffsetT(t.Offset(slot))
 		if o == 0 {
@@ -146,6 +177,15 @@ func walkIPCStream(data []byte, fn func(meta, body []byte) error) error {
 		meta := rest[:n]
 		rest = rest[n:]
 		t := flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
+		if t.GetByteSlot(fbMessageHeaderType, 0) == fbHeaderSchema {
+			var schema flatbuffers.Table
+			if o := flatbuffers.UOffsetT(t.Offset(fbMessageHeader)); o != 0 {
+				t.Union(&schema, o)
+				if err := checkSchemaFB(schema); err != nil {
+					return err
+				}
+			}
+		}
 		body := t.GetInt64Slot(fbMessageBodyLength, 0)
 		if body < 0 || body > int64(len(rest)) {
 			return errFraming
@@ -154,6 +194,54 @@ func walkIPCStream(data []byte, fn func(meta, body []byte) error) error {
 			return err
 		}
 		rest = rest[body:]
+	}
+	return nil
+}
+
+// checkSchemaFB checks a Schema flatbuffer before the Arrow reader turns it into Go values:
+// that its vectors fit inside the bytes (the reader makes a slice of whatever length a vector
+// claims) and that every field is flat, so that no child or dictionary is followed (a child
+// offset pointing back at its parent would recurse until the stack runs out).
+func checkSchemaFB(s flatbuffers.Table) error {
+	if err := checkVector(&s, fbSchemaMetadata, flatbuffers.SizeUOffsetT); err != nil {
+		return err
+	}
+	o := flatbuffers.UOffsetT(s.Offset(fbSchemaFields))
+	if o == 0 {
+		return nil
+	}
+	if err := checkVector(&s, fbSchemaFields, flatbuffers.SizeUOffsetT); err != nil {
+		return err
+	}
+	start, n := s.Vector(o), s.VectorLen(o)
+	if n > maxSchemaFields {
+		return errShape
+	}
+	for j := 0; j < n; j++ {
+		p := start + flatbuffers.UOffsetT(j*flatbuffers.SizeUOffsetT)
+		f := flatbuffers.Table{Bytes: s.Bytes, Pos: s.Indirect(p)}
+		if c := flatbuffers.UOffsetT(f.Offset(fbFieldChildren)); c != 0 && f.VectorLen(c) != 0 {
+			return errShape
+		}
+		if f.Offset(fbFieldDictionary) != 0 || !flatTypes[f.GetByteSlot(fbFieldTypeType, 0)] {
+			return errShape
+		}
+		if err := checkVector(&f, fbFieldMetadata, flatbuffers.SizeUOffsetT); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkVector reports errFraming unless the vector in slot, of elements of size bytes, lies
+// inside the table's bytes.
+func checkVector(t *flatbuffers.Table, slot flatbuffers.VOffsetT, size int) error {
+	o := flatbuffers.UOffsetT(t.Offset(slot))
+	if o == 0 {
+		return nil
+	}
+	if uint64(t.Vector(o))+uint64(t.VectorLen(o))*uint64(size) > uint64(len(t.Bytes)) {
+		return errFraming
 	}
 	return nil
 }

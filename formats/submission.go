@@ -83,10 +83,12 @@ func (s *Submission) Validate() error {
 		}
 	}
 	seen := make(map[[3]string]bool, len(s.Cells))
+	measures := map[string]bool{} // names already matched: a file repeats each 57 times
 	for i, c := range s.Cells {
-		if !MeasureNamePattern.MatchString(c.Measure) {
+		if !measures[c.Measure] && !MeasureNamePattern.MatchString(c.Measure) {
 			return errorf(op, ErrValue, "cell %d: measure name %s is not valid; a name is lower-case letters, digits and '_'", i, shown(c.Measure))
 		}
+		measures[c.Measure] = true
 		if AgeBandIndex(c.AgeBand) < 0 {
 			return errorf(op, ErrValue, "cell %d: unknown age band %s; expected one of %s … %s, %s", i, shown(c.AgeBand), AgeBands[0], AgeBands[len(AgeBands)-2], AgeBands[len(AgeBands)-1])
 		}

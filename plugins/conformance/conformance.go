@@ -201,7 +201,7 @@ func (c *checker) config(ctx context.Context, p *host.Plugin, d host.Description
 	if err := p.ValidateConfig(ctx, c.opts.Config); err != nil {
 		c.add("config", Fail, reason(err), "give a configuration the plugin accepts (--config FILE), or fix its ValidateConfig")
 	} else {
-		c.add("config", Pass, fmt.Sprintf("the given configuration (%d keys) is accepted", len(c.opts.Config)), "")
+		c.add("config", Pass, fmt.Sprintf("the given configuration (%s) is accepted", keys(len(c.opts.Config))), "")
 	}
 
 	// An obviously bad configuration: required keys left out and the SDK's own key malformed.
@@ -349,10 +349,14 @@ func fixFor(err error) string {
 func write(out io.Writer, r Report, opts Options) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tributary plugin check %s\n", r.Plugin)
-	fmt.Fprintf(&b, "months %s to %s, %d config keys\n\n", opts.From, opts.To, len(opts.Config))
+	fmt.Fprintf(&b, "months %s to %s, %s\n\n", opts.From, opts.To, keys(len(opts.Config)))
 	for _, res := range r.Results {
 		fmt.Fprintf(&b, "%-4s  %-13s %s\n", res.Status, res.Check, res.Detail)
-		if res.Fix != "" && res.Status != Pass {
+		switch {
+		case res.Fix == "" || res.Status == Pass:
+		case res.Status == Info:
+			fmt.Fprintf(&b, "      %-13s next: %s\n", "", res.Fix)
+		default:
 			fmt.Fprintf(&b, "      %-13s fix: %s\n", "", res.Fix)
 		}
 	}
@@ -367,6 +371,13 @@ func write(out io.Writer, r Report, opts Options) error {
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+func keys(n int) string {
+	if n == 1 {
+		return "1 config key"
+	}
+	return fmt.Sprintf("%d config keys", n)
 }
 
 func countList(m map[string]int64) string {

@@ -50,7 +50,8 @@ type Options struct {
 	// Logger receives the host's messages and, named after the binary, the plugin's own
 	// stderr. Nil discards them.
 	Logger hclog.Logger
-	// StartTimeout bounds the time from exec to the end of the handshake and Describe.
+	// StartTimeout bounds the time from exec to the end of the handshake; the Describe that
+	// follows is bounded by CallTimeout.
 	StartTimeout time.Duration
 	// CallTimeout bounds Describe and ValidateConfig.
 	CallTimeout time.Duration

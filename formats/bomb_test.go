@@ -3,11 +3,17 @@ package formats
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -201,4 +207,57 @@ func TestDecodedLimit(t *testing.T) {
 	checkError(t, err, ErrTooLarge, "limit")
 	_, err = ReadSubmission(data, Limits{MaxObjectBytes: 1 << 10})
 	checkError(t, err, ErrTooLarge, "the limit is 1024")
+}
+
+// TestRefusesNestedSchemas: Arrow's reader follows a schema's children and dictionaries from
+// counts and offsets in the file (a child pointing at its parent recurses until the stack
+// runs out, which no recover catches), so only flat columns reach it.
+func TestRefusesNestedSchemas(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	lb := array.NewListBuilder(mem, arrow.BinaryTypes.String)
+	lb.Append(true)
+	lb.ValueBuilder().(*array.StringBuilder).Append("PK-1")
+	list := lb.NewArray()
+	lb.Release()
+	defer list.Release()
+	rec := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: FieldPatientKey, Type: list.DataType()}}, nil), []arrow.Array{list}, 1)
+	defer rec.Release()
+	stream, err := EncodeBatch(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBatch(stream, 0)
+	if got != nil {
+		got.Release()
+	}
+	checkError(t, err, ErrSchema, "decode batch", "nested, dictionary-encoded or unsupported column types", "flat")
+
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	fields := SubmissionSchema.Fields()
+	fields[0].Type = dt
+	file := craftFile(t, fields, submissionMeta(sampleSubmission(practiceA)), func(b *array.RecordBuilder) {
+		b.Field(0).(*array.BinaryDictionaryBuilder).AppendString(RegisteredPatients)
+		b.Field(1).(*array.StringBuilder).Append("0-4")
+		b.Field(2).(*array.StringBuilder).Append("male")
+		b.Field(3).(*array.Int64Builder).Append(0)
+		b.Field(4).(*array.StringBuilder).Append(StatusRounded)
+		b.Field(5).(*array.Int64Builder).Append(0)
+		b.Field(6).(*array.Int64Builder).Append(0)
+	})
+	_, err = ReadSubmission(file, DefaultLimits)
+	checkError(t, err, ErrSchema, "read submission", "dictionary-encoded")
+}
+
+// TestErrorTextIsOneLine: whatever a library's error says, an *Error prints as one bounded
+// line.
+func TestErrorTextIsOneLine(t *testing.T) {
+	err := &Error{Op: "read submission", Object: "practices/A\n1", Kind: ErrCorrupt, Detail: "x",
+		Err: errors.New("line one\nline two\x00 \xff" + strings.Repeat("z", 1000))}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\x00") || !utf8.ValidString(msg) || len(msg) > 700 {
+		t.Errorf("error text is not one bounded line: %q", msg)
+	}
+	if !strings.Contains(msg, "practices/A?1") || !strings.Contains(msg, "line one?line two?") {
+		t.Errorf("error text lost its content: %q", msg)
+	}
 }

@@ -39,16 +39,35 @@ type Error struct {
 func (e *Error) Error() string {
 	s := e.Op
 	if e.Object != "" {
-		s += " " + e.Object
+		s += " " + clean(e.Object, 300)
 	}
 	s += ": " + e.Kind.Error()
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		// The cause is often the Arrow or JSON library's own text, which may quote the input.
+		s += ": " + clean(e.Err.Error(), 300)
 	}
 	return s
+}
+
+// clean makes text from elsewhere safe for one log line: control characters become '?',
+// invalid UTF-8 is replaced, and it is cut after most bytes.
+func clean(s string, most int) string {
+	if len(s) > most {
+		cut := most
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 }
 
 // Is reports whether target is this error's kind, so errors.Is(err, ErrChecksum) works.

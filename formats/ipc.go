@@ -66,13 +66,7 @@ func guard(op string, err *error) {
 	*err = errorf(op, ErrCorrupt, "the Arrow data is malformed (%s); re-create the file", panicSummary(r))
 }
 
-func panicSummary(r any) string {
-	s := fmt.Sprint(r)
-	if len(s) > 120 {
-		s = s[:120] + "…"
-	}
-	return s
-}
+func panicSummary(r any) string { return clean(fmt.Sprint(r), 120) }
 
 // writeIPCFile writes one record as an Arrow IPC file with zstd-compressed buffers.
 func writeIPCFile(w io.Writer, rec arrow.Record) (err error) {

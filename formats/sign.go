@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -106,7 +107,7 @@ func strictJSON(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if dec.Decode(new(json.RawMessage)) != io.EOF {
 		return fmt.Errorf("trailing data after the JSON document")
 	}
 	return nil

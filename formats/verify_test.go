@@ -305,6 +305,10 @@ func TestVerifyRejects(t *testing.T) {
 			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
 			return err
 		}, ErrKey, []string{"is not a submission key"}},
+		{"envelope with trailing data", func() error {
+			_, err := VerifyManifest(keyA, append(bytes.Clone(envA), ']'), pubA)
+			return err
+		}, ErrCorrupt, []string{"not a signed Tributary envelope", "trailing data"}},
 		{"registry envelope presented as a manifest", func() error {
 			_, err := VerifyManifest(keyA, regEnv, pubOf(coordinator))
 			return err

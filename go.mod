@@ -5,6 +5,11 @@ go 1.26.8
 require github.com/apache/arrow/go/v17 v17.0.0
 
 require (
+	github.com/prometheus/client_golang v1.22.0 // indirect
+	github.com/robfig/cron/v3 v3.0.1 // indirect
+)
+
+require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/JohnCGriffin/overflow v0.0.0-20211019200055-46fa312c352c // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect

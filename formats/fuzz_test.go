@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -20,6 +21,24 @@ import (
 // fuzzLimits are tighter than the defaults so that an input that gets round a limit shows up
 // as a slow, memory-hungry run rather than hiding inside a generous one.
 var fuzzLimits = Limits{MaxObjectBytes: 1 << 20, MaxDecodedBytes: 16 << 20}
+
+// maxFuzzAlloc bounds what one input may cost on the heap, all allocations counted, freed or
+// not: the decode limit plus what Arrow and zstd spend besides. Before the framing checks a
+// 3 KB file could cost 513 MiB, and one claiming 2^32 schema fields crashed the process.
+const maxFuzzAlloc = 8 * (16 << 20)
+
+// boundedAlloc runs fn and fails if it allocated more than maxFuzzAlloc plus 64 times the input.
+func boundedAlloc(t *testing.T, input int, fn func()) {
+	t.Helper()
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(sample)
+	before := sample[0].Value.Uint64()
+	fn()
+	metrics.Read(sample)
+	if n := sample[0].Value.Uint64() - before; n > maxFuzzAlloc+64*uint64(input) {
+		t.Fatalf("one %d-byte input allocated %d MiB", input, n>>20)
+	}
+}
 
 // checkFuzzError asserts what every error of this package promises whatever the input:
 // exactly one kind, an *Error, and a bounded printable text.
@@ -60,7 +79,9 @@ func FuzzReadSubmission(f *testing.F) {
 	addSeeds(f, golden["submission-uk.arrow"], golden["submission-midpoint6.arrow"])
 	f.Add(craftSubmission(f, submissionMeta(sampleSubmission(practiceA)), []rawCell{{RegisteredPatients, "0-4", "male", i64(12), StatusRounded, 10, 14}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ReadSubmission(data, fuzzLimits)
+		var s *Submission
+		var err error
+		boundedAlloc(t, len(data), func() { s, err = ReadSubmission(data, fuzzLimits) })
 		if err != nil {
 			if s != nil {
 				t.Fatal("a submission and an error")
@@ -171,7 +192,9 @@ func FuzzDecodeBatch(f *testing.F) {
 		addSeeds(f, b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rec, err := DecodeBatch(data, fuzzLimits.MaxDecodedBytes)
+		var rec arrow.Record
+		var err error
+		boundedAlloc(t, len(data), func() { rec, err = DecodeBatch(data, fuzzLimits.MaxDecodedBytes) })
 		if err != nil {
 			checkFuzzError(t, err)
 			return

@@ -122,3 +122,47 @@ func TestRunID(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyFiles(t *testing.T) {
+	priv := seedKey(1)
+	privPEM, err := MarshalPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ParsePrivateKey(privPEM); err != nil || !got.Equal(priv) {
+		t.Errorf("private key round trip: %v", err)
+	}
+	pubPEM, err := MarshalPublicKey(pubOf(priv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewRegistryEntry(practiceA, "Riverside", pubOf(priv), fixedTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range [][]byte{pubPEM, []byte(e.PublicKey), []byte(" " + e.PublicKey + "\n")} {
+		if got, err := ParsePublicKey(in); err != nil || !got.Equal(pubOf(priv)) {
+			t.Errorf("ParsePublicKey(%q): %v", in, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, []byte("hello"), privPEM[:len(privPEM)/2], []byte(e.PublicKey[:20])} {
+		if _, err := ParsePublicKey(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("ParsePublicKey(%q) = %v, want ErrCorrupt", bad, err)
+		}
+		if _, err := ParsePrivateKey(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("ParsePrivateKey(%q) = %v, want ErrCorrupt", bad, err)
+		}
+	}
+	if _, err := ParsePrivateKey(pubPEM); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a public key parsed as a private one: %v", err)
+	}
+	if _, err := NewRegistryEntry(practiceA, "Riverside", pubOf(priv)[:31], fixedTime); !errors.Is(err, ErrValue) {
+		t.Errorf("NewRegistryEntry with a short key: %v, want ErrValue", err)
+	}
+	if _, err := NewRegistryEntry("../x", "Riverside", pubOf(priv), fixedTime); !errors.Is(err, ErrValue) {
+		t.Errorf("NewRegistryEntry with a bad practice id: %v, want ErrValue", err)
+	}
+	if KeyID(pubOf(priv)) != e.KeyID || len(e.KeyID) != 16 {
+		t.Errorf("key id %q", e.KeyID)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -132,7 +131,7 @@ func NewRegistryEntry(practice, name string, pub ed25519.PublicKey, now time.Tim
 		return RegistryEntry{}, err
 	}
 	if len(pub) != ed25519.PublicKeySize {
-		return RegistryEntry{}, fmt.Errorf("practice %s: not an Ed25519 public key", practice)
+		return RegistryEntry{}, errorf("add registry entry", ErrValue, "practice %s: not an Ed25519 public key; give the practice's public key file (PEM) from 'tributary-agent keys init'", practice)
 	}
 	return RegistryEntry{
 		Practice:  practice,

@@ -241,7 +241,7 @@ func compareFields(op, kind string, want, got *arrow.Schema) error {
 		return errorf(op, ErrSchema, "%s: no schema", kind)
 	}
 	if got.NumFields() != want.NumFields() {
-		return errorf(op, ErrSchema, "%s: %d fields, the contract has %d (%s)", kind, got.NumFields(), want.NumFields(), fieldNames(want))
+		return errorf(op, ErrSchema, "%s: %d fields, the contract has %d (%s)%s", kind, got.NumFields(), want.NumFields(), fieldNames(want), fieldDiff(want, got))
 	}
 	for i, wf := range want.Fields() {
 		gf := got.Field(i)
@@ -255,6 +255,22 @@ func compareFields(op, kind string, want, got *arrow.Schema) error {
 		}
 	}
 	return nil
+}
+
+// fieldDiff names the fields one schema has and the other lacks, for an error message.
+func fieldDiff(want, got *arrow.Schema) string {
+	out := ""
+	for _, f := range want.Fields() {
+		if !got.HasField(f.Name) {
+			out += "; missing field " + f.Name
+		}
+	}
+	for _, f := range got.Fields() {
+		if !want.HasField(f.Name) {
+			out += "; unexpected field " + shown(f.Name)
+		}
+	}
+	return clean(out, 300)
 }
 
 func fieldNames(s *arrow.Schema) string {

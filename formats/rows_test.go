@@ -141,12 +141,12 @@ func TestDecodeRejectsSchema(t *testing.T) {
 		cols   [][]any
 		want   []string
 	}{
-		{"registrations missing registered_to", RowRegistrations, reg[:4], [][]any{k, {"female"}, d, d}, []string{"registrations", "4 fields", "registered_to"}},
-		{"registrations with an extra field", RowRegistrations, append(slices.Clone(reg), arrow.Field{Name: "nhs_number", Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, d, d, {nil}, {"x"}}, []string{"registrations", "6 fields"}},
+		{"registrations missing registered_to", RowRegistrations, reg[:4], [][]any{k, {"female"}, d, d}, []string{"registrations", "4 fields", "missing field registered_to"}},
+		{"registrations with an extra field", RowRegistrations, append(slices.Clone(reg), arrow.Field{Name: "nhs_number", Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, d, d, {nil}, {"x"}}, []string{"registrations", "6 fields", "unexpected field nhs_number"}},
 		{"registrations with sex renamed", RowRegistrations, withField(RegistrationsSchema, 1, arrow.Field{Name: "gender", Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, d, d, {nil}}, []string{"registrations", "field 1 is gender, the contract has sex"}},
 		{"registrations with birth_month as a string", RowRegistrations, withField(RegistrationsSchema, 2, arrow.Field{Name: FieldBirthMonth, Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, {"1984-07"}, d, {nil}}, []string{"registrations", "field birth_month has type utf8", "date32"}},
 		{"registrations with a nullable patient_key", RowRegistrations, withField(RegistrationsSchema, 0, arrow.Field{Name: FieldPatientKey, Type: arrow.BinaryTypes.String, Nullable: true}), [][]any{k, {"female"}, d, d, {nil}}, []string{"registrations", "field patient_key is nullable"}},
-		{"events missing admission_method", RowEvents, ev[:4], [][]any{k, {KindConsultation}, d, {nil}}, []string{"events", "4 fields", "admission_method"}},
+		{"events missing admission_method", RowEvents, ev[:4], [][]any{k, {KindConsultation}, d, {nil}}, []string{"events", "4 fields", "missing field admission_method"}},
 		{"events with start as int64", RowEvents, withField(EventsSchema, 2, arrow.Field{Name: FieldStart, Type: arrow.PrimitiveTypes.Int64}), [][]any{k, {KindConsultation}, {int64(3)}, {nil}, {nil}}, []string{"events", "field start has type int64"}},
 		{"events in the order of registrations", RowEvents, reg, [][]any{k, {"female"}, d, d, {nil}}, []string{"events", "field 1 is sex, the contract has kind"}},
 	}

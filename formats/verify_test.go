@@ -109,15 +109,15 @@ func resealed(t *testing.T, env []byte, edit func([]byte) []byte) []byte {
 	return out
 }
 
-// sealedJSON signs m as it is, without the validation SignManifest does, as a buggy or
-// hostile agent could.
-func sealedJSON(t *testing.T, m *Manifest, priv ed25519.PrivateKey) []byte {
+// sealed signs v as it is, without the validation SignManifest and SignRegistry do, as a
+// buggy or hostile signer could.
+func sealed(t *testing.T, payloadType string, v any, priv ed25519.PrivateKey) []byte {
 	t.Helper()
-	payload, err := json.MarshalIndent(m, "", "  ")
+	payload, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := Seal(PayloadManifest, payload, priv)
+	env, err := Seal(payloadType, payload, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"unknown format version in manifest", func() error {
 			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
 			m.FormatVersion = 2
-			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrFormatVersion, []string{"manifest format version 2", "upgrade"}},
 		{"wrong file kind", func() error {
@@ -284,13 +284,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"manifest naming another practice's file", func() error {
 			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
 			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID, fixedPeriod)
-			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrPracticeMismatch, []string{m0Key(practiceB), "outside this run's prefix", RunPrefix(practiceA, fixedRunID)}},
 		{"manifest naming another run's file", func() error {
 			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
 			m.Files[0].Key = SubmissionKey(practiceA, "20230101T000000Z-00000000", fixedPeriod)
-			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrPracticeMismatch, []string{"outside this run's prefix"}},
 		{"SignManifest refuses a file outside the run", func() error {
@@ -302,7 +302,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"manifest naming a key outside the layout", func() error {
 			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
 			m.Files[0].Key = RunPrefix(practiceA, fixedRunID) + "../../" + practiceB + "/x.arrow"
-			_, err := VerifyManifest(keyA, sealedJSON(t, m, privA), pubA)
+			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrKey, []string{"is not a submission key"}},
 		{"envelope with trailing data", func() error {
@@ -325,6 +325,24 @@ func TestVerifyRejects(t *testing.T) {
 			_, err = VerifyRegistry(forged, pubOf(coordinator))
 			return err
 		}, ErrSignature, []string{RegistryKey, KeyID(pubOf(coordinator))}},
+		{"registry of another format version", func() error {
+			r := sampleRegistry(t)
+			r.FormatVersion = 2
+			_, err := VerifyRegistry(sealed(t, PayloadRegistry, r, coordinator), pubOf(coordinator))
+			return err
+		}, ErrFormatVersion, []string{RegistryKey, "registry format version 2"}},
+		{"registry key id not matching its key", func() error {
+			r := sampleRegistry(t)
+			r.Practices[0].KeyID = KeyID(pubB)
+			_, err := VerifyRegistry(sealed(t, PayloadRegistry, r, coordinator), pubOf(coordinator))
+			return err
+		}, ErrValue, []string{practiceA, "does not match its key"}},
+		{"registry listing a key twice", func() error {
+			r := sampleRegistry(t)
+			r.Practices = append(r.Practices, r.Practices[0])
+			_, err := VerifyRegistry(sealed(t, PayloadRegistry, r, coordinator), pubOf(coordinator))
+			return err
+		}, ErrValue, []string{"listed twice"}},
 		{"revoked key", func() error {
 			_, err := reg.KeyFor(practiceB, KeyID(pubOf(seedKey(3))))
 			return err

@@ -72,6 +72,9 @@ type Options struct {
 	Workers int
 	// Limits bound each submission read; zero means formats.DefaultLimits.
 	Limits formats.Limits
+	// Cache, when set, keeps verified practice-months from one Run to the next, so a
+	// long-running coordinator re-reads and re-verifies only files it has not seen.
+	Cache *Cache
 }
 
 // Pointer is federation/current.json: it names the newest combined output.
@@ -131,7 +134,9 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 		return nil, fmt.Errorf("list submissions: %w", err)
 	}
 	var manifestKeys []string
+	c.listed = make(map[string]objstore.Info, len(infos))
 	for _, info := range infos {
+		c.listed[info.Key] = info
 		k, err := formats.ParseKey(info.Key)
 		if err != nil {
 			c.quarantine(practiceOfKey(info.Key), info.Key, err)
@@ -152,13 +157,18 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 		formats.MetaFormatVersion: itoa(Version),
 		formats.MetaPolicy:        opts.Policy.Name,
 	}
+	opts.Cache.begin()
 	err = ordered.Run(ctx, len(work), opts.Workers,
 		func(ctx context.Context, i int) (*practiceResult, error) { return c.readPractice(ctx, work[i]) },
 		func(_ int, r *practiceResult) error { return c.add(r) })
 	if err != nil {
 		return nil, err
 	}
-	return c.finish(ctx, manifests)
+	res, err := c.finish(ctx, manifests)
+	if err == nil {
+		opts.Cache.end()
+	}
+	return res, err
 }
 
 // practiceOfKey returns the practice segment of a key under practices/, if it is a valid id.
@@ -185,6 +195,7 @@ type combiner struct {
 	uses         map[string]InputFile // file key -> what became of it
 	practiceMeta map[string]string
 	tables       map[string]ObjectRef // practice -> its table
+	listed       map[string]objstore.Info
 	practiceRows int64
 	contributing int
 	files        int
@@ -340,6 +351,14 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 				r.uses = append(r.uses, use)
 				continue
 			}
+			if mc, ok := c.opts.Cache.get(f.Key, f.SHA256, c.listed[f.Key], cand.m); ok {
+				r.digest = append(r.digest, "file "+f.Key+" "+f.SHA256)
+				use.Use = UseCombined
+				r.uses = append(r.uses, use)
+				used = cand.m
+				r.months = append(r.months, mc)
+				continue
+			}
 			sub, sum, err := c.readFile(ctx, cand.m, f)
 			if err != nil && (fatal(err) || ctx.Err() != nil) {
 				return nil, fmt.Errorf("read %s: %w", f.Key, err)
@@ -354,7 +373,9 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 			use.Use = UseCombined
 			r.uses = append(r.uses, use)
 			used = cand.m
-			r.months = append(r.months, cellsOf(cand.m, sub))
+			mc := cellsOf(cand.m, sub)
+			c.opts.Cache.put(f.Key, f.SHA256, c.listed[f.Key], mc)
+			r.months = append(r.months, mc)
 		}
 	}
 	if len(r.months) > 0 {

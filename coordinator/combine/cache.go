@@ -1,0 +1,107 @@
+package combine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tributary-health/tributary/internal/objstore"
+)
+
+// Cache holds verified practice-months between runs of a long-lived coordinator (see
+// Options.Cache): a file whose key and SHA-256 match one verified before, listed by a
+// manifest that verified in this run, and whose listed size and modification time have not
+// changed since, is not fetched or parsed again. The manifest's signature covers the file's
+// SHA-256, so a file reused this way is exactly the one verified; one rewritten in the store
+// since (a new modification time) is read and verified afresh, and quarantined if it fails.
+// Entries for files no run has used since the previous successful Run are dropped. A Cache is
+// safe for concurrent use by one Run at a time.
+type Cache struct {
+	mu    sync.Mutex
+	files map[string]cachedFile
+	seen  map[string]bool
+	hits  int
+}
+
+type cachedFile struct {
+	sha256   string
+	size     int64
+	modified time.Time
+	cells    monthCells
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache { return &Cache{files: map[string]cachedFile{}} }
+
+// Hits returns how many files the last Run took from the cache rather than the store.
+func (c *Cache) Hits() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
+}
+
+// Len returns how many verified files the cache holds.
+func (c *Cache) Len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.files)
+}
+
+func (c *Cache) begin() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.seen, c.hits = map[string]bool{}, 0
+	c.mu.Unlock()
+}
+
+func (c *Cache) end() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	for k := range c.files {
+		if !c.seen[k] {
+			delete(c.files, k)
+		}
+	}
+	c.seen = nil
+	c.mu.Unlock()
+}
+
+func (c *Cache) get(key, sha256 string, listed objstore.Info, m *manifest) (monthCells, bool) {
+	if c == nil {
+		return monthCells{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.files[key]
+	if !ok || f.sha256 != sha256 || listed.Key != key || f.size != listed.Size || !f.modified.Equal(listed.Modified) || f.cells.m.RunID != m.RunID || f.cells.m.Practice != m.Practice {
+		return monthCells{}, false
+	}
+	if c.seen != nil {
+		c.seen[key] = true
+	}
+	c.hits++
+	mc := f.cells
+	mc.m = m
+	return mc, true
+}
+
+func (c *Cache) put(key, sha256 string, listed objstore.Info, mc monthCells) {
+	if c == nil || listed.Key != key {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.files[key] = cachedFile{sha256: sha256, size: listed.Size, modified: listed.Modified, cells: mc}
+	if c.seen != nil {
+		c.seen[key] = true
+	}
+}

@@ -188,7 +188,7 @@ type counts struct{ passed, failed, skipped int }
 func (r *report) summary() bool {
 	var total counts
 	var failed, skipped []string
-	badPkgs := 0
+	badPkgs, noTests := 0, 0
 	fmt.Fprintln(r.w)
 	fmt.Fprintln(r.w, "=== Summary")
 	for _, p := range r.order {
@@ -233,7 +233,14 @@ func (r *report) summary() bool {
 		if p.result != "pass" && p.result != "skip" {
 			badPkgs++
 		}
+		if note == " (no tests)" {
+			noTests++
+			continue
+		}
 		fmt.Fprintf(r.w, "%-60s %d passed, %d failed, %d skipped%s\n", p.name, c.passed, c.failed, c.skipped, note)
+	}
+	if noTests > 0 {
+		fmt.Fprintf(r.w, "(packages without tests: %d)\n", noTests)
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintln(r.w, "\nSkipped:")

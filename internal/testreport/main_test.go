@@ -86,7 +86,7 @@ func TestReport(t *testing.T) {
 			name: "lines that are not JSON pass through",
 			in:   "go: downloading example.org/x v1.0.0\n" + ev("skip", p, "", ""),
 			ok:   true, last: "0 passed, 0 failed, 0 skipped",
-			has: []string{"go: downloading example.org/x v1.0.0\n", "(no tests)"},
+			has: []string{"go: downloading example.org/x v1.0.0\n", "(packages without tests: 1)"},
 		},
 		{
 			name: "a cut-off stream fails",

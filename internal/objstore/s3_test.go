@@ -51,6 +51,12 @@ func TestS3Outage(t *testing.T) {
 	if _, err := s.List(ctx, ""); !errors.Is(err, objstore.ErrUnavailable) {
 		t.Errorf("List during the outage = %v, want ErrUnavailable", err)
 	}
+	if _, err := objstore.Open(ctx, srv.URL("outage"), objstore.Options{AccessKey: srv.AccessKey, SecretKey: srv.SecretKey}); err != nil {
+		t.Errorf("Open without CreateBucket contacted the stopped server: %v", err)
+	}
+	if _, err := objstore.Open(ctx, srv.URL("outage"), objstore.Options{AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, CreateBucket: true}); !errors.Is(err, objstore.ErrUnavailable) {
+		t.Errorf("Open with CreateBucket during the outage = %v, want ErrUnavailable", err)
+	}
 	srv.Start()
 	if _, err := s.Put(ctx, "after", []byte("z")); err != nil {
 		t.Fatalf("Put after the outage: %v", err)

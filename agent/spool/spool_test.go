@@ -1,0 +1,92 @@
+package spool
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tributary-health/tributary/formats"
+)
+
+func signedRun(t *testing.T, runID string) (File, []byte) {
+	t.Helper()
+	_, priv, _ := formats.GenerateKey()
+	data := []byte("arrow bytes")
+	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: "P1", RunID: runID, Created: time.Now(),
+		Policy: formats.PolicyUK.Name, Files: []formats.FileEntry{formats.Entry("P1", runID, formats.MonthFor(2024, 1), data)}}
+	env, err := formats.SignManifest(m, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return File{Name: "2024-01.arrow", Data: data}, env
+}
+
+// TestIncompleteRunDiscarded: a run a crash interrupted before its manifest was written is
+// never pending and is removed at the next Open; a complete run survives.
+func TestIncompleteRunDiscarded(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, env := signedRun(t, "20240201T000000Z-00000001")
+	if err := s.WriteRun("20240201T000000Z-00000001", []File{f}, env); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: a file written, the manifest not, and a temporary file left half-written.
+	half := filepath.Join(dir, "runs", "20240201T000000Z-00000002")
+	os.MkdirAll(half, 0o700)
+	os.WriteFile(filepath.Join(half, "2024-01.arrow"), []byte("arrow"), 0o600)
+	os.WriteFile(filepath.Join(half, ".tmp-manifest.json-abc"), []byte("{"), 0o600)
+	runs, err := s.Pending()
+	if err != nil || len(runs) != 1 || runs[0].ID != "20240201T000000Z-00000001" {
+		t.Fatalf("pending = %+v, %v; want only the complete run", runs, err)
+	}
+	s2, discarded, err := Open(dir)
+	if err != nil || len(discarded) != 1 || discarded[0] != "20240201T000000Z-00000002" {
+		t.Fatalf("Open discarded %v, %v", discarded, err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatal("the incomplete run is still there")
+	}
+	if runs, _ := s2.Pending(); len(runs) != 1 {
+		t.Fatal("the complete run was lost")
+	}
+}
+
+func TestSentMarkersAndComplete(t *testing.T) {
+	s, _, _ := Open(t.TempDir())
+	id := "20240201T000000Z-00000001"
+	f, env := signedRun(t, id)
+	if err := s.WriteRun(id, []File{f}, env); err != nil {
+		t.Fatal(err)
+	}
+	if s.IsSent(id, f.Name) {
+		t.Fatal("nothing is sent yet")
+	}
+	if err := s.MarkSent(id, f.Name); err != nil || !s.IsSent(id, f.Name) {
+		t.Fatalf("MarkSent: %v", err)
+	}
+	st, _ := s.Stats()
+	if st.PendingRuns != 1 || st.PendingBytes != int64(len(f.Data)) {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := s.Complete(id); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := s.Pending(); len(runs) != 0 {
+		t.Fatal("a completed run is still pending")
+	}
+	if err := s.LogRelease(Release{RunID: id, Key: "k", Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A line torn by a crash mid-write is passed over, not fatal.
+	fh, _ := os.OpenFile(s.LogPath(), os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString(`{"time":"2024`)
+	fh.Close()
+	rel, err := s.Releases()
+	if err != nil || len(rel) != 1 || rel[0].RunID != id {
+		t.Fatalf("releases %+v %v", rel, err)
+	}
+}

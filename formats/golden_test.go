@@ -3,10 +3,13 @@ package formats
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow/ipc"
 )
 
 // The golden files pin the on-disk contract byte for byte. Agents and the coordinator are
@@ -38,12 +41,55 @@ func goldenFiles(t testing.TB) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{
+	files := map[string][]byte{
 		"submission-uk.arrow":        sub,
 		"submission-midpoint6.arrow": midData,
 		"manifest.json":              manifest,
 		"registry.json":              registry,
 	}
+	// The envelopes carry their payloads in base64; the payloads themselves are kept beside
+	// them so that a change to the JSON reads as a diff in review.
+	for _, name := range []string{"manifest", "registry"} {
+		env, err := ParseEnvelope(files[name+".json"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name+".payload.json"] = append(env.Payload, '\n')
+	}
+	// Likewise a text rendering of each Arrow file: schema, metadata and rows.
+	for _, name := range []string{"submission-uk", "submission-midpoint6"} {
+		files[name+".txt"] = renderArrow(t, files[name+".arrow"])
+	}
+	return files
+}
+
+// renderArrow writes an Arrow IPC file's schema (with metadata) and rows as text.
+func renderArrow(t testing.TB, data []byte) []byte {
+	t.Helper()
+	r, err := ipc.NewFileReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\n", r.Schema())
+	for i := 0; i < r.NumRecords(); i++ {
+		rec, err := r.Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "record batch %d: %d rows\n", i, rec.NumRows())
+		for row := 0; row < int(rec.NumRows()); row++ {
+			for c, col := range rec.Columns() {
+				if c > 0 {
+					b.WriteString("\t")
+				}
+				b.WriteString(col.ValueStr(row))
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.Bytes()
 }
 
 func TestGolden(t *testing.T) {

@@ -117,7 +117,7 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 		pr := a.extract(ctx, uint8(i), p, agg, from, to)
 		if pr.err != nil {
 			agg.Discard(uint8(i))
-			log.Error("plugin failed; its rows are left out of this run and it will be tried again next run", "plugin", p.Name, "error", pr.err)
+			log.Error("plugin failed; its rows are left out of this run and it will be tried again next run", "plugin", p.Name, "kind", FailureKind(pr.err), "error", pr.err)
 		} else {
 			extractors = append(extractors, p.Name+"@"+pr.Version)
 			supplies.Registrations = supplies.Registrations || pr.supplies.Registrations

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/tributary-health/tributary/agent/spool"
@@ -22,6 +23,8 @@ type Uploader struct {
 	StoreURL string // for the release log, without credentials
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	mu sync.Mutex // one pass at a time: a scheduled run's upload and the outbox's retries
 }
 
 // UploadResult counts what one pass sent and what is still waiting.
@@ -35,6 +38,8 @@ type UploadResult struct {
 // UploadPending tries every pending run, oldest first. It stops at the first error, which
 // leaves that run and the later ones pending for the next attempt.
 func (u *Uploader) UploadPending(ctx context.Context) (UploadResult, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	var res UploadResult
 	runs, err := u.Spool.Pending()
 	if err != nil {

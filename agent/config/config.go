@@ -6,12 +6,14 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tributary-health/tributary/agent/schedule"
 	"github.com/tributary-health/tributary/formats"
 )
 
@@ -42,6 +44,27 @@ type Config struct {
 	// Timeouts for plugins.
 	PluginStartTimeout Duration `toml:"plugin_start_timeout"`
 	PluginRunTimeout   Duration `toml:"plugin_run_timeout"`
+
+	// Schedule says when the service runs: five cron fields in the machine's local time
+	// (minute hour day-of-month month day-of-week), or @daily, @hourly, @every 6h. Default
+	// "0 2 * * *", 02:00 every night.
+	Schedule string `toml:"schedule"`
+	// Jitter is the largest random delay added to each scheduled run, so the practices of a
+	// federation do not reach the store in the same second. Default 1h; "0s" for none.
+	Jitter Duration `toml:"jitter"`
+	// Listen is the address of the local health and metrics endpoint (/healthz, /metrics).
+	// Default "127.0.0.1:9464", reachable from this machine only; "off" for none.
+	Listen string `toml:"listen"`
+	// RetryMin and RetryMax bound the wait between upload attempts while the store cannot be
+	// reached: it doubles from RetryMin up to RetryMax (defaults 5s and 15m), with jitter, for
+	// as long as the store is down.
+	RetryMin Duration `toml:"retry_min"`
+	RetryMax Duration `toml:"retry_max"`
+	// SpoolMaxMB and SpoolMaxAge raise an alarm (log, metric, status) when the files waiting
+	// in the spool exceed this many megabytes, or the oldest has waited longer than this.
+	// Nothing is ever dropped. Defaults 1024 MB and 72h.
+	SpoolMaxMB  int64    `toml:"spool_max_mb"`
+	SpoolMaxAge Duration `toml:"spool_max_age"`
 
 	dir string // folder of the config file, for relative paths
 }
@@ -84,6 +107,13 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// Defaults of the service settings.
+const (
+	DefaultJitter = time.Hour
+	DefaultListen = "127.0.0.1:9464"
+	ListenOff     = "off" // Listen value that turns the endpoint off
+)
+
 // Load reads and validates a configuration file.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -116,6 +146,9 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("unknown setting(s) %s; see 'tributary-agent config sample' for the settings there are", strings.Join(keys, ", "))
 	}
 	c.defaults()
+	if !md.IsDefined("jitter") {
+		c.Jitter.Duration = DefaultJitter
+	}
 	return c, c.Validate()
 }
 
@@ -128,6 +161,24 @@ func (c *Config) defaults() {
 	}
 	if c.PluginRunTimeout.Duration == 0 {
 		c.PluginRunTimeout.Duration = 2 * time.Hour
+	}
+	if c.Schedule == "" {
+		c.Schedule = schedule.Default
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.RetryMin.Duration == 0 {
+		c.RetryMin.Duration = 5 * time.Second
+	}
+	if c.RetryMax.Duration == 0 {
+		c.RetryMax.Duration = 15 * time.Minute
+	}
+	if c.SpoolMaxMB == 0 {
+		c.SpoolMaxMB = 1024
+	}
+	if c.SpoolMaxAge.Duration == 0 {
+		c.SpoolMaxAge.Duration = 72 * time.Hour
 	}
 	if c.Months.From == "" && c.Months.To == "" && c.Months.Recent == 0 {
 		c.Months.Recent = 3
@@ -169,6 +220,20 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := c.Months.Range(time.Now()); err != nil {
 		bad("months: %v", err)
+	}
+	if _, err := schedule.Parse(c.Schedule, c.Jitter.Duration); err != nil {
+		bad("schedule: %v", err)
+	}
+	if c.Listen != ListenOff {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen: %q is not host:port; write e.g. \"127.0.0.1:9464\", or \"off\"", c.Listen)
+		}
+	}
+	if c.RetryMin.Duration < 0 || c.RetryMax.Duration < c.RetryMin.Duration {
+		bad("retry_min/retry_max: need 0 < retry_min <= retry_max, e.g. \"5s\" and \"15m\"")
+	}
+	if c.SpoolMaxMB < 0 || c.SpoolMaxAge.Duration < 0 {
+		bad("spool_max_mb/spool_max_age: must be positive")
 	}
 	if len(c.Plugins) == 0 {
 		bad("plugins: none configured; add a [[plugins]] section (see 'tributary-agent config sample')")

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tributary-health/tributary/formats"
 )
@@ -63,6 +64,10 @@ func Open(dir string) (*Spool, []string, error) {
 	return s, discarded, nil
 }
 
+// View returns the spool at dir for reading only: unlike Open it creates and discards
+// nothing, so it is safe beside a running agent (for status and the release log).
+func View(dir string) *Spool { return &Spool{dir: dir} }
+
 // Dir is the spool folder.
 func (s *Spool) Dir() string { return s.dir }
 
@@ -97,6 +102,9 @@ func (s *Spool) WriteRun(runID string, files []File, manifest []byte) error {
 // Pending returns the complete runs not yet fully sent, oldest first.
 func (s *Spool) Pending() ([]Run, error) {
 	entries, err := os.ReadDir(s.runsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // a spool nothing was ever written to (View)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -156,6 +164,7 @@ func (s *Spool) Complete(runID string) error {
 type Stats struct {
 	PendingRuns  int
 	PendingBytes int64
+	Oldest       time.Time // when the oldest pending run was made; zero when none waits
 }
 
 // Stats sums the runs waiting to be sent.
@@ -166,6 +175,9 @@ func (s *Spool) Stats() (Stats, error) {
 	}
 	st := Stats{PendingRuns: len(runs)}
 	for _, r := range runs {
+		if st.Oldest.IsZero() || r.Manifest.Created.Before(st.Oldest) {
+			st.Oldest = r.Manifest.Created
+		}
 		for _, f := range r.Manifest.Files {
 			st.PendingBytes += f.Size
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/tributary-health/tributary/agent"
 	"github.com/tributary-health/tributary/agent/config"
+	"github.com/tributary-health/tributary/agent/service"
+	"github.com/tributary-health/tributary/agent/status"
 	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/plugins/conformance"
 )
@@ -22,7 +24,13 @@ import (
 const usage = `tributary-agent: a practice's Tributary service.
 
 Usage:
-  tributary-agent run --once --config FILE   extract, protect, sign and upload one run
+  tributary-agent run --config FILE          run on the schedule in the foreground (what the
+                                             service runs); --once: one run now, then exit
+  tributary-agent status --config FILE       what the agent is doing, in plain words, and
+                                             what, if anything, to do (exit status 3 if so)
+  tributary-agent service install|uninstall|start|stop|status --config FILE
+                                             run the agent as a system service (systemd on
+                                             Linux, the Service Control Manager on Windows)
   tributary-agent config sample              print a commented sample configuration
   tributary-agent config check --config FILE check a configuration and say what is wrong
   tributary-agent keys init --out DIR        create the practice's signing key pair
@@ -30,7 +38,7 @@ Usage:
                                              run a plugin against the contract and report
   tributary-agent releases --config FILE     list what has left the practice (release log)
 
-Logs go to stderr; --log-format json gives structured logs.
+Logs go to stderr (run --log-file FILE for a file); --log-format json gives structured logs.
 `
 
 func main() {
@@ -58,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return conformance.Main(args[2:], stdout, stderr)
 	case "releases":
 		err = cmdReleases(args[1:], stdout)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "service":
+		err = cmdService(args[1:], stdout, stderr)
 	default:
 		err = fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 	}
@@ -78,43 +90,71 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	once := fs.Bool("once", false, "run once and exit")
+	once := fs.Bool("once", false, "run once now and exit, instead of on the schedule")
 	cfgPath := fs.String("config", "", "configuration file")
 	logFormat := fs.String("log-format", "text", "text or json")
+	logFile := fs.String("log-file", "", "append logs to this file instead of stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *cfgPath == "" {
 		return errors.New("run: --config FILE is required (see 'tributary-agent config sample')")
 	}
-	if !*once {
-		return errors.New("run: only --once is available in this version; schedule it with cron or a systemd timer")
-	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, *logFormat)
+	logw := stderr
+	if *logFile != "" {
+		f, err := os.OpenFile(*logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		defer f.Close()
+		logw = f
+	}
+	log := newLogger(logw, *logFormat)
+	if *once && cfg.Listen != config.ListenOff && status.Healthy(context.Background(), cfg.Listen) {
+		return fmt.Errorf("run --once: the service is running over this spool (it answers on %s) and runs on its schedule; to run now, stop it ('tributary-agent service stop --config %s'), run --once, then start it again", cfg.Listen, *cfgPath)
+	}
+	serve := func(ctx context.Context) error {
+		a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, log), log)
+		if err != nil {
+			return err
+		}
+		r, err := service.New(a, log)
+		if err != nil {
+			return err
+		}
+		if !*once {
+			return r.Serve(ctx)
+		}
+		rep, err := r.Once(ctx)
+		if rep != nil {
+			printReport(stdout, rep)
+		}
+		if err != nil {
+			return err
+		}
+		if rep.UploadErr != nil {
+			return fmt.Errorf("the run is saved in the spool but could not be uploaded yet (%v); it is sent by the next run", rep.UploadErr)
+		}
+		if rep.Failed() {
+			return errors.New("one or more plugins failed; see above")
+		}
+		return nil
+	}
+	if !*once {
+		if handled, err := service.RunManaged(service.DefaultName, serve); handled {
+			if err != nil {
+				log.Error("service failed", "error", err)
+			}
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, log), log)
-	if err != nil {
-		return err
-	}
-	rep, err := a.RunOnce(ctx)
-	if rep != nil {
-		printReport(stdout, rep)
-	}
-	if err != nil {
-		return err
-	}
-	if rep.UploadErr != nil {
-		return fmt.Errorf("the run is saved in the spool but could not be uploaded yet (%v); it is sent by the next run", rep.UploadErr)
-	}
-	if rep.Failed() {
-		return errors.New("one or more plugins failed; see above")
-	}
-	return nil
+	return serve(ctx)
 }
 
 func printReport(w io.Writer, rep *agent.RunReport) {
@@ -185,11 +225,7 @@ func cmdReleases(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sp, _, err := spool.Open(cfg.Spool)
-	if err != nil {
-		return err
-	}
-	rel, err := sp.Releases()
+	rel, err := spool.View(cfg.Spool).Releases()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,236 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tributary-health/tributary/agent/spool"
+)
+
+// Input is everything the report is made from.
+type Input struct {
+	Practice    string
+	Plugins     []string // configured plugin names, in order
+	State       *State   // nil when the service never ran
+	Spool       spool.Stats
+	LastRelease *spool.Release // nil when nothing ever left
+	Running     bool           // the service answered on its health endpoint, or beat recently
+	MaxBytes    int64          // spool size alarm, bytes
+	MaxAge      time.Duration  // spool age alarm
+	Now         time.Time
+}
+
+// Gather reads the state file and the spool at spoolDir and asks the service whether it is
+// running. It changes nothing, so it is safe beside a running service.
+func Gather(ctx context.Context, spoolDir string) (*State, spool.Stats, *spool.Release, bool, error) {
+	st, err := Read(Path(spoolDir))
+	if err != nil {
+		return nil, spool.Stats{}, nil, false, err
+	}
+	sp := spool.View(spoolDir)
+	stats, err := sp.Stats()
+	if err != nil {
+		return nil, spool.Stats{}, nil, false, err
+	}
+	rel, err := sp.Releases()
+	if err != nil {
+		return nil, spool.Stats{}, nil, false, err
+	}
+	var last *spool.Release
+	if len(rel) > 0 {
+		last = &rel[len(rel)-1]
+	}
+	return st, stats, last, Alive(ctx, st), nil
+}
+
+// Alive reports whether the service that wrote st is running: it answers on its health
+// endpoint, or, with the endpoint off, it rewrote the state file within three heartbeats.
+func Alive(ctx context.Context, st *State) bool {
+	if st == nil || !st.Service {
+		return false
+	}
+	if st.Listen != "" {
+		return Healthy(ctx, st.Listen)
+	}
+	return time.Since(st.Updated) < 3*Heartbeat
+}
+
+// Healthy reports whether an agent answers /healthz at addr (host:port).
+func Healthy(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Report writes the plain-words status and returns the things a person should do (none when
+// all is well).
+func Report(w io.Writer, in Input) (todo []string) {
+	when := func(t time.Time) string { return ago(in.Now, t) }
+	fmt.Fprintf(w, "Tributary agent for practice %s\n\n", in.Practice)
+	st := in.State
+
+	switch {
+	case in.Running:
+		line := "Service: running"
+		if !st.NextRun.IsZero() {
+			line += "; next run " + when(st.NextRun)
+		}
+		fmt.Fprintln(w, line+".")
+	case st != nil && st.Service:
+		fmt.Fprintf(w, "Service: NOT RUNNING (last seen %s).\n", when(st.Updated))
+		todo = append(todo, "Start the service: 'tributary-agent service start --config FILE' (or ask IT to check why it stopped: 'journalctl -u tributary-agent' on Linux, the agent.log in the spool folder on Windows).")
+	default:
+		fmt.Fprintln(w, "Service: not running (it has never run here).")
+		todo = append(todo, "Install and start the service: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")
+	}
+
+	if st != nil && st.LastRun != nil {
+		r := st.LastRun
+		switch r.Result {
+		case ResultOK:
+			fmt.Fprintf(w, "Last run: %s, %d file(s); every plugin worked.\n", when(r.Finished), r.Files)
+		case ResultPartial:
+			fmt.Fprintf(w, "Last run: %s, %d file(s); some plugins failed (below) and their figures were left out.\n", when(r.Finished), r.Files)
+		default:
+			fmt.Fprintf(w, "Last run: %s FAILED, nothing was released: %s\n", when(r.Finished), r.Error)
+		}
+	} else {
+		fmt.Fprintln(w, "Last run: none yet.")
+	}
+
+	if len(in.Plugins) > 0 {
+		fmt.Fprintln(w, "\nPlugins:")
+	}
+	for _, name := range in.Plugins {
+		var p *Plugin
+		if st != nil {
+			p = st.Plugins[name]
+		}
+		switch {
+		case p == nil:
+			fmt.Fprintf(w, "  %s: not run yet.\n", name)
+		case p.LastFailure.After(p.LastSuccess):
+			since := "it has never worked"
+			if !p.LastSuccess.IsZero() {
+				since = "last worked " + when(p.LastSuccess)
+			}
+			fmt.Fprintf(w, "  %s: FAILING, %d run(s) in a row (%s), %s: %s\n", name, p.FailuresInARow, p.FailureKind, since, p.FailureReason)
+			todo = append(todo, fmt.Sprintf("Plugin %s fails (%s). It is tried again at every run; if it keeps failing, send this status and the agent's log to whoever supports the plugin. %s", name, p.FailureKind, kindAdvice(p.FailureKind)))
+		default:
+			fmt.Fprintf(w, "  %s: OK, last worked %s.\n", name, when(p.LastSuccess))
+		}
+	}
+
+	fmt.Fprintln(w, "\nOutbox:")
+	if in.Spool.PendingRuns == 0 {
+		fmt.Fprintln(w, "  nothing waiting to be sent.")
+	} else {
+		fmt.Fprintf(w, "  %d run(s), %s, waiting to be sent; the oldest since %s.\n", in.Spool.PendingRuns, size(in.Spool.PendingBytes), when(in.Spool.Oldest))
+		if st != nil && st.Upload.LastError != "" && st.Upload.LastErrorTime.After(st.Upload.LastSuccess) {
+			fmt.Fprintf(w, "  The store could not be reached (%s): %s\n", when(st.Upload.LastErrorTime), st.Upload.LastError)
+			if in.Running {
+				retry := ""
+				if !st.Upload.NextRetry.IsZero() {
+					retry = " (next try " + when(st.Upload.NextRetry) + ")"
+				}
+				fmt.Fprintf(w, "  The agent keeps trying by itself%s; nothing is lost meanwhile.\n", retry)
+			}
+		}
+	}
+	if in.LastRelease != nil {
+		fmt.Fprintf(w, "  Last sent: %s (run %s); 'tributary-agent releases --config FILE' lists everything that left.\n", when(in.LastRelease.Time), in.LastRelease.RunID)
+	}
+
+	overSize := in.MaxBytes > 0 && in.Spool.PendingBytes > in.MaxBytes
+	overAge := in.MaxAge > 0 && !in.Spool.Oldest.IsZero() && in.Now.Sub(in.Spool.Oldest) > in.MaxAge
+	if overSize || overAge {
+		fmt.Fprintln(w, "\nALARM: "+strings.Join(Alarms(in.Spool, in.MaxBytes, in.MaxAge, in.Now), "; "))
+		todo = append(todo, "Files have been waiting too long or piling up: check this machine can reach the internet, then tell the federation lead the store has not accepted uploads since "+when(in.Spool.Oldest)+". Nothing has been deleted.")
+	}
+
+	fmt.Fprintln(w)
+	if len(todo) == 0 {
+		fmt.Fprintln(w, "Nothing to do: everything is working.")
+		return nil
+	}
+	fmt.Fprintln(w, "What to do:")
+	for _, t := range todo {
+		fmt.Fprintln(w, "  - "+t)
+	}
+	return todo
+}
+
+// Alarms says, in words, which spool limits are exceeded.
+func Alarms(s spool.Stats, maxBytes int64, maxAge time.Duration, now time.Time) []string {
+	var out []string
+	if maxBytes > 0 && s.PendingBytes > maxBytes {
+		out = append(out, fmt.Sprintf("the spool holds %s waiting to be sent, over its limit of %s (spool_max_mb)", size(s.PendingBytes), size(maxBytes)))
+	}
+	if maxAge > 0 && !s.Oldest.IsZero() && now.Sub(s.Oldest) > maxAge {
+		out = append(out, fmt.Sprintf("a run has waited %s to be sent, over the limit of %s (spool_max_age)", now.Sub(s.Oldest).Round(time.Minute), maxAge))
+	}
+	return out
+}
+
+func kindAdvice(kind string) string {
+	switch kind {
+	case "checksum":
+		return "The plugin binary is not the one pinned in the configuration: if it was upgraded on purpose, pin its new sha256."
+	case "timeout":
+		return "It took longer than plugin_run_timeout: the practice system may be slow or unreachable."
+	case "crash":
+		return "The plugin program stopped unexpectedly."
+	case "bad_rows":
+		return "It sent data that breaks the contract: the plugin needs fixing by its author."
+	case "plugin":
+		return "The plugin reported a problem with its source data or settings; its message says which."
+	}
+	return ""
+}
+
+// ago writes a time for a person: "2 minutes ago", "in 3 hours", with the date.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	word := "ago"
+	if d < 0 {
+		d, word = -d, "from now"
+	}
+	var rel string
+	switch {
+	case d < time.Minute:
+		rel = fmt.Sprintf("%d seconds %s", int(d.Seconds()), word)
+	case d < time.Hour:
+		rel = fmt.Sprintf("%d minutes %s", int(d.Minutes()), word)
+	case d < 48*time.Hour:
+		rel = fmt.Sprintf("%d hours %s", int(d.Hours()), word)
+	default:
+		rel = fmt.Sprintf("%d days %s", int(d.Hours()/24), word)
+	}
+	return t.Local().Format("Mon 2 Jan 15:04") + " (" + rel + ")"
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

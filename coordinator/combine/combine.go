@@ -393,7 +393,7 @@ func cellsOf(m *manifest, sub *formats.Submission) monthCells {
 	for _, cell := range sub.Cells {
 		if !formats.IsKnownMeasure(cell.Measure) {
 			if !slices.Contains(mc.ignored, cell.Measure) {
-				mc.ignored = append(mc.ignored, cell.Measure)
+				mc.ignored = append(mc.ignored, strings.Clone(cell.Measure))
 			}
 			continue
 		}

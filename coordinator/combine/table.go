@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -253,8 +254,9 @@ func parquetTotals(ctx context.Context, data []byte) (int64, [3]int64, error) {
 }
 
 // ReadTable reads a combined table written by Run from its Arrow IPC bytes and calls fn for
-// every row in order. The Row passed to fn is reused: copy what you keep. It returns the
-// table's schema metadata.
+// every row in order. The Row passed to fn is reused: copy what you keep. Its strings are
+// safe to keep: none of them holds on to the table's decoded buffers. It returns the table's
+// schema metadata.
 func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -304,7 +306,7 @@ func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err erro
 		if kind == KindFederation {
 			practices = rec.Column(i + 9).(*array.Int64)
 		}
-		var lastMonth string
+		var lastMonth, lastPractice string
 		var m formats.Month
 		for j := 0; j < int(rec.NumRows()); j++ {
 			if s := month.Value(j); s != lastMonth {
@@ -313,13 +315,16 @@ func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err erro
 				}
 				lastMonth = s
 			}
-			r = Row{Month: m, Measure: measure.Value(j), AgeBand: band.Value(j), Sex: sex.Value(j),
-				Status: status.Value(j), Lower: lower.Value(j), Upper: upper.Value(j), ListSize: list.Value(j), Practices: 1}
+			r = Row{Month: m, Measure: intern(measure.Value(j)), AgeBand: intern(band.Value(j)), Sex: intern(sex.Value(j)),
+				Status: intern(status.Value(j)), Lower: lower.Value(j), Upper: upper.Value(j), ListSize: list.Value(j), Practices: 1}
 			if count.IsValid(j) {
 				r.Count = count.Value(j)
 			}
 			if practice != nil {
-				r.Practice = practice.Value(j)
+				if p := practice.Value(j); p != lastPractice {
+					lastPractice = strings.Clone(p)
+				}
+				r.Practice = lastPractice
 			}
 			if practices != nil {
 				r.Practices = practices.Value(j)
@@ -330,6 +335,26 @@ func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err erro
 		}
 	}
 	return md, nil
+}
+
+// vocabulary maps every label a table can hold to one string of its own, so rows read from a
+// table do not keep the table's buffers alive (an Arrow string aliases its buffer).
+var vocabulary = func() map[string]string {
+	m := map[string]string{}
+	for _, list := range [][]string{formats.Measures, formats.AgeBands, formats.Sexes,
+		{formats.StatusRounded, formats.StatusSuppressed, StatusPartial}} {
+		for _, s := range list {
+			m[s] = s
+		}
+	}
+	return m
+}()
+
+func intern(s string) string {
+	if v, ok := vocabulary[s]; ok {
+		return v
+	}
+	return strings.Clone(s)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

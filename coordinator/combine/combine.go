@@ -13,7 +13,9 @@
 //
 //   - rounded: every contribution was published; the count is a sum of rounded values.
 //   - partial: some contribution was suppressed; the count is the sum of what was published
-//     and the bounds say where the true total lies.
+//     and the bounds say where the true total lies. The count leaves the suppressed
+//     contributions out while the lower bound counts each as at least 1, so the count can lie
+//     below the lower bound: read a partial figure by its bounds.
 //   - suppressed: the bounds lie wholly within the suppressed range 1..S, where S is the
 //     largest SuppressMax of the federation's policy and of any policy a file was made under.
 //     The total is then known to be a small count that the policy would itself withhold (one

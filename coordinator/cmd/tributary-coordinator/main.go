@@ -35,6 +35,10 @@ Usage:
   tributary-coordinator query --store URL [--measure M]... [--from YYYY-MM] [--to YYYY-MM]
                               [--by month|age_band|sex|practice]... [--format table|csv|json]
       read the newest combined figures
+  tributary-coordinator serve --store URL --key COORDINATOR_KEY --tokens FILE [--listen ADDR] [--tls-cert C --tls-key K]
+      watch the store, re-combine as submissions arrive, serve the API and the dashboard
+  tributary-coordinator tokens add|list|revoke --file FILE ...
+      make, list and revoke the API tokens serve accepts
   tributary-coordinator demo --workdir DIR [--practices DIR] [--from YYYY-MM --to YYYY-MM]
       run a whole federation on this machine: every practice's agent, then combine
 
@@ -74,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = queryCmd
 	case "demo":
 		cmd = demoCmd
+	case "serve":
+		cmd = serveCmd
+	case "tokens":
+		cmd = tokensCmd
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,436 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tributary-health/tributary/coordinator/dashboard"
+	"github.com/tributary-health/tributary/formats"
+)
+
+type ctxKey struct{}
+
+// caller returns the token a request was authorised with.
+func caller(r *http.Request) Token {
+	t, _ := r.Context().Value(ctxKey{}).(Token)
+	return t
+}
+
+// Handler serves the API under /api/ and the dashboard at /.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
+	mux.HandleFunc("GET /api/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	figures := []string{RoleLead, RolePractice}
+	mux.Handle("GET /api/meta", s.auth(s.handleMeta, RoleLead, RolePractice, RoleAdmin))
+	mux.Handle("GET /api/status", s.auth(s.handleStatus, RoleLead, RolePractice, RoleAdmin))
+	mux.Handle("GET /api/figures", s.auth(s.handleFigures, figures...))
+	mux.Handle("GET /api/compare", s.auth(s.handleCompare, figures...))
+	mux.Handle("GET /api/completeness", s.auth(s.handleCompleteness, figures...))
+	mux.Handle("GET /api/revisions", s.auth(s.handleRevisions, figures...))
+	mux.Handle("GET /api/tokens", s.auth(s.handleTokenList, RoleAdmin))
+	mux.Handle("POST /api/tokens", s.auth(s.handleTokenAdd, RoleAdmin))
+	mux.Handle("DELETE /api/tokens/{id}", s.auth(s.handleTokenRevoke, RoleAdmin))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint; see /api/openapi.json")
+	})
+	mux.Handle("/", dashboard.Handler())
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			hd.Set("Cache-Control", "no-store")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// auth admits requests that carry a live token ("Authorization: Bearer TOKEN") of one of
+// the given roles.
+func (s *Server) auth(h http.HandlerFunc, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || presented == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tributary"`)
+			writeError(w, http.StatusUnauthorized, "this needs an API token: send 'Authorization: Bearer TOKEN'; the federation's admin makes tokens with 'tributary-coordinator tokens add'")
+			return
+		}
+		tok, err := s.opts.Tokens.Lookup(strings.TrimSpace(presented))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tributary", error="invalid_token"`)
+			if errors.Is(err, ErrBadToken) {
+				writeError(w, http.StatusUnauthorized, err.Error())
+			} else {
+				writeError(w, http.StatusInternalServerError, "the server cannot read its tokens file; see its log")
+				s.opts.Logger.Error("tokens file", "error", err)
+			}
+			return
+		}
+		if !slices.Contains(roles, tok.Role) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("a %s token cannot use %s", tok.Role, r.URL.Path))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
+	})
+}
+
+// badRequest is a mistake in the query string, with what to write instead.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// forbidden is a request for figures the caller may not see.
+type forbidden struct{ msg string }
+
+func (e *forbidden) Error() string { return e.msg }
+
+func (s *Server) writeErr(w http.ResponseWriter, err error) {
+	var br *badRequest
+	var fb *forbidden
+	switch {
+	case errors.As(err, &br):
+		writeError(w, http.StatusBadRequest, br.msg)
+	case errors.As(err, &fb):
+		writeError(w, http.StatusForbidden, fb.msg)
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// list returns the values of a parameter given repeatedly or comma-separated.
+func list(v url.Values, name string) []string {
+	var out []string
+	for _, s := range v[name] {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+var knownParams = map[string]bool{"measure": true, "from": true, "to": true, "by": true, "age_band": true, "sex": true,
+	"practice": true, "format": true, "month": true, "federation": true}
+
+// parse reads the common parameters into a selection and checks what the caller may see.
+// allowed names the practices the caller may see (nil: all).
+func (s *Server) parse(r *http.Request, snap *snapshot) (*selection, error) {
+	v := r.URL.Query()
+	for k := range v {
+		if !knownParams[k] {
+			return nil, &badRequest{fmt.Sprintf("unknown parameter %q; see /api/openapi.json", k)}
+		}
+	}
+	q := &selection{federation: true}
+	for _, m := range list(v, "measure") {
+		i, ok := measureIndex[m]
+		if !ok {
+			return nil, &badRequest{fmt.Sprintf("unknown measure %q; choose from: %s", m, strings.Join(formats.Measures, ", "))}
+		}
+		q.measures = append(q.measures, i)
+	}
+	if len(q.measures) == 0 {
+		for i := range formats.Measures {
+			q.measures = append(q.measures, i)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		m    *formats.Month
+	}{{"from", &q.from}, {"to", &q.to}} {
+		if s := v.Get(p.name); s != "" {
+			m, err := formats.ParseMonth(s)
+			if err != nil {
+				return nil, &badRequest{fmt.Sprintf("%s=%q is not a month; write YYYY-MM", p.name, s)}
+			}
+			*p.m = m
+		}
+	}
+	if q.from != 0 && q.to != 0 && q.from > q.to {
+		return nil, &badRequest{fmt.Sprintf("from=%s is after to=%s; give the earlier month first", q.from, q.to)}
+	}
+	for _, b := range list(v, "by") {
+		switch b {
+		case "month":
+		case "age_band":
+			q.byBand = true
+		case "sex":
+			q.bySex = true
+		case "practice":
+			q.byPractice = true
+		default:
+			return nil, &badRequest{fmt.Sprintf("cannot break down by %q; choose from: month, age_band, sex, practice", b)}
+		}
+	}
+	bands, sexes := list(v, "age_band"), list(v, "sex")
+	for i, b := range formats.AgeBands {
+		q.bands[i] = len(bands) == 0 || slices.Contains(bands, b)
+	}
+	for _, b := range bands {
+		if formats.AgeBandIndex(b) < 0 {
+			return nil, &badRequest{fmt.Sprintf("unknown age band %q; choose from: %s", b, strings.Join(formats.AgeBands, ", "))}
+		}
+	}
+	for i, x := range formats.Sexes {
+		q.sexes[i] = len(sexes) == 0 || slices.Contains(sexes, x)
+	}
+	for _, x := range sexes {
+		if !formats.ValidSex(x) {
+			return nil, &badRequest{fmt.Sprintf("unknown sex %q; choose from: %s", x, strings.Join(formats.Sexes, ", "))}
+		}
+	}
+	practices := list(v, "practice")
+	tok := caller(r)
+	for _, p := range practices {
+		if tok.Role == RolePractice && p != tok.Practice {
+			return nil, &forbidden{fmt.Sprintf("a token of practice %s sees its own figures and the federation's only", tok.Practice)}
+		}
+		if err := formats.ValidatePracticeID(p); err != nil {
+			return nil, &badRequest{fmt.Sprintf("practice=%q is not a practice id", p)}
+		}
+	}
+	if len(practices) > 0 {
+		q.byPractice = true
+		q.practices = practices
+	}
+	if q.byPractice {
+		if tok.Role == RolePractice {
+			q.practices = []string{tok.Practice}
+		}
+		q.federation = v.Get("federation") == "true"
+	}
+	return q, nil
+}
+
+func (s *Server) current(w http.ResponseWriter) *snapshot {
+	snap := s.snap.Load()
+	if snap == nil {
+		st := s.Status()
+		msg := "the coordinator has no combined figures yet; it combines as soon as practices submit"
+		if st.LastError != "" {
+			msg += "; the last attempt failed: " + st.LastError
+		}
+		writeError(w, http.StatusServiceUnavailable, msg)
+	}
+	return snap
+}
+
+func envelope(snap *snapshot) map[string]any {
+	return map[string]any{"combined": snap.ptr.ID, "policy": snap.ptr.Policy, "suppress_max": snap.ptr.SuppressMax,
+		"loaded_at": snap.loaded.Format(time.RFC3339)}
+}
+
+func (s *Server) handleFigures(w http.ResponseWriter, r *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	q, err := s.parse(r, snap)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeTable(w, r.URL.Query().Get("format"), envelope(snap), snap.figures(q))
+}
+
+func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	q, err := s.parse(r, snap)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	if len(list(r.URL.Query(), "measure")) != 1 || q.byBand || q.bySex {
+		s.writeErr(w, &badRequest{"compare needs exactly one measure=, and no by=; filter with age_band= and sex="})
+		return
+	}
+	var practices []string
+	if tok := caller(r); tok.Role == RolePractice {
+		practices = []string{tok.Practice}
+	} else if q.practices != nil {
+		practices = q.practices
+	}
+	c := snap.compare(q, practices)
+	if f := r.URL.Query().Get("format"); f != "" && f != FormatJSON {
+		writeTable(w, f, nil, c.Practices)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) handleCompleteness(w http.ResponseWriter, r *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	q, err := s.parse(r, snap)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	var practices []string
+	if tok := caller(r); tok.Role == RolePractice {
+		practices = []string{tok.Practice}
+	} else if q.practices != nil {
+		practices = q.practices
+	}
+	env := envelope(snap)
+	if caller(r).Role == RoleLead {
+		env["quarantined"] = snap.report.Quarantined
+	}
+	writeTable(w, r.URL.Query().Get("format"), env, snap.completeness(practices, q.from, q.to))
+}
+
+func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
+	snap := s.current(w)
+	if snap == nil {
+		return
+	}
+	v := r.URL.Query()
+	q, err := s.parse(r, snap)
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	var month formats.Month
+	if m := v.Get("month"); m != "" {
+		if month, err = formats.ParseMonth(m); err != nil {
+			s.writeErr(w, &badRequest{fmt.Sprintf("month=%q is not a month; write YYYY-MM", m)})
+			return
+		}
+	}
+	if len(q.practices) == 1 {
+		writeTable(w, v.Get("format"), envelope(snap), snap.practiceRevisions(q.practices[0], month))
+		return
+	}
+	if len(q.practices) > 1 || q.byPractice {
+		s.writeErr(w, &badRequest{"revisions take one practice= (the runs of that practice's files) or none (a federation figure)"})
+		return
+	}
+	ms := list(v, "measure")
+	if len(ms) != 1 || month == 0 {
+		s.writeErr(w, &badRequest{"a federation figure's revisions need one measure= and one month=; a practice's runs need practice= (and optionally month=)"})
+		return
+	}
+	revs, err := s.hist.figure(r.Context(), snap.ptr.ID, month, measureIndex[ms[0]])
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeTable(w, v.Get("format"), envelope(snap), revs)
+}
+
+// Meta is the answer of /api/meta: what the caller may ask about.
+type Meta struct {
+	Role         string            `json:"role"`
+	Practice     string            `json:"practice,omitempty"`
+	TokenName    string            `json:"token_name"`
+	Combined     string            `json:"combined,omitempty"`
+	Policy       string            `json:"policy,omitempty"`
+	SuppressMax  int64             `json:"suppress_max"`
+	Measures     []MeasureInfo     `json:"measures"`
+	Months       []string          `json:"months"`
+	AgeBands     []string          `json:"age_bands"`
+	Sexes        []string          `json:"sexes"`
+	Practices    []PracticeInfo    `json:"practices"`
+	ESP2013      map[string]string `json:"esp2013_source"`
+	Quarantined  int               `json:"quarantined"`
+	LoadedAt     string            `json:"loaded_at,omitempty"`
+	FederationOf int               `json:"federation_practices"` // practices with combined figures
+}
+
+// MeasureInfo names a measure.
+type MeasureInfo struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// PracticeInfo names a practice.
+type PracticeInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (s *Server) handleMeta(w http.ResponseWriter, r *http.Request) {
+	tok := caller(r)
+	m := Meta{Role: tok.Role, Practice: tok.Practice, TokenName: tok.Name, AgeBands: formats.AgeBands, Sexes: formats.Sexes,
+		Months: []string{}, Practices: []PracticeInfo{}, Measures: []MeasureInfo{},
+		ESP2013: map[string]string{"source": "Eurostat, Revision of the European Standard Population, 2013 edition"}}
+	for _, name := range formats.Measures {
+		m.Measures = append(m.Measures, MeasureInfo{name, formats.MeasureDescriptions[name]})
+	}
+	snap := s.snap.Load()
+	if snap != nil && tok.Role != RoleAdmin {
+		m.Combined, m.Policy, m.SuppressMax, m.LoadedAt = snap.ptr.ID, snap.ptr.Policy, snap.ptr.SuppressMax, snap.loaded.Format(time.RFC3339)
+		m.FederationOf = len(snap.ids)
+		for _, mo := range snap.months {
+			m.Months = append(m.Months, mo.String())
+		}
+		for _, id := range snap.ids {
+			if tok.Role == RoleLead || id == tok.Practice {
+				m.Practices = append(m.Practices, PracticeInfo{id, snap.names[id]})
+			}
+		}
+		if tok.Role == RoleLead {
+			m.Quarantined = len(snap.report.Quarantined)
+		}
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Status())
+}
+
+func (s *Server) handleTokenList(w http.ResponseWriter, r *http.Request) {
+	toks, err := s.opts.Tokens.List()
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toks})
+}
+
+func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
+	var req struct{ Name, Role, Practice string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		s.writeErr(w, &badRequest{`send JSON: {"name": "...", "role": "lead|practice|admin", "practice": "A81001"}`})
+		return
+	}
+	secret, tok, err := s.opts.Tokens.Add(req.Name, req.Role, req.Practice, time.Now())
+	if err != nil {
+		s.writeErr(w, &badRequest{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "entry": tok,
+		"note": "this is the only time the token is shown; give it to its holder over a secure channel"})
+}
+
+func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.opts.Tokens.Revoke(r.PathValue("id"), time.Now())
+	if err != nil {
+		s.writeErr(w, &badRequest{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": tok})
+}

@@ -254,7 +254,8 @@ func parquetTotals(ctx context.Context, data []byte) (int64, [3]int64, error) {
 			}
 		}
 	}
-	if err := rr.Err(); err != nil && rows == 0 {
+	// The reader ends with io.EOF; anything else means the file could not be read to its end.
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return 0, sums, err
 	}
 	return rows, sums, nil

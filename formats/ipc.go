@@ -212,6 +212,11 @@ func checkColumns(rec arrow.Record) error {
 		if len(bufs) > 0 && bufs[0] != nil && int64(bufs[0].Len())*8 < int64(n) {
 			return fmt.Errorf("column %s: validity bitmap shorter than the column", name)
 		}
+		// The null count comes from the file too, and Arrow trusts it (a writer slices the
+		// bitmap by it).
+		if nulls := d.NullN(); nulls < 0 || nulls > d.Len() || nulls > 0 && (len(bufs) == 0 || bufs[0] == nil) {
+			return fmt.Errorf("column %s: null count does not fit the column", name)
+		}
 		switch t := col.DataType().(type) {
 		case *arrow.StringType, *arrow.BinaryType:
 			if len(bufs) != 3 || bufs[1] == nil {

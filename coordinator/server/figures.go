@@ -236,7 +236,7 @@ func (s *snapshot) figure(k groupKey, g *group) Figure {
 		f.Rate = per(est)
 	}
 	f.RateLower, f.RateUpper = per(float64(tot.lower)), per(float64(tot.upper))
-	if k.band >= 0 || status == formats.StatusSuppressed {
+	if k.band >= 0 {
 		return f // a rate within one age band needs no standardisation
 	}
 	var evEst, evLo, evHi, pop [nBands]float64
@@ -249,6 +249,15 @@ func (s *snapshot) figure(k groupKey, g *group) Figure {
 		if b.notRounded > 0 {
 			f.DSRPartial = true
 		}
+	}
+	if status == formats.StatusSuppressed {
+		// No estimate is shown for a suppressed figure, only where its bounds put the rate.
+		lo, err1 := dsr(evLo[:], pop[:])
+		hi, err2 := dsr(evHi[:], pop[:])
+		if err1 == nil && err2 == nil {
+			f.DSRAtLower, f.DSRAtUpper, f.DSRPartial = ptr(lo.Rate), ptr(hi.Rate), true
+		}
+		return f
 	}
 	d, err := dsr(evEst[:], pop[:])
 	if err != nil {

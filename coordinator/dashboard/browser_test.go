@@ -1,0 +1,393 @@
+package dashboard_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
+	"github.com/tributary-health/tributary/coordinator/server"
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/objstore"
+)
+
+// chromium returns Debian's chromium, or skips (fails under CI=true) when it is missing.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	msg := "no chromium: the browser tests need Debian's chromium package (apt-get install chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// artefacts returns where screenshots go: $TRIBUTARY_ARTIFACTS/dashboard, or a temp dir.
+func artefacts(t *testing.T) string {
+	dir := t.TempDir()
+	if d := os.Getenv("TRIBUTARY_ARTIFACTS"); d != "" {
+		dir = filepath.Join(d, "dashboard")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+type site struct {
+	url    string
+	tokens map[string]string
+	own    string
+	months []string
+}
+
+func newSite(t *testing.T) *site {
+	ctx := context.Background()
+	st, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := fedgen.New(fedgen.Params{Practices: 8, Months: 14, Seed: 11, Start: formats.MonthFor(2024, time.January)})
+	if err := fed.Write(ctx, st, 2); err != nil {
+		t.Fatal(err)
+	}
+	toks, err := server.OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{tokens: map[string]string{}, own: fed.Practices[2].ID}
+	for _, r := range []struct{ role, practice string }{{server.RoleLead, ""}, {server.RolePractice, s.own}} {
+		secret, _, err := toks.Add("browser test", r.role, r.practice, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.tokens[r.role] = secret
+	}
+	srv, err := server.New(server.Options{Store: st, Coordinator: fed.Coordinator.Public().(ed25519.PublicKey), Tokens: toks,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	s.url = hs.URL
+	for k := range 14 {
+		s.months = append(s.months, (fed.Start + formats.Month(k)).String())
+	}
+	return s
+}
+
+func (s *site) api(t *testing.T, role, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.tokens[role])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shownRow is a row of a page's "numbers shown" table or a chart point, as the page drew it.
+type shownRow struct {
+	Measure, Month, Practice, Kind, Value string
+}
+
+const readShown = `Array.from(document.querySelectorAll('#trend-table tbody tr')).map(r => ({Measure: r.dataset.measure, Month: r.dataset.month, Practice: r.dataset.practice, Kind: r.dataset.kind, Value: r.dataset.value}))`
+const readPoints = `Array.from(document.querySelectorAll('#trend-charts g.pt')).map(g => ({Measure: g.dataset.measure, Month: g.dataset.month, Practice: g.dataset.practice, Kind: g.dataset.kind, Value: g.dataset.value}))`
+
+// figure is the part of an API row the page draws.
+type figure struct {
+	Month, Measure, Practice, Status string
+	Count                            *int64
+	Estimate                         *float64
+	Rate                             *float64 `json:"rate_per_1000"`
+	DSR                              *float64 `json:"dsr_per_1000"`
+	DSRPartial                       bool     `json:"dsr_partial"`
+}
+
+// expect returns what the page must show for an API row in the given mode.
+func expect(f figure, mode string) (kind string, v *float64) {
+	if f.Measure == formats.RegisteredPatients {
+		mode = "count"
+	}
+	kind = "published"
+	switch {
+	case f.Status == formats.StatusSuppressed:
+		return "suppressed", nil
+	case f.Status == "partial" || (mode == "dsr" && f.DSRPartial):
+		kind = "estimate"
+	}
+	switch mode {
+	case "count":
+		if f.Count != nil {
+			c := float64(*f.Count)
+			return kind, &c
+		}
+		return kind, f.Estimate
+	case "rate":
+		return kind, f.Rate
+	}
+	return kind, f.DSR
+}
+
+// checkAgainstAPI compares what the page shows with the API's answer for the same filters.
+func checkAgainstAPI(t *testing.T, s *site, role, query, mode string, shown []shownRow) (nonPublished int) {
+	t.Helper()
+	var fed struct{ Rows []figure }
+	s.api(t, role, "/api/figures?"+query, &fed)
+	want := map[string]figure{}
+	for _, f := range fed.Rows {
+		want[f.Measure+" "+f.Month+" "] = f
+	}
+	if len(shown) != len(fed.Rows) {
+		t.Errorf("%s: the page shows %d federation figures, the API gives %d", query, len(shown), len(fed.Rows))
+	}
+	for _, r := range shown {
+		f, ok := want[r.Measure+" "+r.Month+" "+r.Practice]
+		if !ok {
+			t.Errorf("the page shows %s %s %q, which the API does not give", r.Measure, r.Month, r.Practice)
+			continue
+		}
+		kind, v := expect(f, mode)
+		if r.Kind != kind {
+			t.Errorf("%s %s: shown as %s, API status %s", r.Measure, r.Month, r.Kind, f.Status)
+		}
+		if kind != "published" {
+			nonPublished++
+		}
+		if v == nil {
+			if r.Value != "" {
+				t.Errorf("%s %s: shown value %q, want none (suppressed or no rate)", r.Measure, r.Month, r.Value)
+			}
+			continue
+		}
+		got, err := strconv.ParseFloat(r.Value, 64)
+		if err != nil || math.Abs(got-*v) > 1e-9*math.Max(1, math.Abs(*v)) {
+			t.Errorf("%s %s: the page shows %q, the API %v", r.Measure, r.Month, r.Value, *v)
+		}
+	}
+	return nonPublished
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	exe := chromium(t)
+	shots := artefacts(t)
+	s := newSite(t)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+
+	shot := func(name string) {
+		t.Helper()
+		var png []byte
+		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renders := func() int {
+		var n string
+		chromedp.Run(ctx, chromedp.Evaluate(`document.body.dataset.renders || "0"`, &n))
+		v, _ := strconv.Atoi(n)
+		return v
+	}
+	// act runs actions that re-render the page and waits for the render to finish.
+	act := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		before := renders()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for renders() <= before {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the page did not finish drawing", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var msg string
+		chromedp.Run(ctx, chromedp.Text("#error", &msg, chromedp.ByID))
+		if msg != "" {
+			t.Fatalf("%s: the page shows an error: %s", what, msg)
+		}
+	}
+	eval := func(js string, v any) {
+		t.Helper()
+		if err := chromedp.Run(ctx, chromedp.Evaluate(js, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Log in as the federation lead.
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible("#token", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	shot("1-login")
+	// A wrong token is refused with a message.
+	if err := chromedp.Run(ctx, chromedp.SendKeys("#token", "trib_wrong", chromedp.ByID), chromedp.Click("#login-button", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	var loginErr string
+	if err := chromedp.Run(ctx, chromedp.Poll(`document.getElementById('login-error').textContent`, &loginErr, chromedp.WithPollingTimeout(10*time.Second))); err != nil || loginErr == "" {
+		t.Fatalf("a wrong token gave no message (%v)", err)
+	}
+	act("log in", chromedp.Evaluate(`document.getElementById('token').value = ""`, nil), chromedp.SendKeys("#token", s.tokens[server.RoleLead], chromedp.ByID), chromedp.Click("#login-button", chromedp.ByID))
+	shot("2-trends-lead")
+
+	from := s.months[len(s.months)-14] // the page shows up to 24 months by default
+	to := s.months[len(s.months)-1]
+	var shown, points []shownRow
+	eval(readShown, &shown)
+	eval(readPoints, &points)
+	base := url.Values{"from": {from}, "to": {to}}
+	checkAgainstAPI(t, s, server.RoleLead, base.Encode(), "rate", shown)
+	if len(points) != len(shown) {
+		t.Errorf("the charts draw %d points, the table shows %d", len(points), len(shown))
+	}
+	for i := range min(len(points), len(shown)) {
+		if points[i] != shown[i] {
+			t.Errorf("point %d %+v differs from table row %+v", i, points[i], shown[i])
+			break
+		}
+	}
+
+	// Change filters: women only, ages 65 and over, age-standardised rates.
+	act("choose sex", chromedp.Click(`input[name=sex][value=male]`, chromedp.ByQuery))
+	act("choose sex", chromedp.Click(`input[name=sex][value=unknown]`, chromedp.ByQuery))
+	act("choose ages", chromedp.Evaluate(`(() => { const s = document.getElementById('f-bands'); for (const o of s.options) o.selected = ['65-69','70-74','75-79','80-84','85-89','90+'].includes(o.value); s.dispatchEvent(new Event('change', {bubbles: true})); })()`, nil))
+	act("choose rate", chromedp.SetValue("#f-value", "count", chromedp.ByID), chromedp.Evaluate(`document.getElementById('f-value').dispatchEvent(new Event('change', {bubbles: true}))`, nil))
+	eval(readShown, &shown)
+	q := url.Values{"from": {from}, "to": {to}, "sex": {"female"}, "age_band": {"65-69,70-74,75-79,80-84,85-89,90+"}}
+	nonPublished := checkAgainstAPI(t, s, server.RoleLead, q.Encode(), "count", shown)
+	if nonPublished == 0 {
+		t.Error("the filtered view has no suppressed or estimated figure; the test needs one to check they are not drawn as numbers")
+	}
+	// Suppressed figures are labelled, never drawn as zero.
+	var zeroSupp int
+	eval(`Array.from(document.querySelectorAll('#trend-table tbody tr[data-kind=suppressed]')).filter(r => r.children[4].textContent !== 'suppressed').length`, &zeroSupp)
+	if zeroSupp != 0 {
+		t.Errorf("%d suppressed figures are not shown as 'suppressed'", zeroSupp)
+	}
+	act("standardised rates", chromedp.SetValue("#f-value", "dsr", chromedp.ByID), chromedp.Evaluate(`document.getElementById('f-value').dispatchEvent(new Event('change', {bubbles: true}))`, nil))
+	act("all ages", chromedp.Evaluate(`(() => { const s = document.getElementById('f-bands'); for (const o of s.options) o.selected = false; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, nil))
+	eval(readShown, &shown)
+	q.Del("age_band")
+	checkAgainstAPI(t, s, server.RoleLead, q.Encode(), "dsr", shown)
+	// A practice line on demand.
+	other := "P00005"
+	act("practice line", chromedp.Evaluate(fmt.Sprintf(`(() => { const s = document.getElementById('f-practices'); for (const o of s.options) o.selected = o.value === %q; s.dispatchEvent(new Event('change', {bubbles: true})); })()`, other), nil))
+	var lines int
+	eval(fmt.Sprintf(`document.querySelectorAll('#trend-charts g.pt[data-practice=%q]').length`, other), &lines)
+	if lines != 9*14 {
+		t.Errorf("practice %s's line has %d points, want 9 measures × 14 months", other, lines)
+	}
+	shot("3-trends-filtered")
+
+	// Completeness grid.
+	act("completeness", chromedp.Click(`button[data-page=completeness]`, chromedp.ByQuery))
+	var cells int
+	eval(`document.querySelectorAll('#completeness-grid rect[data-submitted=true]').length`, &cells)
+	if cells != 8*14 {
+		t.Errorf("completeness grid: %d submitted cells, want 8 practices × 14 months", cells)
+	}
+	shot("4-completeness")
+
+	// Funnel plot.
+	act("compare", chromedp.Click(`button[data-page=compare]`, chromedp.ByQuery))
+	var dots []struct{ Practice, Value string }
+	eval(`Array.from(document.querySelectorAll('#funnel g.pt')).map(g => ({Practice: g.dataset.practice, Value: g.dataset.value}))`, &dots)
+	var cmp struct {
+		Practices []struct {
+			Practice string
+			Rate     *float64 `json:"standardised_rate_per_1000"`
+		}
+		Limits []any
+	}
+	s.api(t, server.RoleLead, "/api/compare?measure=admissions_emergency&sex=female&from="+from+"&to="+to, &cmp)
+	if len(dots) != len(cmp.Practices) || len(cmp.Practices) != 8 {
+		t.Fatalf("funnel: %d dots, API %d practices", len(dots), len(cmp.Practices))
+	}
+	for i, d := range dots {
+		want := cmp.Practices[i]
+		got, _ := strconv.ParseFloat(d.Value, 64)
+		if d.Practice != want.Practice || (want.Rate != nil && math.Abs(got-*want.Rate) > 1e-9) {
+			t.Errorf("funnel dot %d: %s %s, API %s %v", i, d.Practice, d.Value, want.Practice, want.Rate)
+		}
+	}
+	var limitPaths int
+	eval(`document.querySelectorAll('#funnel path[data-limit]').length`, &limitPaths)
+	if limitPaths != 4 {
+		t.Errorf("funnel draws %d control limit lines, want 4 (95%% and 99.8%%, each side)", limitPaths)
+	}
+	shot("5-compare")
+
+	// A practice's view: its own practice only.
+	if err := chromedp.Run(ctx, chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#token", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	act("log in as a practice", chromedp.SendKeys("#token", s.tokens[server.RolePractice], chromedp.ByID), chromedp.Click("#login-button", chromedp.ByID))
+	var options []string
+	eval(`Array.from(document.getElementById('f-practices').options).map(o => o.value)`, &options)
+	if len(options) != 1 || options[0] != s.own {
+		t.Errorf("a practice's page offers practice lines %v, want only %s", options, s.own)
+	}
+	act("completeness as a practice", chromedp.Click(`button[data-page=completeness]`, chromedp.ByQuery))
+	var practicesShown []string
+	eval(`[...new Set(Array.from(document.querySelectorAll('#completeness-grid rect')).map(r => r.dataset.practice))]`, &practicesShown)
+	if len(practicesShown) != 1 || practicesShown[0] != s.own {
+		t.Errorf("a practice's completeness grid shows %v", practicesShown)
+	}
+	act("compare as a practice", chromedp.Click(`button[data-page=compare]`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#funnel g.pt')).map(g => ({Practice: g.dataset.practice, Value: g.dataset.value}))`, &dots)
+	if len(dots) != 1 || dots[0].Practice != s.own {
+		t.Errorf("a practice's funnel shows %v", dots)
+	}
+	shot("6-compare-practice")
+}

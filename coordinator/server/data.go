@@ -32,7 +32,6 @@ const (
 	stSuppressed
 )
 
-
 // cell is one published figure, packed: 16 bytes, so 1,000 practices × 60 months × 9
 // measures × 57 cells fit in about 0.5 GB.
 type cell struct {

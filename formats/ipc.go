@@ -209,6 +209,9 @@ func checkColumns(rec arrow.Record) error {
 		d := col.Data()
 		n := d.Offset() + d.Len()
 		bufs := d.Buffers()
+		if int64(d.Len()) != rec.NumRows() || d.Offset() < 0 {
+			return fmt.Errorf("column %s has %d rows, the batch %d", name, d.Len(), rec.NumRows())
+		}
 		if len(bufs) > 0 && bufs[0] != nil && int64(bufs[0].Len())*8 < int64(n) {
 			return fmt.Errorf("column %s: validity bitmap shorter than the column", name)
 		}
@@ -219,13 +222,16 @@ func checkColumns(rec arrow.Record) error {
 		}
 		switch t := col.DataType().(type) {
 		case *arrow.StringType, *arrow.BinaryType:
-			if len(bufs) != 3 || bufs[1] == nil {
+			if len(bufs) != 3 {
 				return fmt.Errorf("column %s: no offsets", name)
 			}
-			if n == 0 {
-				continue
+			var offsets []int32
+			if bufs[1] != nil {
+				offsets = arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())
 			}
-			offsets := arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())
+			if len(offsets) == 0 && n == 0 {
+				continue // an empty column may carry no offsets at all
+			}
 			values := 0
 			if bufs[2] != nil {
 				values = bufs[2].Len()
@@ -234,8 +240,8 @@ func checkColumns(rec arrow.Record) error {
 				return fmt.Errorf("column %s: offsets shorter than the column", name)
 			}
 			prev := offsets[d.Offset()]
-			if prev < 0 {
-				return fmt.Errorf("column %s: negative offset", name)
+			if prev < 0 || int(prev) > values {
+				return fmt.Errorf("column %s: offsets out of bounds", name)
 			}
 			for _, o := range offsets[d.Offset()+1 : n+1] {
 				if o < prev || int(o) > values {

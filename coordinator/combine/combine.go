@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -427,12 +428,23 @@ func cellsOf(m *manifest, sub *formats.Submission) monthCells {
 
 // writePracticeTable stores the practice's published cells as its own table, named by digest.
 func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) error {
-	tw, err := newTableWriter(KindPractices, c.practiceMeta, false)
+	// One record batch per month, named in the metadata, so a query for a few months reads
+	// only their batches.
+	months := make([]string, len(r.months))
+	for i, mc := range r.months {
+		months[i] = mc.period.String()
+	}
+	md := maps.Clone(c.practiceMeta)
+	md[MetaBatchMonths] = strings.Join(months, ",")
+	tw, err := newTableWriter(KindPractices, md, false)
 	if err != nil {
 		return err
 	}
 	var row Row
 	for _, mc := range r.months {
+		if err := tw.flush(); err != nil {
+			return err
+		}
 		for k, measure := range mc.measures {
 			for i, p := range mc.cells[k] {
 				row = Row{Practice: r.practice, Month: mc.period, Measure: measure,

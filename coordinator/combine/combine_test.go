@@ -224,6 +224,19 @@ func TestCombineByHand(t *testing.T) {
 		t.Errorf("practice row for A in February: count %d, want 50 from the newer run", r.Count)
 	}
 
+	// A practice table is one batch per month; reading February decodes only February.
+	var febRows int
+	md, err := combine.ReadTableMonths(f.get(res.Pointer.PracticeTables["A81001"].Key), feb, feb, func(r *combine.Row) error {
+		if r.Month != feb {
+			t.Errorf("row of %s read for February only", r.Month)
+		}
+		febRows++
+		return nil
+	})
+	if err != nil || febRows != 57 || md[combine.MetaBatchMonths] != "2024-01,2024-02" {
+		t.Errorf("February of A: %d rows, batch months %q, %v", febRows, md[combine.MetaBatchMonths], err)
+	}
+
 	// The older February file is a revision, not combined.
 	uses := map[string]combine.InputFile{}
 	for _, in := range res.Report.Inputs {

@@ -50,6 +50,9 @@ const (
 const (
 	MetaCombineID   = "tributary.combine_id"
 	MetaSuppressMax = "tributary.suppress_max"
+	// MetaBatchMonths lists the month (YYYY-MM) of each record batch, comma-separated, in a
+	// table written one batch per month, so readers can skip the months they do not want.
+	MetaBatchMonths = "tributary.batch_months"
 )
 
 var (
@@ -266,6 +269,13 @@ func parquetTotals(ctx context.Context, data []byte) (int64, [3]int64, error) {
 // safe to keep: none of them holds on to the table's decoded buffers. It returns the table's
 // schema metadata.
 func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err error) {
+	return ReadTableMonths(data, 0, 0, fn)
+}
+
+// ReadTableMonths is ReadTable for the rows of months from to to (inclusive; zero is open).
+// Batches of a table that names their months (MetaBatchMonths) outside the range are not
+// decoded; other rows outside it are still passed to fn, so fn must filter too.
+func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (md map[string]string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the combined table is malformed (%v); run 'tributary-coordinator combine' again", r)
@@ -289,8 +299,20 @@ func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err erro
 	if !want.Equal(arrow.NewSchema(schema.Fields(), nil)) {
 		return nil, fmt.Errorf("the %s table does not have the expected columns; run 'tributary-coordinator combine' again with this version", kind)
 	}
+	var batchMonths []string
+	if v := md[MetaBatchMonths]; v != "" {
+		batchMonths = strings.Split(v, ",")
+		if len(batchMonths) != rdr.NumRecords() {
+			batchMonths = nil
+		}
+	}
 	var r Row
 	for n := 0; n < rdr.NumRecords(); n++ {
+		if batchMonths != nil {
+			if m, err := formats.ParseMonth(batchMonths[n]); err == nil && ((from != 0 && m < from) || (to != 0 && m > to)) {
+				continue
+			}
+		}
 		rec, err := rdr.Record(n)
 		if err != nil {
 			return nil, fmt.Errorf("record batch %d of the %s table: %w", n, kind, err)

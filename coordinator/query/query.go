@@ -120,7 +120,7 @@ func (c *Combined) aggregate(ctx context.Context, ref combine.ObjectRef, req *Re
 	}
 	has := func(b string) bool { return slices.Contains(req.By, b) }
 	groups := map[groupKey]*group{}
-	_, err = combine.ReadTable(data, func(r *combine.Row) error {
+	_, err = combine.ReadTableMonths(data, req.From, req.To, func(r *combine.Row) error {
 		if (req.From != 0 && r.Month < req.From) || (req.To != 0 && r.Month > req.To) ||
 			(len(req.Measures) > 0 && !slices.Contains(req.Measures, r.Measure)) {
 			return nil

@@ -64,3 +64,25 @@ func statFields(pid int) []string {
 	s := string(data)
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 }
+
+// Child returns the pid of a running child of process parent whose executable is exe, or 0.
+func Child(parent int, exe string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	want := strconv.Itoa(parent)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || link != exe {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 && f[1] == want {
+			return pid
+		}
+	}
+	return 0
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/procstat"
 	"github.com/tributary-health/tributary/internal/synthgen"
 	"github.com/tributary-health/tributary/internal/testenv"
 	"github.com/tributary-health/tributary/plugins/host"
@@ -94,7 +95,7 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			resetPeak(os.Getpid())
+			procstat.ResetPeak(os.Getpid())
 			var rows int64
 			var pluginPeak int64
 			var pluginCPU float64
@@ -112,9 +113,9 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 					b.Fatal(err)
 				}
 				rows = got.Rows[formats.RowEvents]
-				if pid := childPid(bin); pid > 0 {
-					pluginPeak = max(pluginPeak, peakRSS(pid))
-					pluginCPU += cpuSeconds(pid)
+				if pid := procstat.Child(os.Getpid(), bin); pid > 0 {
+					pluginPeak = max(pluginPeak, procstat.PeakRSS(pid))
+					pluginCPU += procstat.CPUSeconds(pid)
 				}
 				p.Close()
 			}
@@ -123,14 +124,14 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 				b.ReportMetric(float64(pluginPeak)/(1<<20), "plugin-peak-RSS-MiB")
 				b.ReportMetric(float64(rows)*float64(b.N)/pluginCPU, "events/plugin-CPU-s")
 			}
-			b.ReportMetric(float64(peakRSS(os.Getpid()))/(1<<20), "host-peak-RSS-MiB")
+			b.ReportMetric(float64(procstat.PeakRSS(os.Getpid()))/(1<<20), "host-peak-RSS-MiB")
 		})
 		b.Run("inprocess/"+name, func(b *testing.B) {
 			dir, st := benchData(b, n)
 			runtime.GC()
-			resetPeak(os.Getpid())
+			procstat.ResetPeak(os.Getpid())
 			var rows int64
-			cpu0 := cpuSeconds(os.Getpid())
+			cpu0 := procstat.CPUSeconds(os.Getpid())
 			b.ResetTimer()
 			for b.Loop() {
 				r := req
@@ -142,10 +143,10 @@ func BenchmarkSyntheaExtract(b *testing.B) {
 				rows = got.Rows[formats.RowEvents]
 			}
 			report(b, st, rows)
-			if cpu := cpuSeconds(os.Getpid()) - cpu0; cpu > 0 {
+			if cpu := procstat.CPUSeconds(os.Getpid()) - cpu0; cpu > 0 {
 				b.ReportMetric(float64(rows)*float64(b.N)/cpu, "events/CPU-s")
 			}
-			b.ReportMetric(float64(peakRSS(os.Getpid()))/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(procstat.PeakRSS(os.Getpid()))/(1<<20), "peak-RSS-MiB")
 		})
 	}
 }
@@ -156,73 +157,4 @@ func report(b *testing.B, st synthgen.Stats, events int64) {
 	b.ReportMetric(float64(st.Encounters)/sec, "encounters/s")
 	b.ReportMetric(float64(st.Bytes)/1e6/sec, "MB/s")
 	b.ReportMetric(float64(st.Encounters), "encounters")
-}
-
-// peakRSS is VmHWM of process pid in bytes, or 0 where /proc is not available.
-func peakRSS(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// cpuSeconds is the user and system CPU time process pid has used, from /proc/<pid>/stat
-// (in clock ticks of 1/100 s, Linux's USER_HZ), or 0 where /proc is not available. Unlike
-// wall-clock figures it does not depend on how busy the machine is.
-func cpuSeconds(pid int) float64 {
-	f := procStat(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return float64(utime+stime) / 100
-}
-
-// procStat returns the fields of /proc/<pid>/stat after the command name, so f[0] is the
-// state and f[1] the parent's pid; nil where /proc is not available.
-func procStat(pid int) []string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses, so cut after the last ')'.
-	s := string(data)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-}
-
-// resetPeak resets VmHWM of pid to the current RSS (Linux: "5" to clear_refs), so each size is
-// measured on its own; where that is not possible the figure is the process's lifetime peak.
-func resetPeak(pid int) {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
-// childPid finds the running child of this process whose executable is bin, or 0.
-func childPid(bin string) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || exe != bin {
-			continue
-		}
-		if f := procStat(pid); len(f) > 1 && f[1] == self {
-			return pid
-		}
-	}
-	return 0
 }

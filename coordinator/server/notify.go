@@ -23,7 +23,8 @@ import (
 // It returns an error for stores that cannot notify (a directory, a URL it cannot use); the
 // server then lists on its interval alone, which it does anyway as a backstop. The
 // subscription ends when ctx is done; if the server drops it, it is re-made after a pause.
-func StoreNotifications(ctx context.Context, storeURL string, logger *slog.Logger) (<-chan struct{}, error) {
+// Empty credentials are read from the environment as objstore.Open reads them.
+func StoreNotifications(ctx context.Context, storeURL, accessKey, secretKey string, logger *slog.Logger) (<-chan struct{}, error) {
 	u, err := url.Parse(storeURL)
 	if err != nil || u.Scheme != "s3" {
 		return nil, errors.New("the store is not an s3:// bucket")
@@ -34,7 +35,10 @@ func StoreNotifications(ctx context.Context, storeURL string, logger *slog.Logge
 		return nil, errors.New("the store URL names no endpoint")
 	}
 	insecure := q.Get("insecure") == "true"
-	ak, sk := os.Getenv(objstore.EnvAccessKey), os.Getenv(objstore.EnvSecretKey)
+	ak, sk := accessKey, secretKey
+	if ak == "" && sk == "" {
+		ak, sk = os.Getenv(objstore.EnvAccessKey), os.Getenv(objstore.EnvSecretKey)
+	}
 	if ak == "" && sk == "" {
 		ak, sk = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	}

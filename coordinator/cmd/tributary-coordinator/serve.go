@@ -64,7 +64,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	notify, err := server.StoreNotifications(ctx, *storeURL, logger)
+	notify, err := server.StoreNotifications(ctx, *storeURL, "", "", logger)
 	if err != nil {
 		logger.Warn("no store notifications; listing on an interval only", "interval", *interval, "reason", err)
 	}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
+	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/miniotest"
+)
+
+// With the server running against a real MinIO server, a new month of submissions lands in
+// the bucket and the API shows it within seconds, without a restart. The server lists the
+// bucket every half second and also subscribes to MinIO's bucket notifications, as serve
+// does; the MinIO build the tests use delivers no notifications (not even its keep-alive
+// pings), so the listing is what this test proves.
+func TestLiveUpdateOnMinIO(t *testing.T) {
+	minio := miniotest.Shared(t)
+	for _, c := range []struct {
+		name     string
+		notify   bool
+		interval time.Duration
+	}{{"interval and notifications", true, 500 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			bucket := miniotest.Bucket(t)
+			st := minio.Store(t, bucket)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			fed := fedgen.New(fedgen.Params{Practices: 3, Months: 2, Seed: 5, Start: formats.MonthFor(2025, time.January)})
+			if err := fed.Write(ctx, st, 2); err != nil {
+				t.Fatal(err)
+			}
+			toks, err := OpenTokens(filepath.Join(t.TempDir(), "tokens.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lead, _, err := toks.Add("lead", RoleLead, "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			var notify <-chan struct{}
+			if c.notify {
+				if notify, err = StoreNotifications(ctx, minio.URL(bucket), minio.AccessKey, minio.SecretKey, logger); err != nil {
+					t.Fatal(err)
+				}
+			}
+			srv, err := New(Options{Store: st, Coordinator: fed.Coordinator.Public().(ed25519.PublicKey), Tokens: toks,
+				Interval: c.interval, Notify: notify, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); srv.Run(ctx) }()
+			defer wg.Wait()
+			defer cancel()
+			hs := httptest.NewServer(srv.Handler())
+			defer hs.Close()
+
+			months := func() []string {
+				req, _ := http.NewRequest("GET", hs.URL+"/api/meta", nil)
+				req.Header.Set("Authorization", "Bearer "+lead)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var m Meta
+				json.NewDecoder(resp.Body).Decode(&m)
+				return m.Months
+			}
+			waitFor := func(n int, limit time.Duration) time.Duration {
+				start := time.Now()
+				for time.Since(start) < limit {
+					if len(months()) == n {
+						return time.Since(start)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				t.Fatalf("the API shows months %v after %s; want %d", months(), limit, n)
+				return 0
+			}
+			waitFor(2, 30*time.Second) // the first combine
+			// Let the notification subscription settle before the new month lands.
+			time.Sleep(500 * time.Millisecond)
+			p := fed.Practices[0]
+			sub := fed.Submission(0, fed.Start+2)
+			sub.RunID = "20260501T000000Z-00001234"
+			if _, err := fedgen.WriteSubmissions(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
+				t.Fatal(err)
+			}
+			took := waitFor(3, 10*time.Second)
+			t.Logf("a new month appeared in the API %s after it was uploaded", took.Round(time.Millisecond))
+			if s := srv.Status(); s.FilesRead != 1 {
+				t.Errorf("the re-combine read %d files, want only the new one", s.FilesRead)
+			}
+		})
+	}
+}

@@ -463,8 +463,11 @@ func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) er
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
 	key := PracticeTablesPrefix + r.practice + "/" + hexSum[:32] + ".arrow"
-	if _, err := c.st.Put(ctx, key, data); err != nil {
-		return fmt.Errorf("write the table of practice %s: %w", r.practice, err)
+	// Named by content: when an earlier combine stored the same table, it is not written again.
+	if info, err := c.st.Stat(ctx, key); err != nil || info.SHA256 != hexSum || info.Size != int64(len(data)) {
+		if _, err := c.st.Put(ctx, key, data); err != nil {
+			return fmt.Errorf("write the table of practice %s: %w", r.practice, err)
+		}
 	}
 	r.table = ObjectRef{Key: key, Size: int64(len(data)), SHA256: hexSum}
 	r.rows = tw.rows

@@ -16,8 +16,8 @@ import (
 	"github.com/tributary-health/tributary/agent"
 	"github.com/tributary-health/tributary/agent/config"
 	"github.com/tributary-health/tributary/agent/service"
-	"github.com/tributary-health/tributary/agent/status"
 	"github.com/tributary-health/tributary/agent/spool"
+	"github.com/tributary-health/tributary/agent/status"
 	"github.com/tributary-health/tributary/plugins/conformance"
 )
 

@@ -578,4 +578,3 @@ func waitGone(path string, d time.Duration) []int {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -14,9 +14,11 @@ import (
 // The fuzz targets run on every `go test` with their seeds and with the regression inputs in
 // testdata/fuzz/<Name>/; to search for new failures, one at a time (each uses every core):
 //
-//	go test ./formats -run '^$' -fuzz '^FuzzReadSubmission$' -fuzztime 60s
+//	go test ./formats -run '^$' -fuzz '^FuzzReadSubmission$' -fuzztime 60s -fuzzminimizetime 2s
 //
-// A failure is written to testdata/fuzz/<Name>/ and stays there as a regression case.
+// (with the default minimize time the fuzzer can spend the whole minute shrinking its first
+// new input). A failure is written to testdata/fuzz/<Name>/ and stays there as a regression
+// case.
 
 // fuzzLimits are tighter than the defaults so that an input that gets round a limit shows up
 // as a slow, memory-hungry run rather than hiding inside a generous one.

@@ -1,6 +1,6 @@
 // Package combine turns the practices' signed submissions into federation figures: it verifies
 // every run, keeps the newest file for each practice-month, sums across practices with honest
-// bounds, and writes the result, a per-practice table and a report under federation/.
+// bounds, and writes the result, a table for each practice and a report under federation/.
 //
 // # Federation figures and disclosure control
 //

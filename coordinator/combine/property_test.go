@@ -99,3 +99,73 @@ func checkBounds(t *testing.T, fed *fedgen.Federation) {
 		t.Errorf("%d federation rows, want %d", rows, want)
 	}
 }
+
+// TestBoundsContainTruthSmallCounts draws mostly zero and small true counts for a few
+// practices, so many federation cells are partial or suppressed, and checks the same
+// properties cell by cell under each policy.
+func TestBoundsContainTruthSmallCounts(t *testing.T) {
+	for _, pol := range formats.Policies {
+		t.Run(pol.Name, func(t *testing.T) {
+			seed := rand.Uint64()
+			rng := rand.New(rand.NewPCG(seed, 1))
+			practices := []string{"A81001", "B82002", "C83003"}
+			f := newFixture(t, practices...)
+			type cellID struct {
+				measure, band, sex string
+			}
+			truth := map[cellID]int64{}
+			published := map[cellID]int64{}
+			for i, p := range practices {
+				run := runID(i+1, fmt.Sprintf("%08x", i+1))
+				s := &formats.Submission{Practice: p, Period: jan, RunID: run, Policy: pol.Name, Extractors: []string{"hand@1"}}
+				for _, m := range formats.Measures {
+					for _, b := range formats.AgeBands {
+						for _, x := range formats.Sexes {
+							var n int64
+							switch r := rng.IntN(10); {
+							case r < 6:
+							case r < 9:
+								n = 1 + rng.Int64N(7)
+							default:
+								n = 8 + rng.Int64N(40)
+							}
+							id := cellID{m, b, x}
+							truth[id] += n
+							c := pol.Apply(n)
+							if c.Status != formats.StatusSuppressed {
+								published[id] += c.Count
+							}
+							s.Cells = append(s.Cells, formats.Cell{Measure: m, AgeBand: b, Sex: x, Protected: c})
+						}
+					}
+				}
+				f.writeRun(p, day(i+1), s)
+			}
+			res, err := combine.Run(f.ctx, f.st, f.coord.Public().(ed25519.PublicKey), combine.Options{Policy: pol})
+			if err != nil {
+				t.Fatal(err)
+			}
+			statuses := map[string]int{}
+			for k, r := range f.table(res, combine.FederationArrow) {
+				id := cellID{k.measure, k.band, k.sex}
+				statuses[r.Status]++
+				if n := truth[id]; n < r.Lower || n > r.Upper {
+					t.Errorf("seed %d %v: true total %d outside %d-%d", seed, id, n, r.Lower, r.Upper)
+				}
+				switch r.Status {
+				case formats.StatusSuppressed:
+					if published[id] != 0 || r.Lower < 1 || r.Upper > pol.SuppressMax {
+						t.Errorf("seed %d %v: suppressed with published %d, bounds %d-%d", seed, id, published[id], r.Lower, r.Upper)
+					}
+				default:
+					if r.Count != published[id] {
+						t.Errorf("seed %d %v: count %d, published values sum to %d", seed, id, r.Count, published[id])
+					}
+				}
+			}
+			if pol.SuppressMax > 0 && (statuses[formats.StatusSuppressed] == 0 || statuses[combine.StatusPartial] == 0) {
+				t.Errorf("seed %d: statuses %v; the draw should give suppressed and partial cells", seed, statuses)
+			}
+		})
+	}
+}

@@ -17,6 +17,9 @@ import (
 // SHA-256 in the configuration, with the configured timeouts. The plugin's own log lines
 // (its stderr) go to log, tagged with the plugin's name.
 func HostLauncher(cfg *config.Config, log *slog.Logger) Launcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return func(ctx context.Context, p config.Plugin) (Source, error) {
 		hl := hclog.New(&hclog.LoggerOptions{
 			Name:        "plugin." + p.Name,

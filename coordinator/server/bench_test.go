@@ -32,7 +32,9 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkServe -benchtime 1x ./coordinator/server/
 //
-// TRIBUTARY_BENCH_PRACTICES and TRIBUTARY_BENCH_MONTHS change the size,
+// TRIBUTARY_BENCH_CACHE=off switches the server's answer cache off, so every request is
+// computed afresh; TRIBUTARY_BENCH_LOAD_ONLY=1 serves the store's last combine instead of
+// combining (latency only). TRIBUTARY_BENCH_PRACTICES and TRIBUTARY_BENCH_MONTHS change the size,
 // TRIBUTARY_BENCH_CLIENTS (default 8) the concurrency and TRIBUTARY_BENCH_REQUESTS (default
 // 2,000) the number of requests; the load stops after a minute whatever the count. The
 // server and the load generator share the process, so the memory figures include both (the
@@ -74,21 +76,22 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if os.Getenv("TRIBUTARY_BENCH_CACHE") == "off" {
+		srv.responses = newRespCache(0, 0) // every answer computed afresh
+	}
 	start := time.Now()
-	if err := srv.Refresh(ctx); err != nil {
-		b.Fatal(err)
+	if os.Getenv("TRIBUTARY_BENCH_LOAD_ONLY") != "" {
+		// Latency only: serve what the last combine wrote, without combining.
+		if err := srv.LoadCurrent(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("loaded the last combine in %s", time.Since(start).Round(time.Millisecond))
+	} else {
+		combineTwice(b, srv)
 	}
-	st0 := srv.Status()
-	b.Logf("first combine and load: %s (%d files read and verified)", time.Since(start).Round(time.Millisecond), st0.FilesRead)
-	start = time.Now()
-	srv.fp = "" // as if a submission had arrived: combine again, every file from the cache
-	if err := srv.Refresh(ctx); err != nil {
-		b.Fatal(err)
-	}
-	st1 := srv.Status()
-	b.Logf("re-combine with nothing new: %s (%d files read, %d from the cache)", time.Since(start).Round(time.Millisecond), st1.FilesRead, st1.FilesCached)
 	runtime.GC()
 	rssIdle, _ := residentMemory()
+
 
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
@@ -153,7 +156,11 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatalf("%d requests failed", failed.Load())
 	}
 	var all []time.Duration
-	fmt.Printf("\n%d practices × %d months; %d clients on loopback; %s\n", len(snap.ids), len(snap.months), clients, runtime.Version())
+	cache := "on"
+	if srv.responses.maxBytes == 0 {
+		cache = "off"
+	}
+	fmt.Printf("\n%d practices × %d months; %d clients on loopback; answer cache %s; %s\n", len(snap.ids), len(snap.months), clients, cache, runtime.Version())
 	fmt.Printf("%-45s %8s %10s %10s %10s\n", "request", "count", "p50", "p99", "max")
 	for k, kd := range kinds {
 		all = append(all, lat[k]...)
@@ -168,6 +175,25 @@ func BenchmarkServe(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(rss>>20), "RSS-MiB")
 	debug.FreeOSMemory()
+}
+
+// combineTwice combines from scratch, then again as if a submission had arrived, with every
+// file from the cache, and logs how long each took.
+func combineTwice(b *testing.B, srv *Server) {
+	ctx := context.Background()
+	start := time.Now()
+	if err := srv.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st0 := srv.Status()
+	b.Logf("first combine and load: %s (%d files read and verified)", time.Since(start).Round(time.Millisecond), st0.FilesRead)
+	start = time.Now()
+	srv.fp = ""
+	if err := srv.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st1 := srv.Status()
+	b.Logf("re-combine with nothing new: %s (%d files read, %d from the cache)", time.Since(start).Round(time.Millisecond), st1.FilesRead, st1.FilesCached)
 }
 
 func percentiles(d []time.Duration) (p50, p99, mx time.Duration) {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,8 @@ type Server struct {
 	cache *combine.Cache
 	snap  atomic.Pointer[snapshot]
 	hist  *history
+	// responses keeps recent answers of the newest snapshot.
+	responses *respCache
 
 	refreshMu sync.Mutex // one refresh at a time
 	fp        string     // fingerprint of the store when the current snapshot was made
@@ -85,7 +88,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, cache: combine.NewCache(), hist: newHistory(opts.Store)}, nil
+	return &Server{opts: opts, cache: combine.NewCache(), hist: newHistory(opts.Store), responses: newRespCache(1024, 256<<20)}, nil
 }
 
 // Status returns the server's current status.
@@ -211,6 +214,9 @@ func (s *Server) Refresh(ctx context.Context) error {
 	}
 	s.publish(snap)
 	s.fp = fp
+	// A combine leaves much garbage behind; give it back to the system now rather than
+	// holding it until the next collection.
+	debug.FreeOSMemory()
 	hits := s.cache.Hits()
 	s.statusMu.Lock()
 	s.status.Combines++

@@ -92,7 +92,6 @@ func BenchmarkServe(b *testing.B) {
 	runtime.GC()
 	rssIdle, _ := residentMemory()
 
-
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	snap := srv.snap.Load()

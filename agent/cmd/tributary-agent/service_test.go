@@ -477,9 +477,9 @@ func killPhase(spoolDir string) string {
 	return phase
 }
 
-// TestCrashingPluginDoesNotStopOthers: a plugin that crashes on every run and one that
-// hangs past its timeout fail their runs, counted by kind, while the good plugin's
-// submissions go on arriving.
+// TestCrashingPluginDoesNotStopOthers: a plugin that crashes on every run, one that hangs
+// past its timeout and one that sends rows breaking the contract fail their runs, counted
+// by kind and shown by status, while the good plugin's submissions go on arriving.
 func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 	f := newFederation(t, miniotest.Shared(t))
 	spoolDir := filepath.Join(f.dir, "spool")
@@ -487,6 +487,7 @@ func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 		{"crashes", "./plugins/internal/testplugins/crashes", nil},
 		goodPlugin,
 		{"hangs", "./plugins/internal/testplugins/hangs", nil},
+		{"badrows", "./plugins/internal/testplugins/badrows", map[string]string{"mode": "value"}},
 	}
 	cfg := f.config("agent", f.bucket, spoolDir, plugins,
 		`schedule = "@every 1s"`+"\n"+`jitter = "0s"`+"\n"+`plugin_run_timeout = "1s"`)
@@ -498,6 +499,9 @@ func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 	if n := metric(t, spoolDir, `tributary_agent_plugin_failures_total{kind="timeout",plugin="hangs"}`); n < 3 {
 		t.Errorf("timeout failures counted: %v, want >= 3", n)
 	}
+	if n := metric(t, spoolDir, `tributary_agent_plugin_failures_total{kind="bad_rows",plugin="badrows"}`); n < 3 {
+		t.Errorf("bad-row failures counted: %v, want >= 3", n)
+	}
 	if n := metric(t, spoolDir, `tributary_agent_plugin_last_success_timestamp_seconds{plugin="good"}`); n < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("good's last success = %v, want within the last minute", n)
 	}
@@ -505,7 +509,7 @@ func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 		t.Errorf("partial runs = %v, want >= 3", n)
 	}
 	code, out, _ := runCLI(t, "status", "--config", cfg)
-	for _, want := range []string{"crashes: FAILING", "(crash)", "hangs: FAILING", "(timeout)", "good: OK", "What to do"} {
+	for _, want := range []string{"crashes: FAILING", "(crash)", "hangs: FAILING", "(timeout)", "badrows: FAILING", "(bad_rows)", "good: OK", "What to do"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status does not say %q:\n%s", want, out)
 		}

@@ -92,6 +92,9 @@ func Report(w io.Writer, in Input) (todo []string) {
 	case st != nil && st.Service:
 		fmt.Fprintf(w, "Service: NOT RUNNING (last seen %s).\n", when(st.Updated))
 		todo = append(todo, "Start the service: 'tributary-agent service start --config FILE' (or ask IT to check why it stopped: 'journalctl -u tributary-agent' on Linux, the agent.log in the spool folder on Windows).")
+	case st != nil:
+		fmt.Fprintln(w, "Service: not running (only one-off runs so far).")
+		todo = append(todo, "Install and start the service, so runs happen on the schedule: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")
 	default:
 		fmt.Fprintln(w, "Service: not running (it has never run here).")
 		todo = append(todo, "Install and start the service: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")

@@ -490,7 +490,7 @@ func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 		{"badrows", "./plugins/internal/testplugins/badrows", map[string]string{"mode": "value"}},
 	}
 	cfg := f.config("agent", f.bucket, spoolDir, plugins,
-		`schedule = "@every 1s"`+"\n"+`jitter = "0s"`+"\n"+`plugin_run_timeout = "1s"`)
+		`schedule = "@every 1s"`+"\n"+`jitter = "0s"`+"\n"+`plugin_run_timeout = "3s"`)
 	p := f.start(cfg)
 	f.waitFor(90*time.Second, "3 runs in the store", func() bool { return len(storedRuns(t, f.store)) >= 3 })
 	if n := metric(t, spoolDir, `tributary_agent_plugin_failures_total{kind="crash",plugin="crashes"}`); n < 3 {

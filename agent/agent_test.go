@@ -245,3 +245,30 @@ func assertNoSecret(t *testing.T, dirs ...string) {
 		})
 	}
 }
+
+// slow never finishes and ignores its context, like a plugin stuck on a database.
+type slow struct{ tiny }
+
+func (slow) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) error {
+	<-ctx.Done()
+	return errors.New("stream terminated") // what a plugin's call may say when cut off
+}
+
+// TestTimeoutIsAKind: a plugin cut off by plugin_run_timeout fails as a timeout, whatever
+// its call returned, and the other plugin's figures are released.
+func TestTimeoutIsAKind(t *testing.T) {
+	store, _ := objstore.NewDir(t.TempDir())
+	a := newAgent(t, store, map[string]sdk.Extractor{"tiny": tiny{}, "slow": slow{}})
+	a.Config.PluginRunTimeout.Duration = 200 * time.Millisecond
+	rep, err := a.RunOnce(context.Background())
+	if err != nil || rep.Files != 3 {
+		t.Fatalf("run: %v, %d files", err, rep.Files)
+	}
+	kinds := map[string]string{}
+	for _, p := range rep.Plugins {
+		kinds[p.Name] = FailureKind(p.Err)
+	}
+	if kinds["slow"] != FailTimeout || kinds["tiny"] != "" {
+		t.Fatalf("failure kinds %v, want slow: timeout and tiny: none", kinds)
+	}
+}

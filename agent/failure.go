@@ -26,10 +26,10 @@ func FailureKind(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, context.Canceled):
-		return FailCancelled
 	case errors.Is(err, host.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return FailTimeout
+	case errors.Is(err, context.Canceled):
+		return FailCancelled
 	case errors.Is(err, host.ErrCrashed):
 		return FailCrash
 	case errors.Is(err, host.ErrContract), errors.Is(err, formats.ErrSchema), errors.Is(err, formats.ErrValue):

@@ -17,6 +17,7 @@ import (
 	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/plugins/host"
 	"github.com/tributary-health/tributary/plugins/sdk"
 )
 
@@ -211,7 +212,11 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 		}
 		return fmt.Errorf("plugin %s sent rows of unknown kind %q", p.Name, kind)
 	})
-	if out.err != nil {
+	switch {
+	case out.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// However the plugin's call ended, the run's own deadline is why: a timeout.
+		out.err = fmt.Errorf("plugin %s: %w: it did not finish within plugin_run_timeout (%s): %w", p.Name, host.ErrTimeout, a.Config.PluginRunTimeout.Duration, out.err)
+	case out.err != nil:
 		out.err = fmt.Errorf("plugin %s: %w", p.Name, out.err)
 	}
 	return out

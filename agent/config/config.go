@@ -145,14 +145,16 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("unknown setting(s) %s; see 'tributary-agent config sample' for the settings there are", strings.Join(keys, ", "))
 	}
-	c.defaults()
+	c.Defaults()
 	if !md.IsDefined("jitter") {
 		c.Jitter.Duration = DefaultJitter
 	}
 	return c, c.Validate()
 }
 
-func (c *Config) defaults() {
+// Defaults fills every unset setting with its default, as Parse does; a program that builds
+// a Config itself calls it before Validate. Jitter stays as set (zero is a valid choice).
+func (c *Config) Defaults() {
 	if c.Policy == "" {
 		c.Policy = formats.DefaultPolicy.Name
 	}

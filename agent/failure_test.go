@@ -11,7 +11,9 @@ import (
 )
 
 func TestFailureKind(t *testing.T) {
-	hostErr := func(kind error) error { return fmt.Errorf("plugin x: %w", &host.Error{Op: "extract", Plugin: "/x", Kind: kind}) }
+	hostErr := func(kind error) error {
+		return fmt.Errorf("plugin x: %w", &host.Error{Op: "extract", Plugin: "/x", Kind: kind})
+	}
 	tests := []struct {
 		err  error
 		want string

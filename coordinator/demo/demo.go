@@ -157,6 +157,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		cfg.PluginStartTimeout.Duration = 30 * time.Second
 		cfg.PluginRunTimeout.Duration = 30 * time.Minute
+		cfg.Listen = config.ListenOff // one agent after another on this machine: no metrics endpoint
+		cfg.Defaults()
 		if err := cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("practice %s: %w", id, err)
 		}

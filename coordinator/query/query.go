@@ -53,17 +53,21 @@ type Request struct {
 
 // Row is one answer line.
 type Row struct {
-	Month     string   `json:"month"`
-	Measure   string   `json:"measure"`
-	AgeBand   string   `json:"age_band,omitempty"`
-	Sex       string   `json:"sex,omitempty"`
-	Practice  string   `json:"practice,omitempty"`
-	Count     *int64   `json:"count"` // nil when suppressed
-	Lower     int64    `json:"lower"`
-	Upper     int64    `json:"upper"`
+	Month    string `json:"month"`
+	Measure  string `json:"measure"`
+	AgeBand  string `json:"age_band,omitempty"`
+	Sex      string `json:"sex,omitempty"`
+	Practice string `json:"practice,omitempty"`
+	Count    *int64 `json:"count"` // nil when suppressed
+	Lower    int64  `json:"lower"`
+	Upper    int64  `json:"upper"`
+	// Estimate is the figure to read: the count when every contribution was published, the
+	// midpoint of the bounds when some were suppressed (a partial count leaves them out, so it
+	// can lie below its own lower bound; the estimate never does), nil when suppressed.
+	Estimate  *float64 `json:"estimate"`
 	Status    string   `json:"status"`
 	ListSize  int64    `json:"list_size"`
-	Rate      *float64 `json:"rate_per_1000"` // crude rate; nil when suppressed or no list size
+	Rate      *float64 `json:"rate_per_1000"` // crude rate of Estimate; nil when suppressed or no list size
 	RateLower *float64 `json:"rate_lower"`
 	RateUpper *float64 `json:"rate_upper"`
 	Practices int64    `json:"practices"`
@@ -236,13 +240,18 @@ func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
 		if row.Status != formats.StatusSuppressed {
 			n := g.count
 			row.Count = &n
+			est := float64(g.lower+g.upper) / 2
+			if row.Status == formats.StatusRounded {
+				est = float64(n)
+			}
+			row.Estimate = &est
 		}
 		if g.list > 0 {
-			per := func(n int64) *float64 { v := float64(n) / float64(g.list) * 1000; return &v }
-			if row.Count != nil {
-				row.Rate = per(*row.Count)
+			per := func(n float64) *float64 { v := n / float64(g.list) * 1000; return &v }
+			if row.Estimate != nil {
+				row.Rate = per(*row.Estimate)
 			}
-			row.RateLower, row.RateUpper = per(g.lower), per(g.upper)
+			row.RateLower, row.RateUpper = per(float64(g.lower)), per(float64(g.upper))
 		}
 		res.Rows = append(res.Rows, row)
 	}

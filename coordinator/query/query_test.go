@@ -91,22 +91,22 @@ func TestQueryCSV(t *testing.T) {
 		req  query.Request
 		want string
 	}{
-		{"by month", query.Request{Measures: []string{formats.Admissions}, By: []string{query.ByMonth}}, `month,measure,count,lower,upper,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
-2024-01,admissions,30,27,41,partial,350,85.714,77.143,117.143,2
-2024-02,admissions,30,28,32,rounded,0,,,,1
+		{"by month", query.Request{Measures: []string{formats.Admissions}, By: []string{query.ByMonth}}, `month,measure,count,lower,upper,estimate,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
+2024-01,admissions,30,27,41,34.0,partial,350,97.143,77.143,117.143,2
+2024-02,admissions,30,28,32,30.0,rounded,0,,,,1
 `},
 		{"by practice", query.Request{Measures: []string{formats.Admissions}, From: month("2024-01"), To: month("2024-01"), By: []string{query.ByPractice}},
-			`month,measure,practice,count,lower,upper,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
-2024-01,admissions,A81001,10,9,19,partial,300,33.333,30.000,63.333,1
-2024-01,admissions,B82002,20,18,22,rounded,50,400.000,360.000,440.000,1
+			`month,measure,practice,count,lower,upper,estimate,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
+2024-01,admissions,A81001,10,9,19,14.0,partial,300,46.667,30.000,63.333,1
+2024-01,admissions,B82002,20,18,22,20.0,rounded,50,400.000,360.000,440.000,1
 `},
 		{"suppressed practice cell", query.Request{Measures: []string{formats.Admissions}, From: month("2024-01"), To: month("2024-01"),
 			By: []string{query.ByPractice, query.ByAgeBand, query.BySex}}, ""},
 		{"list size", query.Request{Measures: []string{formats.RegisteredPatients}, By: []string{query.BySex}},
-			`month,measure,sex,count,lower,upper,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
-2024-01,registered_patients,female,150,146,154,rounded,150,1000.000,973.333,1026.667,2
-2024-01,registered_patients,male,200,198,202,rounded,200,1000.000,990.000,1010.000,2
-2024-01,registered_patients,unknown,0,0,0,rounded,0,,,,2
+			`month,measure,sex,count,lower,upper,estimate,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
+2024-01,registered_patients,female,150,146,154,150.0,rounded,150,1000.000,973.333,1026.667,2
+2024-01,registered_patients,male,200,198,202,200.0,rounded,200,1000.000,990.000,1010.000,2
+2024-01,registered_patients,unknown,0,0,0,0.0,rounded,0,,,,2
 `},
 	}
 	for _, tc := range tests {
@@ -123,7 +123,7 @@ func TestQueryCSV(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", buf.String(), tc.want)
 			}
 			if tc.name == "suppressed practice cell" {
-				line := "2024-01,admissions,A81001,5-9,male,,1,7,suppressed,200,,5.000,35.000,1"
+				line := "2024-01,admissions,A81001,5-9,male,,1,7,,suppressed,200,,5.000,35.000,1"
 				if !strings.Contains(buf.String(), line+"\n") {
 					t.Errorf("no line %q in\n%s", line, buf.String())
 				}

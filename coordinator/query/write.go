@@ -24,7 +24,7 @@ var Formats = []string{FormatTable, FormatCSV, FormatJSON}
 func (r *Result) Columns() []string {
 	cols := []string{"month", "measure"}
 	cols = append(cols, r.By...)
-	return append(cols, "count", "lower", "upper", "status", "list_size", "rate_per_1000", "rate_lower", "rate_upper", "practices")
+	return append(cols, "count", "lower", "upper", "estimate", "status", "list_size", "rate_per_1000", "rate_lower", "rate_upper", "practices")
 }
 
 // fields renders a row's values as text in Columns order; empty is null.
@@ -46,6 +46,12 @@ func (r *Result) fields(row *Row) []string {
 		}
 		return strconv.FormatInt(*p, 10)
 	}
+	estimate := func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*p, 'f', 1, 64)
+	}
 	rate := func(p *float64) string {
 		if p == nil {
 			return ""
@@ -53,7 +59,7 @@ func (r *Result) fields(row *Row) []string {
 		return strconv.FormatFloat(*p, 'f', 3, 64)
 	}
 	return append(out, num(row.Count), strconv.FormatInt(row.Lower, 10), strconv.FormatInt(row.Upper, 10),
-		row.Status, strconv.FormatInt(row.ListSize, 10), rate(row.Rate), rate(row.RateLower), rate(row.RateUpper),
+		estimate(row.Estimate), row.Status, strconv.FormatInt(row.ListSize, 10), rate(row.Rate), rate(row.RateLower), rate(row.RateUpper),
 		strconv.FormatInt(row.Practices, 10))
 }
 

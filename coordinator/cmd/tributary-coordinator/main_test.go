@@ -77,9 +77,9 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatalf("combine: %d %s %s", code, out, errs)
 	}
 	code, out, errs = cli(t, "query", "--store", storeDir, "--measure", "consultations", "--by", "month", "--format", "csv")
-	want := `month,measure,count,lower,upper,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
-2024-01,consultations,90,86,94,rounded,2000,45.000,43.000,47.000,2
-2024-02,consultations,90,86,94,rounded,2000,45.000,43.000,47.000,2
+	want := `month,measure,count,lower,upper,estimate,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
+2024-01,consultations,90,86,94,90.0,rounded,2000,45.000,43.000,47.000,2
+2024-02,consultations,90,86,94,90.0,rounded,2000,45.000,43.000,47.000,2
 `
 	if code != 0 || out != want {
 		t.Errorf("query: %d %s\n%s\nwant\n%s", code, errs, out, want)

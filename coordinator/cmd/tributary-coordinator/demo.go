@@ -80,7 +80,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nFederation figures, last six months (count; true total lies in [lower, upper]; rate per 1,000 registered):\n\n")
+	fmt.Fprintf(stdout, "\nFederation figures, last six months. The true total lies in [lower, upper]; count sums what\npractices published, leaving suppressed cells out; estimate is the figure to read; rate per 1,000 registered:\n\n")
 	if err := q.Write(stdout, "table"); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
@@ -329,6 +330,19 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("practice %s's line has %d points, want 9 measures × 14 months", other, lines)
 	}
 	shot("3-trends-filtered")
+	// The print layout: no controls, charts two to a row.
+	if err := chromedp.Run(ctx, emulation.SetEmulatedMedia().WithMedia("print")); err != nil {
+		t.Fatal(err)
+	}
+	var tabsShown bool
+	eval(`getComputedStyle(document.querySelector('.tabs')).display !== 'none'`, &tabsShown)
+	if tabsShown {
+		t.Error("the print layout shows the page tabs")
+	}
+	shot("3b-trends-print")
+	if err := chromedp.Run(ctx, emulation.SetEmulatedMedia().WithMedia("")); err != nil {
+		t.Fatal(err)
+	}
 
 	// Completeness grid.
 	act("completeness", chromedp.Click(`button[data-page=completeness]`, chromedp.ByQuery))

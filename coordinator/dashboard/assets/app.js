@@ -267,7 +267,7 @@ async function renderCompleteness() {
   const months = monthsInRange();
   const practices = [...new Set(res.rows.map((r) => r.practice))];
   const at = new Map(res.rows.map((r) => [r.practice + ' ' + r.month, r]));
-  const C = 14, L = 150, T = 70;
+  const C = 14, L = 150, T = 110;
   const W = L + months.length * C + 10, H = T + practices.length * C + 10;
   const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'Which practice submitted which month' });
   svg.style.width = W + 'px';
@@ -358,6 +358,7 @@ async function render() {
   document.body.dataset.ready = 'false';
   for (const e of document.querySelectorAll('.for-trends')) e.hidden = S.page !== 'trends';
   for (const e of document.querySelectorAll('.for-compare')) e.hidden = S.page !== 'compare';
+  for (const e of document.querySelectorAll('.for-figures')) e.hidden = S.page === 'completeness';
   for (const pg of ['trends', 'completeness', 'compare']) $('page-' + pg).hidden = S.page !== pg;
   for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t.dataset.page === S.page);
   try {

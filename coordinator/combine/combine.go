@@ -213,6 +213,7 @@ type manifest struct {
 	*formats.Manifest
 	key    string
 	sha256 string
+	keyID  string
 }
 
 type manifestResult struct {
@@ -263,7 +264,7 @@ func (c *combiner) readManifest(ctx context.Context, key string) (manifestResult
 		r.err = err
 		return r, nil
 	}
-	r.m = &manifest{Manifest: m, key: key, sha256: r.sha256}
+	r.m = &manifest{Manifest: m, key: key, sha256: r.sha256, keyID: env.KeyID}
 	return r, nil
 }
 
@@ -662,7 +663,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	rep.PracticeRows = c.practiceRows
 
 	for _, m := range manifests {
-		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256}
+		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256, KeyID: m.keyID}
 		for _, f := range m.Files {
 			u, ok := c.uses[f.Key]
 			if !ok {

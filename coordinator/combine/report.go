@@ -35,6 +35,7 @@ type Input struct {
 	Created        time.Time   `json:"created"`
 	Policy         string      `json:"policy"`
 	ManifestSHA256 string      `json:"manifest_sha256"`
+	KeyID          string      `json:"key_id"` // the registered key the manifest verified with
 	Files          []InputFile `json:"files"`
 }
 

@@ -23,14 +23,16 @@ type Options struct {
 // Open returns the store a URL names:
 //
 //	file:///abs/path    a directory on this machine (file:///C:/path on Windows), see NewDir
-//	s3://bucket?endpoint=host:port[&region=R][&insecure=true][&ca=/path/ca.pem]
+//	s3://bucket?endpoint=host:port[&region=R][&insecure=true][&ca=/path/ca.pem][&sse=s3|kms:KEY]
 //	                    a bucket on any S3 server, see the s3 parameters below
 //
 // S3 parameters: endpoint (required) is the server's host and port; region skips the
 // server's region lookup; TLS is on unless insecure=true, which is allowed only for a loopback
 // endpoint (127.0.0.1, ::1, localhost) unless allow_insecure_remote=true is added too,
 // because credentials and data would cross the network in clear; ca names a PEM file of
-// extra certificate authorities to trust (a federation's own CA).
+// extra certificate authorities to trust (a federation's own CA); sse asks the server to
+// encrypt each object it stores, with its default key (sse=s3) or a named key of its KMS
+// (sse=kms:KEY) — reads need no option, the server decrypts for any reader the policy allows.
 //
 // Errors wrap ErrConfig (a bad URL or credentials) or, when CreateBucket is set, any kind a
 // store call can give.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
@@ -30,6 +31,7 @@ type S3 struct {
 	bucket   string
 	endpoint string
 	name     string // the store URL, for messages
+	sse      encrypt.ServerSide
 }
 
 // metaSHA256 is the user metadata entry holding the hex SHA-256 of the content, so Stat can
@@ -46,9 +48,33 @@ const (
 	EnvSecretKey = "TRIBUTARY_S3_SECRET_KEY"
 )
 
-var s3Params = map[string]bool{"endpoint": true, "region": true, "insecure": true, "allow_insecure_remote": true, "ca": true}
+var s3Params = map[string]bool{"endpoint": true, "region": true, "insecure": true, "allow_insecure_remote": true, "ca": true, "sse": true}
 
-func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+// S3Target is what an s3:// store URL names, for tools that speak to the same server by
+// other means (the MinIO admin API that provisions the federation's users).
+type S3Target struct {
+	Bucket   string
+	Endpoint string // host:port
+	Region   string
+	Secure   bool               // TLS, unless insecure=true
+	TLS      *tls.Config        // nil without TLS; trusts ca= when given
+	SSE      encrypt.ServerSide // server-side encryption asked for by sse=, or nil
+	Name     string             // the URL, for messages
+}
+
+// ParseS3URL checks an s3:// store URL (see Open) without contacting the server.
+func ParseS3URL(rawURL string) (*S3Target, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "s3" {
+		return nil, newError("open", "", ErrConfig, nil, "expected an s3://bucket?endpoint=host:port URL")
+	}
+	if u.User != nil {
+		return nil, newError("open", u.Redacted(), ErrConfig, nil, "the store URL must not hold credentials; set them in the environment instead")
+	}
+	return parseS3(u)
+}
+
+func parseS3(u *url.URL) (*S3Target, error) {
 	name := u.Redacted()
 	bad := func(format string, args ...any) error {
 		return newError("open", name, ErrConfig, nil, format, args...)
@@ -66,7 +92,7 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 	}
 	for k, v := range q {
 		if !s3Params[k] {
-			return nil, bad("unknown parameter %q; known ones are endpoint, region, insecure, allow_insecure_remote and ca", k)
+			return nil, bad("unknown parameter %q; known ones are endpoint, region, insecure, allow_insecure_remote, ca and sse", k)
 		}
 		if len(v) != 1 {
 			return nil, bad("parameter %q is given more than once", k)
@@ -106,40 +132,73 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 	if insecure && q.Get("ca") != "" {
 		return nil, bad("ca= has no effect with insecure=true; drop one of them")
 	}
-
-	ak, sk, err := credentialsFor(opts)
-	if err != nil {
-		return nil, &Error{Op: "open", Key: name, Kind: ErrConfig, Detail: err.Error()}
-	}
-
-	tr, err := minio.DefaultTransport(!insecure)
-	if err != nil {
-		return nil, newError("open", name, ErrConfig, err, "cannot set up the HTTP transport")
-	}
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.ResponseHeaderTimeout = 30 * time.Second
+	t := &S3Target{Bucket: bucket, Endpoint: endpoint, Region: q.Get("region"), Secure: !insecure, Name: name}
 	if !insecure {
 		cfg, err := tlsConfig(q.Get("ca"))
 		if err != nil {
 			return nil, &Error{Op: "open", Key: name, Kind: ErrConfig, Detail: err.Error()}
 		}
-		tr.TLSClientConfig = cfg
+		t.TLS = cfg
+	}
+	switch sse := q.Get("sse"); {
+	case sse == "":
+	case sse == "s3":
+		t.SSE = encrypt.NewSSE()
+	case strings.HasPrefix(sse, "kms:") && len(sse) > len("kms:"):
+		t.SSE, err = encrypt.NewSSEKMS(strings.TrimPrefix(sse, "kms:"), nil)
+		if err != nil {
+			return nil, bad("sse=%s: %v", sse, err)
+		}
+	default:
+		return nil, bad("sse must be s3 (the server's default key) or kms:KEY-NAME (a named key of the server's KMS)")
+	}
+	return t, nil
+}
+
+// Transport is an HTTP transport for the target with the timeouts the stores use.
+func (t *S3Target) Transport() (*http.Transport, error) {
+	tr, err := minio.DefaultTransport(t.Secure)
+	if err != nil {
+		return nil, newError("open", t.Name, ErrConfig, err, "cannot set up the HTTP transport")
+	}
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	if t.TLS != nil {
+		tr.TLSClientConfig = t.TLS.Clone()
+	}
+	return tr, nil
+}
+
+func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+	t, err := parseS3(u)
+	if err != nil {
+		return nil, err
+	}
+	name, bucket, endpoint := t.Name, t.Bucket, t.Endpoint
+	ak, sk, err := credentialsFor(opts)
+	if err != nil {
+		return nil, &Error{Op: "open", Key: name, Kind: ErrConfig, Detail: err.Error()}
+	}
+
+	tr, err := t.Transport()
+	if err != nil {
+		return nil, err
 	}
 
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds:           credentials.NewStaticV4(ak, sk, ""),
-		Secure:          !insecure,
+		Secure:          t.Secure,
 		Transport:       tr,
-		Region:          q.Get("region"),
+		Region:          t.Region,
 		TrailingHeaders: true,
 		MaxRetries:      attempts,
 	})
 	if err != nil {
 		return nil, newError("open", name, ErrConfig, err, "cannot set up the S3 client")
 	}
-	s := &S3{client: client, bucket: bucket, endpoint: endpoint, name: name}
+	s := &S3{client: client, bucket: bucket, endpoint: endpoint, name: name, sse: t.SSE}
 	if opts.CreateBucket {
-		if err := s.createBucket(ctx, q.Get("region")); err != nil {
+		if err := s.createBucket(ctx, t.Region); err != nil {
 			return nil, err
 		}
 	}
@@ -214,8 +273,10 @@ func (s *S3) createBucket(ctx context.Context, region string) error {
 // String is the store's URL.
 func (s *S3) String() string { return s.name }
 
-// Put uploads data in one request asking the server to check its SHA-256, then reads back the
-// object's size and checksum to be sure.
+// Put uploads data in one request asking the server to compute its SHA-256, and checks the
+// checksum the server answers with. Only when the server answers none does it read back the
+// object's size and checksum, so an agent whose credentials may write but not read (the
+// federation's least-privilege policy) can still verify its uploads.
 func (s *S3) Put(ctx context.Context, key string, data []byte) (Info, error) {
 	const op = "put"
 	if err := start(ctx, op, key); err != nil {
@@ -229,14 +290,23 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) (Info, error) {
 		Checksum:     minio.ChecksumSHA256,
 		// One request: the object appears whole or not at all, and its checksum is of the
 		// whole content rather than of parts.
-		DisableMultipart: true,
+		DisableMultipart:     true,
+		ServerSideEncryption: s.sse,
 	})
 	if err != nil {
 		return Info{}, s.error(op, key, err)
 	}
 	b64 := base64.StdEncoding.EncodeToString(sum[:])
-	if up.ChecksumSHA256 != "" && up.ChecksumSHA256 != b64 {
-		return Info{}, newError(op, key, ErrChecksum, nil, "the server computed a different SHA-256 of the upload; put it again")
+	if up.ChecksumSHA256 != "" {
+		// The server computed this over the bytes it stored for this very request.
+		if up.ChecksumSHA256 != b64 {
+			return Info{}, newError(op, key, ErrChecksum, nil, "the server computed a different SHA-256 of the upload; put it again")
+		}
+		mod := up.LastModified.UTC()
+		if mod.IsZero() {
+			mod = time.Now().UTC()
+		}
+		return Info{Key: key, Size: int64(len(data)), SHA256: hexSum, Modified: mod}, nil
 	}
 	st, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{Checksum: true})
 	if err != nil {

@@ -39,6 +39,11 @@ Usage:
       watch the store, re-combine as submissions arrive, serve the API and the dashboard
   tributary-coordinator tokens add|list|revoke --file FILE ...
       make, list and revoke the API tokens serve accepts
+  tributary-coordinator practice provision|rotate|revoke|users --admin-url URL --practice ID [--out FILE]
+  tributary-coordinator coordinator-user provision|rotate --admin-url URL --out FILE
+      make, rotate and revoke least-privilege MinIO users: a practice writes only practices/ID/
+  tributary-coordinator provenance --store URL --measure M --month YYYY-MM [--practice P]
+      trace a combined figure to the signed files it came from, and re-verify their bytes
   tributary-coordinator demo --workdir DIR [--practices DIR] [--from YYYY-MM --to YYYY-MM]
       run a whole federation on this machine: every practice's agent, then combine
 
@@ -82,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = serveCmd
 	case "tokens":
 		cmd = tokensCmd
+	case "practice":
+		cmd = practiceCmd
+	case "coordinator-user":
+		cmd = coordinatorUserCmd
+	case "provenance":
+		cmd = provenanceCmd
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

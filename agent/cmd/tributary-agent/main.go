@@ -118,6 +118,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("run --once: the service is running over this spool (it answers on %s) and runs on its schedule; to run now, stop it ('tributary-agent service stop --config %s'), run --once, then start it again", cfg.Listen, *cfgPath)
 	}
 	serve := func(ctx context.Context) error {
+		// Before Open, which discards runs left incomplete: only by a dead agent, never by
+		// one still writing.
+		unlock, err := spool.Lock(cfg.Spool)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, log), log)
 		if err != nil {
 			return err

@@ -550,6 +550,13 @@ func TestNoPluginOutlivesAgent(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		p := f.start(cfg)
 		f.waitFor(30*time.Second, "the plugin to be running", func() bool { return len(running(bin)) > 0 })
+		if sig == syscall.SIGTERM {
+			// A one-off run beside the service would discard the run it is writing.
+			code, _, errs := runCLI(t, "run", "--once", "--config", cfg)
+			if code == 0 || !strings.Contains(errs, "another tributary-agent is running over this spool") {
+				t.Errorf("run --once beside the running service: exit %d, %s", code, errs)
+			}
+		}
 		f.stop(p, sig)
 		if pids := waitGone(bin, 5*time.Second); len(pids) > 0 {
 			t.Errorf("after %v of the agent, plugin processes %v are left", sig, pids)

@@ -330,6 +330,13 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("practice %s's line has %d points, want 9 measures × 14 months", other, lines)
 	}
 	shot("3-trends-filtered")
+	// Download CSV saves what is on screen: a header and one line per figure shown.
+	var csvLines, tableRows int
+	eval(`S.shown.rows.length`, &csvLines)
+	eval(`document.querySelectorAll('#trend-table tbody tr').length`, &tableRows)
+	if csvLines != tableRows+1 || tableRows == 0 {
+		t.Errorf("the CSV download has %d lines for %d figures shown", csvLines, tableRows)
+	}
 	// The print layout: no controls, charts two to a row.
 	if err := chromedp.Run(ctx, emulation.SetEmulatedMedia().WithMedia("print")); err != nil {
 		t.Fatal(err)

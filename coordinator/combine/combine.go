@@ -618,11 +618,23 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	id := hex.EncodeToString(h.Sum(nil))[:32]
 	rep.ID = id
 	rep.SuppressMax = c.suppressMax
+	for _, m := range manifests {
+		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256, KeyID: m.keyID}
+		for _, f := range m.Files {
+			u, ok := c.uses[f.Key]
+			if !ok {
+				u = InputFile{Key: f.Key, Period: f.Period, Size: f.Size, SHA256: f.SHA256, Use: UseRevision}
+			}
+			in.Files = append(in.Files, u)
+		}
+		rep.Inputs = append(rep.Inputs, in)
+	}
+	rep.InputsSHA256 = rep.UsedDigest()
 
 	md := map[string]string{
 		formats.MetaFormatVersion: itoa(Version),
 		formats.MetaPolicy:        c.opts.Policy.Name,
-		MetaCombineID:             id,
+		MetaInputsSHA256:          rep.InputsSHA256,
 		MetaSuppressMax:           itoa(c.suppressMax),
 	}
 	fed, err := newTableWriter(KindFederation, withKind(md, KindFederation), true)
@@ -662,17 +674,6 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	rep.FederationRows = fed.rows
 	rep.PracticeRows = c.practiceRows
 
-	for _, m := range manifests {
-		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256, KeyID: m.keyID}
-		for _, f := range m.Files {
-			u, ok := c.uses[f.Key]
-			if !ok {
-				u = InputFile{Key: f.Key, Period: f.Period, Size: f.Size, SHA256: f.SHA256, Use: UseRevision}
-			}
-			in.Files = append(in.Files, u)
-		}
-		rep.Inputs = append(rep.Inputs, in)
-	}
 	slices.SortFunc(rep.Quarantined, func(a, b Quarantined) int {
 		if c := strings.Compare(a.Key, b.Key); c != 0 {
 			return c

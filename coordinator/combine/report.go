@@ -1,7 +1,11 @@
 package combine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tributary-health/tributary/formats"
@@ -11,8 +15,11 @@ import (
 // Report says what a combine read, what it used, what it refused and why. It holds no
 // wall-clock time of its own: the same inputs give the same report, byte for byte.
 type Report struct {
-	FormatVersion   int      `json:"format_version"`
-	ID              string   `json:"id"`     // the combined output's name, a digest of its inputs
+	FormatVersion int    `json:"format_version"`
+	ID            string `json:"id"` // the combined output's name, a digest of every object read
+	// InputsSHA256 digests only what the figures were made from (each combined file and its
+	// manifest, the policy); federation.arrow records it too. See provenance.
+	InputsSHA256    string   `json:"inputs_sha256"`
 	Policy          string   `json:"policy"` // the federation's disclosure policy
 	SuppressMax     int64    `json:"suppress_max"`
 	RegistrySHA256  string   `json:"registry_sha256"`
@@ -116,4 +123,28 @@ func kindOf(err error) string {
 func fatal(err error) bool {
 	return errors.Is(err, objstore.ErrUnavailable) || errors.Is(err, objstore.ErrAccessDenied) ||
 		errors.Is(err, objstore.ErrChecksum)
+}
+
+// UsedDigest is the SHA-256 of exactly what the figures were made from: each combined practice
+// file and the manifest that signed it, with the policy and suppressed range. Run records it as
+// InputsSHA256 and in federation.arrow's metadata in place of the combine id, so objects read
+// and quarantined (an attack, a broken upload) change the report and the combine id but not the
+// figures' bytes; provenance recomputes it from the report's inputs.
+func (r *Report) UsedDigest() string {
+	var lines []string
+	for _, in := range r.Inputs {
+		for _, f := range in.Files {
+			if f.Use == UseCombined {
+				lines = append(lines, "manifest "+in.Manifest+" "+in.ManifestSHA256, "file "+f.Key+" "+f.SHA256)
+			}
+		}
+	}
+	slices.Sort(lines)
+	lines = slices.Compact(lines)
+	h := sha256.New()
+	fmt.Fprintf(h, "tributary combined inputs v%d\npolicy %s\nsuppress_max %d\n", Version, r.Policy, r.SuppressMax)
+	for _, line := range lines {
+		fmt.Fprintln(h, line)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

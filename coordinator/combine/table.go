@@ -48,8 +48,10 @@ const (
 
 // Schema metadata of the outputs beside tributary.kind and tributary.policy.
 const (
-	MetaCombineID   = "tributary.combine_id"
-	MetaSuppressMax = "tributary.suppress_max"
+	// MetaInputsSHA256 is the federation table's Report.InputsSHA256: a digest of the practice
+	// files and manifests it was made from.
+	MetaInputsSHA256 = "tributary.inputs_sha256"
+	MetaSuppressMax  = "tributary.suppress_max"
 	// MetaBatchMonths lists the month (YYYY-MM) of each record batch, comma-separated, in a
 	// table written one batch per month, so readers can skip the months they do not want.
 	MetaBatchMonths = "tributary.batch_months"

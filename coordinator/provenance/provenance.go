@@ -83,6 +83,9 @@ func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey
 	if err != nil {
 		return nil, err
 	}
+	if rep.InputsSHA256 != rep.UsedDigest() {
+		problem("%s records inputs digest %s but its inputs digest to %s: the report was edited", ch.Report.Key, rep.InputsSHA256, rep.UsedDigest())
+	}
 	if rep.ID != ptr.ID {
 		problem("%s names combined output %s but current.json names %s", ch.Report.Key, rep.ID, ptr.ID)
 	}

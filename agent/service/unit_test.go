@@ -2,11 +2,13 @@ package service
 
 import (
 	"flag"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tributary-health/tributary/agent/metrics"
 	"github.com/tributary-health/tributary/internal/testenv"
 )
 
@@ -55,5 +57,19 @@ func TestUnitQuotesPaths(t *testing.T) {
 	}
 	if _, err := Unit(Options{Config: "/x"}); err == nil {
 		t.Fatal("a unit without a binary must be refused")
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	r := &Runner{Metrics: metrics.New()}
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "ok" {
+		t.Fatalf("/healthz: %d %q", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/metrics", nil))
+	if rec.Code != 405 {
+		t.Fatalf("POST /metrics: %d, want 405", rec.Code)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -285,7 +286,10 @@ func storeDirOf(url string) string {
 
 func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[formats.Month]int64, practices int) {
 	t.Helper()
-	type moved struct{ abs, width, n, exact, tot int64 }
+	type moved struct {
+		abs, width, n, exact, tot int64
+		estAbs                    float64
+	}
 	byMeasure := map[string]*moved{}
 	seen := 0
 	for _, r := range q.Rows {
@@ -315,6 +319,9 @@ func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[forma
 			d = -d
 		}
 		mv.abs += d
+		if r.Estimate != nil {
+			mv.estAbs += math.Abs(*r.Estimate - float64(want))
+		}
 		mv.width += r.Upper - r.Lower
 		mv.n++
 		mv.tot += want
@@ -330,10 +337,11 @@ func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[forma
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	t.Logf("%-28s %8s %14s %14s %12s", "measure", "months", "true total", "mean |moved|", "mean width")
+	t.Logf("how far disclosure control moved each month's federation total from the truth:")
+	t.Logf("%-28s %7s %11s %15s %18s %11s", "measure", "months", "true total", "mean |count-true|", "mean |estimate-true|", "mean width")
 	for _, k := range names {
 		mv := byMeasure[k]
-		t.Logf("%-28s %8d %14d %14.1f %12.1f", k, mv.n, mv.tot, float64(mv.abs)/float64(mv.n), float64(mv.width)/float64(mv.n))
+		t.Logf("%-28s %7d %11d %17.1f %20.1f %11.1f", k, mv.n, mv.tot, float64(mv.abs)/float64(mv.n), mv.estAbs/float64(mv.n), float64(mv.width)/float64(mv.n))
 	}
 }
 

@@ -72,6 +72,15 @@ func New(a *agent.Agent, log *slog.Logger) (*Runner, error) {
 // the metrics and the state file.
 func (r *Runner) Once(ctx context.Context) (*agent.RunReport, error) {
 	rep, err := r.Agent.RunOnce(ctx)
+	if ctx.Err() != nil {
+		// The agent is stopping: what the run left undone is not a plugin's or the store's
+		// failure, and must not show as one; the next run starts afresh.
+		if rep != nil {
+			r.countUpload(rep.Upload)
+		}
+		r.refresh()
+		return rep, err
+	}
 	r.recordRun(rep, err)
 	if rep != nil && (rep.Files > 0 || rep.UploadErr != nil) {
 		r.recordUpload(rep.Upload, rep.UploadErr)
@@ -274,11 +283,17 @@ func (r *Runner) recordRun(rep *agent.RunReport, err error) {
 	r.state.LastRun = run
 }
 
+// countUpload adds what a pass sent to the metrics.
+func (r *Runner) countUpload(res agent.UploadResult) {
+	r.Metrics.BytesSent.Add(float64(res.BytesSent))
+	r.Metrics.ObjectsUploaded.Add(float64(res.FilesSent))
+	r.Metrics.RunsUploaded.Add(float64(res.RunsSent))
+}
+
+// recordUpload records a finished pass: counts, and the outbox's success or error.
 func (r *Runner) recordUpload(res agent.UploadResult, err error) {
 	m := r.Metrics
-	m.BytesSent.Add(float64(res.BytesSent))
-	m.ObjectsUploaded.Add(float64(res.FilesSent))
-	m.RunsUploaded.Add(float64(res.RunsSent))
+	r.countUpload(res)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

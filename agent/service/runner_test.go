@@ -140,3 +140,40 @@ sha256 = %q
 		t.Fatalf("status after recovery:\n%s", b.String())
 	}
 }
+
+// TestStoppingIsNoFailure: a run cut short because the agent is stopping records no plugin
+// failure and no failed run, so status after a restart does not blame a plugin.
+func TestStoppingIsNoFailure(t *testing.T) {
+	dir := t.TempDir()
+	priv, _, err := agent.InitKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugin := testenv.Binary(t, "./plugins/internal/testplugins/hangs")
+	sum, _ := host.FileSHA256(plugin)
+	cfg, err := config.Parse(fmt.Appendf(nil, "practice = \"P1\"\nkey_file = %q\nstore = \"file://%s\"\nspool = %q\nlisten = \"off\"\n[[plugins]]\nname = \"hangs\"\npath = %q\nsha256 = %q\n",
+		priv, filepath.ToSlash(filepath.Join(dir, "store")), filepath.Join(dir, "spool"), plugin, sum))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.Open(context.Background(), cfg, agent.HostLauncher(cfg, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := r.Once(ctx); err == nil {
+		t.Fatal("a run cut short must return its context's error")
+	}
+	if n := testutil.CollectAndCount(r.Metrics.PluginFailures) + testutil.CollectAndCount(r.Metrics.Runs); n != 0 {
+		t.Fatalf("%d failure or run series recorded for a run cut short by stopping", n)
+	}
+	st, _ := status.Read(status.Path(cfg.Spool))
+	if st == nil || st.LastRun != nil || len(st.Plugins) != 0 || st.Upload.LastError != "" {
+		t.Fatalf("state after a run cut short: %+v", st)
+	}
+}

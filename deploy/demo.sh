@@ -1,12 +1,33 @@
 #!/usr/bin/env bash
-# The whole federation flow on one machine, with no server: builds Tributary, generates a
-# synthetic federation, runs every practice's agent against a local store, combines, and
-# prints the federation's figures. Usage: bash deploy/demo.sh [WORKDIR] [extra demo flags]
+# The whole federation flow on one machine, with no server to install: builds Tributary,
+# generates a synthetic federation, runs every practice's agent against a local store,
+# combines, prints the federation's figures, then serves the dashboard on 127.0.0.1.
+#
+#   bash deploy/demo.sh [WORKDIR] [demo flags, e.g. --practices DIR --from 2022-01 --to 2023-12]
+#
+# TRIBUTARY_DEMO_SERVE=0 skips the dashboard; TRIBUTARY_DEMO_LISTEN changes its address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workdir=${1:-.tributary-demo}
 shift || true
+listen=${TRIBUTARY_DEMO_LISTEN:-127.0.0.1:8080}
 mkdir -p bin
 echo "building tributary-agent, tributary-coordinator and the synthea plugin into ./bin ..."
 go build -o bin/ ./agent/cmd/tributary-agent ./coordinator/cmd/tributary-coordinator ./plugins/synthea
-exec bin/tributary-coordinator demo --workdir "$workdir" --plugin bin/synthea "$@"
+bin/tributary-coordinator demo --workdir "$workdir" --plugin bin/synthea "$@"
+
+if [[ ${TRIBUTARY_DEMO_SERVE:-1} == 0 ]]; then
+	exit 0
+fi
+tokens=$workdir/coordinator/tokens.json
+token=$(bin/tributary-coordinator tokens add --file "$tokens" --name "demo federation lead" --role lead | grep -o 'trib_[0-9a-f]*' | head -n 1)
+cat <<MSG
+
+The dashboard: open http://$listen/ and sign in with this federation-lead token:
+
+    $token
+
+(Ctrl-C stops the server; the figures stay in $workdir/store.)
+MSG
+exec bin/tributary-coordinator serve --store "file://$(cd "$workdir" && pwd)/store" \
+	--key "$workdir/coordinator/coordinator.key" --tokens "$tokens" --listen "$listen"

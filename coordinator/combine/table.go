@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -280,10 +281,15 @@ func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err erro
 func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (md map[string]string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if e, ok := r.(error); ok && errors.Is(e, errTableAlloc) {
+				err = fmt.Errorf("the combined table would need more than %d MiB to decode (a compression bomb or a corrupt length); run 'tributary-coordinator combine' again", MaxTableDecodedBytes>>20)
+				return
+			}
 			err = fmt.Errorf("the combined table is malformed (%v); run 'tributary-coordinator combine' again", r)
 		}
 	}()
-	rdr, err := ipc.NewFileReader(bytes.NewReader(data))
+	mem := &tableAllocator{mem: memory.NewGoAllocator()}
+	rdr, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("the combined table is not an Arrow IPC file: %w", err)
 	}
@@ -368,6 +374,41 @@ func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (
 	}
 	return md, nil
 }
+
+// MaxTableDecodedBytes bounds the memory ReadTable may allocate for one table, decompressed
+// buffers included: a federation's largest table decodes to a few tens of MiB.
+const MaxTableDecodedBytes = 512 << 20
+
+var errTableAlloc = errors.New("table allocation limit")
+
+// tableAllocator panics (recovered by ReadTableMonths) once a reader has allocated more than
+// its budget, which Arrow does from a buffer's claimed length before inflating anything.
+// Freed memory is not given back: one table is read once.
+type tableAllocator struct {
+	mem  memory.Allocator
+	used atomic.Int64
+}
+
+func (a *tableAllocator) take(n int) {
+	if n > 0 && a.used.Add(int64(n)) > MaxTableDecodedBytes {
+		panic(errTableAlloc)
+	}
+}
+
+func (a *tableAllocator) Allocate(size int) []byte {
+	if size < 0 {
+		panic(errTableAlloc)
+	}
+	a.take(size)
+	return a.mem.Allocate(size)
+}
+
+func (a *tableAllocator) Reallocate(size int, b []byte) []byte {
+	a.take(size - len(b))
+	return a.mem.Reallocate(size, b)
+}
+
+func (a *tableAllocator) Free(b []byte) { a.mem.Free(b) }
 
 // vocabulary maps every label a table can hold to one string of its own, so rows read from a
 // table do not keep the table's buffers alive (an Arrow string aliases its buffer).

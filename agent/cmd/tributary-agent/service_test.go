@@ -194,6 +194,18 @@ func (f *federation) logSince(off int64) string {
 	return string(b[off:])
 }
 
+// waitLog waits, polling every few milliseconds, for the agent's log to say msg after off.
+func (f *federation) waitLog(off int64, msg string) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(f.logSince(off), msg) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the agent's log did not say %s within 30s:\n%s", msg, f.logTail())
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+}
+
 func (f *federation) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(f.dir, "agent.log"))
 	if len(b) > 6000 {
@@ -412,25 +424,25 @@ func TestKillNineLosesNothing(t *testing.T) {
 	for i := range kills {
 		logStart := f.logSize()
 		p := f.start(cfg)
-		if i%4 == 0 {
+		switch i % 4 {
+		case 0:
 			// Anywhere: starting up, resuming earlier runs, idle, or in a run.
 			time.Sleep(time.Duration(rand.IntN(1800)) * time.Millisecond)
-		} else {
-			// Within a run: extraction, writing the spool and uploading take a few hundred
-			// milliseconds from "run started".
-			f.waitFor(30*time.Second, "a run to start", func() bool { return strings.Contains(f.logSince(logStart), `"msg":"run started"`) })
+		case 1:
+			// Within a run: launching the plugin and extracting.
+			f.waitLog(logStart, `"msg":"run started"`)
 			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+		default:
+			// Writing the spool and uploading take tens of milliseconds once the plugin is done.
+			f.waitLog(logStart, `"msg":"plugin finished"`)
+			time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
 		}
 		f.stop(p, syscall.SIGKILL)
 		phases[killPhase(spoolDir)]++
 		if pids := waitGone(good, 5*time.Second); len(pids) > 0 {
 			t.Fatalf("kill %d: plugin processes %v outlived the agent", i+1, pids)
 		}
-		// combine fails on a store with no run at all (its empty Parquet table does not read
-		// back), so it is run once the first run is in.
-		if len(storedRuns(t, f.store)) > 0 {
-			f.combined(f.store) // fails on any partial or quarantined run
-		}
+		f.combined(f.store) // fails on any partial or quarantined run
 	}
 	pendingAfterKills, sentAfterKills := spooled(t, spoolDir)
 	p := f.start(cfg)

@@ -36,6 +36,11 @@ func Install(o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if managed(o) {
+		if err := systemdRunning(); err != nil {
+			return "", err
+		}
+	}
 	path := UnitPath(o)
 	if _, err := os.Stat(path); err == nil {
 		return "", fmt.Errorf("%s already exists; to reinstall, run 'tributary-agent service uninstall' first", path)
@@ -50,9 +55,12 @@ func Install(o Options) (string, error) {
 		return fmt.Sprintf("wrote %s; copy it to %s, then run 'systemctl daemon-reload' and 'systemctl enable %s'", path, DefaultUnitDir, filepath.Base(path)), nil
 	}
 	if err := systemctl("daemon-reload"); err != nil {
+		os.Remove(path) // no half-made install
 		return "", err
 	}
 	if err := systemctl("enable", filepath.Base(path)); err != nil {
+		os.Remove(path)
+		_ = systemctl("daemon-reload")
 		return "", err
 	}
 	return fmt.Sprintf("installed and enabled %s; it starts at every boot. Start it now with 'tributary-agent service start --config %s'", path, o.Config), nil
@@ -80,14 +88,36 @@ func Uninstall(o Options) (string, error) {
 }
 
 // Start starts the installed service.
-func Start(o Options) error { return systemctl("start", filepath.Base(UnitPath(o))) }
+func Start(o Options) error {
+	if err := systemdRunning(); err != nil {
+		return err
+	}
+	return systemctl("start", filepath.Base(UnitPath(o)))
+}
 
 // Stop stops the service: the agent stops its plugins and exits; runs waiting in the spool
 // are sent after the next start.
-func Stop(o Options) error { return systemctl("stop", filepath.Base(UnitPath(o))) }
+func Stop(o Options) error {
+	if err := systemdRunning(); err != nil {
+		return err
+	}
+	return systemctl("stop", filepath.Base(UnitPath(o)))
+}
+
+// systemdRunning says, in words, when this machine was not booted with systemd (a
+// container, say), where systemctl cannot work.
+func systemdRunning() error {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return errors.New("systemd is not running on this machine, so the agent cannot be installed as a systemd service here; run 'tributary-agent run --config FILE' under this machine's own service manager (or in a container, see deploy/compose.yaml), or write the unit elsewhere with --unit-dir DIR")
+	}
+	return nil
+}
 
 // State is the service manager's word for the service: active, inactive, failed...
 func State(o Options) (string, error) {
+	if err := systemdRunning(); err != nil {
+		return "", err
+	}
 	out, err := exec.Command("systemctl", "is-active", filepath.Base(UnitPath(o))).Output()
 	s := strings.TrimSpace(string(out))
 	if s != "" {

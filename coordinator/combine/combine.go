@@ -492,7 +492,7 @@ func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntr
 			Detail: "the signed manifest lists it but the store does not hold it; the practice's agent should upload the run again"}
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "unreadable", err // a store failure stops the combine; a bad checksum is quarantined
 	}
 	sub, err := formats.VerifySubmission(m.Manifest, f, data, c.opts.Limits)
 	if err == nil {

@@ -96,6 +96,7 @@ var quarantineKinds = []struct {
 	{formats.ErrUnknownKey, "unknown_key"},
 	{formats.ErrRevoked, "revoked_key"},
 	{formats.ErrChecksum, "checksum_mismatch"},
+	{objstore.ErrChecksum, "checksum_mismatch"},
 	{formats.ErrSize, "size_mismatch"},
 	{formats.ErrPracticeMismatch, "practice_mismatch"},
 	{formats.ErrKey, "bad_key"},
@@ -120,9 +121,11 @@ func kindOf(err error) string {
 
 // fatal reports whether a store error must stop the combine rather than quarantine one object:
 // a store that is down or refuses us would otherwise make a partial combine look complete.
+// An object whose content disagrees with the checksum stored beside it (objstore.ErrChecksum)
+// is quarantined instead: a practice can write such an object through the raw S3 API, and
+// must not be able to stop every later combine by doing so.
 func fatal(err error) bool {
-	return errors.Is(err, objstore.ErrUnavailable) || errors.Is(err, objstore.ErrAccessDenied) ||
-		errors.Is(err, objstore.ErrChecksum)
+	return errors.Is(err, objstore.ErrUnavailable) || errors.Is(err, objstore.ErrAccessDenied)
 }
 
 // UsedDigest is the SHA-256 of exactly what the figures were made from: each combined practice

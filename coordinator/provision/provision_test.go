@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
 	"github.com/tributary-health/tributary/coordinator/provision"
@@ -80,6 +83,30 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	if res.Report.Practices != 2 || len(res.Report.Quarantined) != 0 {
 		t.Fatalf("combine used %d practices and quarantined %v; want both practices, nothing quarantined", res.Report.Practices, res.Report.Quarantined)
+	}
+
+	// Practice A, through the raw S3 API, writes an object whose stored checksum metadata
+	// lies about its content: the coordinator quarantines it and carries on, rather than
+	// letting one practice stop every combine.
+	raw, err := minio.New(srv.Endpoint(), &minio.Options{Creds: credentials.NewStaticV4(credsA.AccessKey, credsA.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar := formats.ManifestKey(a, "20990101T000000Z-11111111")
+	body := "{}"
+	if _, err := raw.PutObject(ctx, bucket, liar, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{
+		UserMetadata: map[string]string{"Sha256": strings.Repeat("0", 64)}}); err != nil {
+		t.Fatalf("raw put with practice A's keys: %v", err)
+	}
+	again, err := combine.Run(ctx, stC, coordPub, combine.Options{})
+	if err != nil {
+		t.Fatalf("combine with an object whose stored checksum lies: %v", err)
+	}
+	if q := again.Report.Quarantined; len(q) != 1 || q[0].Key != liar || q[0].Kind != "checksum_mismatch" {
+		t.Errorf("quarantine %+v, want only %s as checksum_mismatch", q, liar)
+	}
+	if again.Pointer.Objects[combine.FederationArrow].SHA256 != res.Pointer.Objects[combine.FederationArrow].SHA256 {
+		t.Error("the figures changed because of the lying object")
 	}
 
 	ownFile := formats.SubmissionKey(a, fed.Practices[0].RunID, fed.Start)

@@ -15,11 +15,14 @@ package provision
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -32,6 +35,8 @@ type Admin struct {
 	client *madmin.AdminClient
 	bucket string
 	name   string // the store URL, for messages
+	health string // the server's unauthenticated liveness URL
+	http   *http.Client
 }
 
 // Credentials are one store user's keys.
@@ -63,7 +68,33 @@ func Open(storeURL, accessKey, secretKey string) (*Admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up the MinIO admin client for %s: %w", t.Name, err)
 	}
-	return &Admin{client: c, bucket: t.Bucket, name: t.Name}, nil
+	scheme := "http"
+	if t.Secure {
+		scheme = "https"
+	}
+	return &Admin{client: c, bucket: t.Bucket, name: t.Name, health: scheme + "://" + t.Endpoint + "/minio/health/live",
+		http: &http.Client{Transport: tr, Timeout: 15 * time.Second}}, nil
+}
+
+// reach checks that the server answers and its certificate is trusted, because the admin
+// client retries such failures until the context ends and then says only that.
+func (a *Admin) reach(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.health, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		var hostname x509.HostnameError
+		var invalid x509.CertificateInvalidError
+		if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+			return fmt.Errorf("%s: the server's certificate is not trusted (%v); add ca=/path/ca.pem naming the CA that signed it", a.name, err)
+		}
+		return fmt.Errorf("%s: cannot reach the server (%v); check that it is running and the endpoint is right", a.name, err)
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // PracticePolicyName is the name of the policy that lets practice id write its prefix of
@@ -146,6 +177,9 @@ func (a *Admin) Coordinator(ctx context.Context) (Credentials, error) {
 }
 
 func (a *Admin) newUser(ctx context.Context, policyName string, pol []byte) (Credentials, error) {
+	if err := a.reach(ctx); err != nil {
+		return Credentials{}, err
+	}
 	if err := a.client.AddCannedPolicy(ctx, policyName, pol); err != nil {
 		return Credentials{}, a.error("create policy "+policyName, err)
 	}
@@ -162,6 +196,9 @@ func (a *Admin) newUser(ctx context.Context, policyName string, pol []byte) (Cre
 
 // Users lists the access keys whose policy is policyName, sorted.
 func (a *Admin) Users(ctx context.Context, policyName string) ([]string, error) {
+	if err := a.reach(ctx); err != nil {
+		return nil, err
+	}
 	users, err := a.client.ListUsers(ctx)
 	if err != nil {
 		return nil, a.error("list users", err)

@@ -220,3 +220,43 @@ func TestPolicyFilesMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisionOverTLS makes a practice user through the admin API of a MinIO server whose
+// certificate only the federation's own CA (ca= in the URL) vouches for, and uploads with it;
+// without ca= the admin client refuses the server.
+func TestProvisionOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a TLS server")
+	}
+	srv := miniotest.StartTLS(t)
+	bucket := miniotest.Bucket(t)
+	srv.Store(t, bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := srv.URL(bucket)
+	if !strings.Contains(url, "ca=") {
+		t.Fatalf("the TLS server's URL %s names no CA", url)
+	}
+	admin, err := provision.Open(url, srv.AccessKey, srv.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := admin.Practice(ctx, "A81001")
+	if err != nil {
+		t.Fatalf("provision over TLS: %v", err)
+	}
+	st, err := objstore.Open(ctx, url, objstore.Options{AccessKey: creds.AccessKey, SecretKey: creds.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, "practices/A81001/runs/x", []byte("over TLS")); err != nil {
+		t.Errorf("Put over TLS with the new user: %v", err)
+	}
+	noCA, err := provision.Open("s3://"+bucket+"?endpoint="+srv.Endpoint(), srv.AccessKey, srv.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noCA.Practice(ctx, "B82002"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("provision over TLS without ca= = %v, want a certificate error", err)
+	}
+}

@@ -35,10 +35,13 @@ type Chain struct {
 	Pointer   string // federation/current.json
 	Report    combine.ObjectRef
 	Figures   combine.ObjectRef // federation.arrow
-	Measure   string
-	Month     string
-	Links     []Link
-	Problems  []string // empty when every stored byte matches what the combine read
+	// InputsSHA256 digests the files and manifests the figures were made from (see
+	// combine.Report.UsedDigest).
+	InputsSHA256 string
+	Measure      string
+	Month        string
+	Links        []Link
+	Problems     []string // empty when every stored byte matches what the combine read
 }
 
 // Link is one practice file that the combine used for the month.
@@ -83,6 +86,7 @@ func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey
 	if err != nil {
 		return nil, err
 	}
+	ch.InputsSHA256 = rep.InputsSHA256
 	if rep.InputsSHA256 != rep.UsedDigest() {
 		problem("%s records inputs digest %s but its inputs digest to %s: the report was edited", ch.Report.Key, rep.InputsSHA256, rep.UsedDigest())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/tributary-health/tributary/coordinator/provenance"
 	"github.com/tributary-health/tributary/formats"
@@ -45,20 +44,16 @@ func provenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "%s %s in combined output %s\n", ch.Measure, ch.Month, ch.CombineID)
 	fmt.Fprintf(stdout, "  %s -> report %s (sha256 %s)\n", ch.Pointer, ch.Report.Key, ch.Report.SHA256)
-	fmt.Fprintf(stdout, "  figures %s (sha256 %s)\n", ch.Figures.Key, ch.Figures.SHA256)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRACTICE\tRUN\tMANIFEST SHA-256\tKEY\tFILE\tFILE SHA-256\tCELLS")
+	fmt.Fprintf(stdout, "  figures %s (sha256 %s), made from inputs digesting to %s\n", ch.Figures.Key, ch.Figures.SHA256, ch.InputsSHA256)
 	for _, l := range ch.Links {
-		cells := "?"
+		cells := "unreadable now"
 		if l.Cells >= 0 {
-			cells = fmt.Sprint(l.Cells)
+			cells = fmt.Sprintf("%d cells of %s", l.Cells, ch.Measure)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Practice, l.RunID, l.ManifestSHA256, l.KeyID, l.File.Key, l.File.SHA256, cells)
+		fmt.Fprintf(stdout, "practice %s\n  manifest %s\n           run %s, sha256 %s, signed by key %s\n  file     %s\n           sha256 %s, %d bytes, %s\n",
+			l.Practice, l.Manifest, l.RunID, l.ManifestSHA256, l.KeyID, l.File.Key, l.File.SHA256, l.File.Size, cells)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%d practice files; manifests listed under practices/<id>/runs/<run>/\n", len(ch.Links))
+	fmt.Fprintf(stdout, "%d practice files made this figure\n", len(ch.Links))
 	if len(ch.Problems) == 0 {
 		fmt.Fprintln(stdout, "verified: every stored byte of this chain is what the combine read")
 		return nil

@@ -45,9 +45,10 @@ func TestProvenance(t *testing.T) {
 	month := fed.Start.String()
 	args := []string{"provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", month}
 	code, out, errs := cli(t, args...)
-	if code != 0 || !strings.Contains(out, "verified: every stored byte") || !strings.Contains(out, "3 practice files") {
+	if code != 0 || !strings.Contains(out, "verified: every stored byte") || !strings.Contains(out, "3 practice files made this figure") {
 		t.Fatalf("provenance before any change: %d\n%s\n%s", code, out, errs)
 	}
+	t.Logf("provenance output:\n%s", out)
 	for _, p := range fed.Practices {
 		for _, want := range []string{p.ID, p.RunID, formats.KeyID(p.Key.Public().(ed25519.PublicKey)), formats.SubmissionKey(p.ID, p.RunID, fed.Start)} {
 			if !strings.Contains(out, want) {
@@ -55,7 +56,7 @@ func TestProvenance(t *testing.T) {
 			}
 		}
 	}
-	if code, out, _ := cli(t, append(args, "--practice", fed.Practices[1].ID)...); code != 0 || !strings.Contains(out, "1 practice files") || strings.Contains(out, fed.Practices[0].ID) {
+	if code, out, _ := cli(t, append(args, "--practice", fed.Practices[1].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") || strings.Contains(out, fed.Practices[0].ID) {
 		t.Errorf("provenance --practice: %d\n%s", code, out)
 	}
 
@@ -74,6 +75,7 @@ func TestProvenance(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "CHANGED: file "+fileKey) || !strings.Contains(out, "changed after the combine") || !strings.Contains(errs, "1 link(s)") {
 		t.Fatalf("provenance after altering %s: %d\n%s\n%s", fileKey, code, out, errs)
 	}
+	t.Logf("after altering a file:\n%s%s", out, errs)
 	// Other months of the same practice are untouched, so their chain still verifies.
 	if code, out, _ := cli(t, "provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", (fed.Start + 1).String()); code != 0 {
 		t.Errorf("provenance of the unaltered month: %d\n%s", code, out)

@@ -156,6 +156,12 @@ func TestPracticeProvisionCommand(t *testing.T) {
 	if _, err := a2.Put(ctx, "practices/A81001/runs/z", []byte("revoked")); !errors.Is(err, objstore.ErrAccessDenied) {
 		t.Errorf("Put with revoked keys = %v, want ErrAccessDenied", err)
 	}
+	if code, out, errs := cli(t, "practice", "revoke", "--admin-url", url, "--practice", "Z99999"); code != 0 || !strings.Contains(out, "had no store user") {
+		t.Errorf("revoke of a practice never provisioned: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := cli(t, "practice", "provision", "--admin-url", url, "--practice", "../etc", "--out", "-"); code != 1 || !strings.Contains(errs, "practice id") {
+		t.Errorf("provision of an invalid practice id: %d %s", code, errs)
+	}
 	coord := filepath.Join(dir, "coordinator.env")
 	if code, out, errs := cli(t, "coordinator-user", "provision", "--admin-url", url, "--out", coord); code != 0 {
 		t.Fatalf("coordinator-user provision: %d %s %s", code, out, errs)

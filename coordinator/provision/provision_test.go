@@ -3,6 +3,8 @@ package provision_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -258,5 +260,53 @@ func TestProvisionOverTLS(t *testing.T) {
 	}
 	if _, err := noCA.Practice(ctx, "B82002"); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("provision over TLS without ca= = %v, want a certificate error", err)
+	}
+}
+
+// TestWriteOnlyWithEncryption: a practice's write-only user can upload, verified, with each
+// encryption-at-rest option, and the coordinator's user reads the objects back.
+func TestWriteOnlyWithEncryption(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server with a KMS key")
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MINIO_KMS_SECRET_KEY", "federation-key:"+base64.StdEncoding.EncodeToString(key))
+	srv := miniotest.Start(t)
+	bucket := miniotest.Bucket(t)
+	srv.Store(t, bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := provision.Open(srv.URL(bucket), srv.AccessKey, srv.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	practice, err := admin.Practice(ctx, "A81001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord, err := admin.Coordinator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := objstore.Open(ctx, srv.URL(bucket), objstore.Options{AccessKey: coord.AccessKey, SecretKey: coord.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sse := range []string{"s3", "kms:federation-key"} {
+		st, err := objstore.Open(ctx, srv.URL(bucket)+"&sse="+sse, objstore.Options{AccessKey: practice.AccessKey, SecretKey: practice.SecretKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := "practices/A81001/runs/" + strings.ReplaceAll(sse, ":", "-")
+		if _, err := st.Put(ctx, k, []byte("counts "+sse)); err != nil {
+			t.Errorf("write-only Put with sse=%s: %v", sse, err)
+			continue
+		}
+		if got, _, err := reader.Get(ctx, k, 1<<10); err != nil || string(got) != "counts "+sse {
+			t.Errorf("the coordinator reads %q, %v", got, err)
+		}
 	}
 }

@@ -259,3 +259,15 @@ func checkColumns(rec arrow.Record) error {
 	}
 	return nil
 }
+
+// CheckIPCFile checks the framing of an Arrow IPC file the way this package's own readers do
+// before Arrow sees it: flat schema of at most 256 fields, vectors within their buffers, every
+// compressed buffer inflating to exactly what it claims within maxDecodedBytes. Readers of
+// other Arrow files from the store (the coordinator's combined tables) call it first, because
+// Arrow's reader can allocate without bound, or abort the process, on bytes that fail it.
+func CheckIPCFile(data []byte, maxDecodedBytes int64) error {
+	if maxDecodedBytes <= 0 {
+		maxDecodedBytes = DefaultLimits.MaxDecodedBytes
+	}
+	return framingError("check arrow file", checkIPCFile(data, maxDecodedBytes))
+}

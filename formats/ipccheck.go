@@ -80,7 +80,8 @@ var flatTypes = map[byte]bool{
 // compressed buffer inflated, summed over all the blocks the footer lists (a footer could
 // list one block a million times).
 type decodeBudget struct {
-	left int64
+	left   int64
+	window int64 // zstd decoder history already charged: decoders are reused, not stacked
 }
 
 func (b *decodeBudget) spend(n int64) error {
@@ -324,8 +325,9 @@ func compressedBuffers(meta, body []byte, fn func(zstdCodec bool, buf []byte) er
 
 // checkZstd inflates frames into nothing and requires them to hold exactly claimed bytes,
 // with no window larger than maxZstdWindow or than the buffer itself. The history the Arrow
-// reader's decoder will allocate for the first frame (twice its window) is charged to the
-// budget; later frames reuse it or are held to maxZstdWindow.
+// reader's decoder will allocate (twice the window) is charged to the budget once, at the
+// largest window seen: Arrow decodes one buffer at a time, so decoders do not stack up, and a
+// file of many batches is not charged a window per buffer.
 func checkZstd(frames []byte, claimed int64, budget *decodeBudget) error {
 	var h zstd.Header
 	if err := h.Decode(frames); err == nil && !h.Skippable {
@@ -336,15 +338,20 @@ func checkZstd(frames []byte, claimed int64, budget *decodeBudget) error {
 		if window > maxZstdWindow && window > uint64(claimed) {
 			return errAllocLimit
 		}
-		if err := budget.spend(2 * int64(window)); err != nil {
-			return err
+		if history := 2 * int64(window); history > budget.window {
+			if err := budget.spend(history - budget.window); err != nil {
+				return err
+			}
+			budget.window = history
 		}
 	}
 	dec, err := zstd.NewReader(bytes.NewReader(frames),
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxWindow(maxZstdWindow),
-		zstd.WithDecoderMaxMemory(uint64(max(claimed, minZstdWindow))))
+		// The window, not the content, sizes the history: a 512 KiB buffer may sit in a frame
+		// with a 1 MiB window. The output itself is held to claimed+1 bytes below.
+		zstd.WithDecoderMaxMemory(uint64(max(claimed, maxZstdWindow))))
 	if err != nil {
 		return err
 	}

@@ -288,6 +288,11 @@ func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (
 			err = fmt.Errorf("the combined table is malformed (%v); run 'tributary-coordinator combine' again", r)
 		}
 	}()
+	// Arrow's reader can allocate without bound, or abort the process, on a hostile schema:
+	// check the framing first, as formats does for every file it reads.
+	if err := formats.CheckIPCFile(data, MaxTableDecodedBytes); err != nil {
+		return nil, fmt.Errorf("the combined table is not a readable Arrow file (%w); run 'tributary-coordinator combine' again", err)
+	}
 	mem := &tableAllocator{mem: memory.NewGoAllocator()}
 	rdr, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(mem))
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -199,24 +198,6 @@ func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters 
 	return truth
 }
 
-// syncBuffer is a log sink shared by the agents and their plugins.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFederationEndToEnd runs the whole flow over the shared Synthea data split into
 // practices: real plugin binaries, every practice's agent, the combine, the query. For each
 // month and measure the federation figure must bound the total counted independently from
@@ -244,7 +225,7 @@ func TestFederationEndToEnd(t *testing.T) {
 			ctx := context.Background()
 			storeURL, opts := sc.url(t)
 			work := t.TempDir()
-			logs := &syncBuffer{}
+			logs := &testenv.LogBuffer{}
 			res, err := Run(ctx, Options{
 				Practices: practices, Workdir: work, Plugin: plugin, From: e2eFrom, To: e2eTo,
 				Store: storeURL, StoreOptions: opts,

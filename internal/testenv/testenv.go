@@ -80,3 +80,23 @@ func Binary(t testing.TB, pkg string) string {
 	built[pkg] = out
 	return out
 }
+
+// LogBuffer collects output written from other goroutines (loggers, a command under test)
+// while the test reads it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

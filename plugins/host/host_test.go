@@ -1,13 +1,11 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/testenv"
 	"github.com/tributary-health/tributary/plugins/host"
 	"github.com/tributary-health/tributary/plugins/internal/testplugins"
 	"github.com/tributary-health/tributary/plugins/sdk"
@@ -30,24 +29,6 @@ func TestMain(m *testing.M) {
 	testplugins.TestMain(m, &bins, nil)
 }
 
-// syncBuffer collects log output written from go-plugin's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // launch starts a test plugin with its correct checksum and registers the checks every test
 // ends with: Close, then no process left running the binary.
 func launch(t *testing.T, name string, opts host.Options) (*host.Plugin, error) {
@@ -61,7 +42,7 @@ func launch(t *testing.T, name string, opts host.Options) (*host.Plugin, error) 
 		opts.SHA256 = sum
 	}
 	if opts.Logger == nil {
-		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &syncBuffer{}, Level: hclog.Debug})
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &testenv.LogBuffer{}, Level: hclog.Debug})
 	}
 	assertNoneLeft(t, name)
 	p, err := host.Launch(context.Background(), opts)
@@ -84,7 +65,7 @@ func assertNoneLeft(t *testing.T, name string) {
 var jan = formats.MonthFor(2024, 1)
 
 func TestGoodPlugin(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	p, err := launch(t, "good", host.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})})
 	if err != nil {
 		t.Fatal(err)

@@ -19,32 +19,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestTokensCommand(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "tokens.json")
@@ -154,7 +136,7 @@ func TestServeCommand(t *testing.T) {
 	}
 
 	cert, key, pool := selfSigned(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--store", store, "--coordinator-pub", pubFile, "--tokens", tokens,

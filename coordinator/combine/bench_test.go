@@ -1,8 +1,6 @@
 package combine_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -10,9 +8,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tributary-health/tributary/internal/procstat"
+	"github.com/tributary-health/tributary/internal/testenv"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
@@ -30,7 +30,7 @@ import (
 // reports seconds per combine (wall and CPU) and the process's peak resident memory (VmHWM), reset after the
 // store is generated so it measures the combine alone.
 func BenchmarkCombine(b *testing.B) {
-	params := fedgen.Params{Practices: envInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), Months: envInt(b, "TRIBUTARY_BENCH_MONTHS", 60), Seed: 2024}
+	params := fedgen.Params{Practices: testenv.EnvInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), Months: testenv.EnvInt(b, "TRIBUTARY_BENCH_MONTHS", 60), Seed: 2024}
 	fed := fedgen.New(params)
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tributary-bench-combine-v%d-p%d-m%d-s%d", fedgen.Version, params.Practices, params.Months, params.Seed))
 	marker := filepath.Join(dir, "complete")
@@ -71,7 +71,7 @@ func BenchmarkCombine(b *testing.B) {
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
-	resetPeakRSS()
+	procstat.ResetPeak(os.Getpid())
 	pub := fed.Coordinator.Public().(ed25519.PublicKey)
 	var res *combine.Result
 	b.ResetTimer()
@@ -84,7 +84,7 @@ func BenchmarkCombine(b *testing.B) {
 	}
 	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/combine")
 	b.ReportMetric((cpuTime()-cpuStart).Seconds()/float64(b.N), "cpu-s/combine")
-	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(procstat.PeakRSS(os.Getpid()))/(1<<20), "peak-RSS-MiB")
 	if want := params.Practices * params.Months; res.Report.FilesCombined != want || len(res.Report.Quarantined) != 0 {
 		b.Fatalf("combined %d files, want %d; %d quarantined", res.Report.FilesCombined, want, len(res.Report.Quarantined))
 	}
@@ -98,36 +98,4 @@ func BenchmarkCombine(b *testing.B) {
 	}
 	sizes = append(sizes, fmt.Sprintf("%d practice tables %.1f MiB", len(res.Pointer.PracticeTables), float64(tables)/(1<<20)))
 	b.Logf("outputs: %v; %d practice rows", sizes, res.Report.PracticeRows)
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
-}
-
-// resetPeakRSS restarts the kernel's VmHWM count for this process (Linux only; elsewhere
-// the figure covers the whole process).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS returns VmHWM from /proc/self/status in bytes, or 0 where there is none.
-func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
-			kb, _ := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -14,12 +13,13 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tributary-health/tributary/internal/procstat"
+	"github.com/tributary-health/tributary/internal/testenv"
 
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -40,8 +40,8 @@ import (
 // server and the load generator share the process, so the memory figures include both (the
 // generator's share is small).
 func BenchmarkServe(b *testing.B) {
-	practices, months := envInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), envInt(b, "TRIBUTARY_BENCH_MONTHS", 60)
-	clients, total := envInt(b, "TRIBUTARY_BENCH_CLIENTS", 8), envInt(b, "TRIBUTARY_BENCH_REQUESTS", 2000)
+	practices, months := testenv.EnvInt(b, "TRIBUTARY_BENCH_PRACTICES", 1000), testenv.EnvInt(b, "TRIBUTARY_BENCH_MONTHS", 60)
+	clients, total := testenv.EnvInt(b, "TRIBUTARY_BENCH_CLIENTS", 8), testenv.EnvInt(b, "TRIBUTARY_BENCH_REQUESTS", 2000)
 	params := fedgen.Params{Practices: practices, Months: months, Seed: 2024}
 	fed := fedgen.New(params)
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("tributary-bench-combine-v%d-p%d-m%d-s%d", fedgen.Version, params.Practices, params.Months, params.Seed))
@@ -90,7 +90,7 @@ func BenchmarkServe(b *testing.B) {
 		combineTwice(b, srv)
 	}
 	runtime.GC()
-	rssIdle, _ := residentMemory()
+	rssIdle := procstat.RSS(os.Getpid())
 
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
@@ -150,7 +150,7 @@ func BenchmarkServe(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(loadStart)
 	b.StopTimer()
-	rss, hwm := residentMemory()
+	rss, hwm := procstat.RSS(os.Getpid()), procstat.PeakRSS(os.Getpid())
 	if failed.Load() > 0 {
 		b.Fatalf("%d requests failed", failed.Load())
 	}
@@ -205,45 +205,4 @@ func percentiles(d []time.Duration) (p50, p99, mx time.Duration) {
 		return s[min(len(s)-1, int(q*float64(len(s))))].Round(10 * time.Microsecond)
 	}
 	return at(0.50), at(0.99), s[len(s)-1].Round(10 * time.Microsecond)
-}
-
-// residentMemory returns the process's resident and peak resident memory in bytes (Linux; zero
-// elsewhere).
-func residentMemory() (rss, hwm int64) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch name {
-		case "VmRSS":
-			rss = kb << 10
-		case "VmHWM":
-			hwm = kb << 10
-		}
-	}
-	return rss, hwm
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive number", name, v)
-	}
-	return n
 }

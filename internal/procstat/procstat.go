@@ -11,15 +11,21 @@ import (
 )
 
 // PeakRSS is the process's peak resident memory (VmHWM) in bytes.
-func PeakRSS(pid int) int64 {
+func PeakRSS(pid int) int64 { return statusKB(pid, "VmHWM:") << 10 }
+
+// RSS is the process's resident memory now (VmRSS) in bytes.
+func RSS(pid int) int64 { return statusKB(pid, "VmRSS:") << 10 }
+
+// statusKB reads one "kB" field of /proc/<pid>/status.
+func statusKB(pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			return kb
 		}
 	}
 	return 0

@@ -193,7 +193,9 @@ func TestAttacks(t *testing.T) {
 			}
 			blocks := (bestLen - 6 - 8) / 4
 			if blocks < 64 {
-				t.Skipf("the largest compressed buffer is %d bytes, too small to hold a bomb", bestLen)
+				// The generated federation is fixed, so this means the generator changed
+				// and the bomb case needs a bigger buffer, not that it may be dropped.
+				t.Fatalf("the largest compressed buffer is %d bytes, too small to hold a bomb", bestLen)
 			}
 			frame := append(bytes.Clone(magic), 0x00, 7<<3) // no content size, 128 KiB window
 			for k := range blocks {

@@ -18,13 +18,7 @@ func TestServiceInstallVerified(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("systemd units are for Linux")
 	}
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("systemd-analyze is not installed; .ci/run installs the systemd package for this test")
-		}
-		t.Skip("systemd-analyze is not installed (apt-get install systemd)")
-	}
+	analyze := systemdAnalyze(t)
 	bin := testenv.Binary(t, "./agent/cmd/tributary-agent")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "agent.toml")
@@ -67,10 +61,10 @@ func TestServiceInstallVerified(t *testing.T) {
 // TestSystemdAnalyzeCatchesMistakes shows the check above can fail: a misspelt setting is
 // reported.
 func TestSystemdAnalyzeCatchesMistakes(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil || runtime.GOOS != "linux" {
-		t.Skip("no systemd-analyze")
+	if runtime.GOOS != "linux" {
+		t.Skip("systemd units are for Linux")
 	}
+	analyze := systemdAnalyze(t)
 	unit := filepath.Join(t.TempDir(), "bad.service")
 	os.WriteFile(unit, []byte("[Service]\nExecStart=/bin/true\nKilMode=mixed\n"), 0o644)
 	v, _ := exec.Command(analyze, "verify", unit).CombinedOutput()
@@ -86,4 +80,17 @@ func mustRun(t *testing.T, args ...string) []byte {
 		t.Fatalf("%v: %s", args, errs)
 	}
 	return []byte(out)
+}
+
+// systemdAnalyze finds systemd-analyze: CI installs it, so there its absence fails the test.
+func systemdAnalyze(t *testing.T) string {
+	t.Helper()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is not installed; .ci/run installs the systemd package for this test")
+		}
+		t.Skip("systemd-analyze is not installed (apt-get install systemd)")
+	}
+	return analyze
 }

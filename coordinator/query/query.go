@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -99,14 +98,11 @@ func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", combine.CurrentKey, err)
 	}
-	c := &Combined{st: st}
-	if err := json.Unmarshal(data, &c.Pointer); err != nil {
-		return nil, fmt.Errorf("%s is not a combine pointer (%v); run 'tributary-coordinator combine' again", combine.CurrentKey, err)
+	ptr, err := combine.ParsePointer(data)
+	if err != nil {
+		return nil, err
 	}
-	if c.Pointer.FormatVersion != combine.Version {
-		return nil, fmt.Errorf("the combined figures are version %d, this build reads %d; run 'tributary-coordinator combine' with this version", c.Pointer.FormatVersion, combine.Version)
-	}
-	return c, nil
+	return &Combined{st: st, Pointer: *ptr}, nil
 }
 
 // aggregate reads one table named by the pointer, checks it is the one the pointer names,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
 	"runtime"
@@ -162,9 +161,8 @@ func load(ctx context.Context, st objstore.Store, ptr combine.Pointer, prev *sna
 	if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != repRef.SHA256 {
 		return nil, fmt.Errorf("%s does not match the SHA-256 its combine recorded", repRef.Key)
 	}
-	s.report = new(combine.Report)
-	if err := json.Unmarshal(data, s.report); err != nil {
-		return nil, fmt.Errorf("read the combine report: %w", err)
+	if s.report, err = combine.ParseReport(data); err != nil {
+		return nil, err
 	}
 	fedRef := ptr.Objects[combine.FederationArrow]
 	if prev != nil && prev.fed.sha == fedRef.SHA256 {

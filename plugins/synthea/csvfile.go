@@ -81,6 +81,9 @@ func (t *table) next() ([]string, error) {
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
+			if pe.Line-pe.StartLine > maxRowLines {
+				return nil, t.runaway(pe.StartLine, pe.Line)
+			}
 			return nil, errBadRow
 		}
 		if errors.Is(err, io.EOF) {
@@ -89,9 +92,25 @@ func (t *table) next() ([]string, error) {
 		return nil, fmt.Errorf("read %s: %w", t.name, err)
 	}
 	if len(rec) != t.n {
+		first, _ := t.r.FieldPos(0)
+		last, _ := t.r.FieldPos(len(rec) - 1)
+		if last-first > maxRowLines {
+			return nil, t.runaway(first, last)
+		}
 		return nil, errBadRow
 	}
 	return rec, nil
+}
+
+// maxRowLines is how many lines one row may span before the reader concludes a quote was
+// never closed. Synthea writes no line breaks inside fields.
+const maxRowLines = 16
+
+// runaway is the error for a quoted field that swallows the lines after it: skipping it as
+// one bad row would silently drop every row to the end of the file, so the run fails. The
+// error gives line numbers only, never content.
+func (t *table) runaway(from, to int) error {
+	return fmt.Errorf("%s: a quoted field opened on line %d is not closed until line %d, so the rows between cannot be read; the export is damaged or cut off: repair or export it again", t.name, from, to)
 }
 
 // checkEvery is how many rows pass between checks of the context.

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +96,28 @@ func TestInstantAgainstTime(t *testing.T) {
 				t.Fatalf("%s in %s: got %d %s %v, want %d %s", s, tz, sec, d, ok, ts.Unix(), formats.DateOf(ts.In(loc)))
 			}
 		}
+	}
+}
+
+// TestUnclosedQuoteFailsTheRun: a quote that is never closed would swallow every later row as
+// one "malformed" row, under any error budget; the run must fail instead, naming the lines.
+func TestUnclosedQuoteFailsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	patients := "Id,BIRTHDATE,DEATHDATE,GENDER\np1,1970-01-01,,F\n"
+	var enc strings.Builder
+	enc.WriteString("Id,START,STOP,PATIENT,ENCOUNTERCLASS,CODE,DESCRIPTION\n")
+	for i := 0; i < 200; i++ {
+		desc := "Encounter for check up"
+		if i == 10 {
+			desc = `"Encounter, unclosed` // the quote opens and never closes
+		}
+		fmt.Fprintf(&enc, "e%d,2024-01-%02dT09:00:00Z,2024-01-%02dT09:15:00Z,p1,ambulatory,185349003,%s\n", i, 1+i%28, 1+i%28, desc)
+	}
+	os.WriteFile(filepath.Join(dir, "patients.csv"), []byte(patients), 0o644)
+	os.WriteFile(filepath.Join(dir, "encounters.csv"), []byte(enc.String()), 0o644)
+	jan := month(t, "2024-01")
+	_, err := extract(t, jan, jan, map[string]string{"dir": dir, "max_skipped_fraction": "1"})
+	if err == nil || !strings.Contains(err.Error(), "encounters.csv: a quoted field opened on line 12") || strings.Contains(err.Error(), "p1") {
+		t.Fatalf("err = %v; want the run to fail naming encounters.csv and line 12, and no value", err)
 	}
 }

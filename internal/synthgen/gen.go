@@ -29,11 +29,13 @@ var encounterHeader = []string{
 // kind is one encounter type: a class with its SNOMED code and description.
 type kind struct{ class, code, desc string }
 
-// classWeights is the share of each class among encounters, close to the Nebraska export.
-var classWeights = []struct {
+type classWeight struct {
 	class  string
 	weight float64
-}{
+}
+
+// classWeights is the share of each class among encounters, close to the Nebraska export.
+var classWeights = []classWeight{
 	{ClassAmbulatory, 0.40}, {ClassWellness, 0.28}, {ClassOutpatient, 0.155},
 	{ClassUrgentCare, 0.07}, {ClassEmergency, 0.035}, {ClassInpatient, 0.012},
 	{ClassVirtual, 0.04}, {ClassHospice, 0.003}, {ClassSNF, 0.005},
@@ -115,12 +117,32 @@ type generator struct {
 	doctors  []string // providers at the hospital
 	lastID   string
 	planted  int
+
+	// rate is the encounters per patient-year before the age factor, drawn from weights.
+	rate    float64
+	weights []classWeight
+	// rates is set when cfg.Rates is: admissions then follow its shares rather than the
+	// fixed two in five (whose draws the files of a zero Rates depend on).
+	rates bool
 }
 
 func newGenerator(cfg Config, pw, ew *bufio.Writer) *generator {
 	g := &generator{
 		cfg: cfg, pw: pw, ew: ew, buf: make([]byte, 0, 1024),
 		stats: Stats{ByClass: map[string]int{}, Planted: map[string]int{}},
+	}
+	g.rate, g.weights = cfg.EncountersPerPatientYear, classWeights
+	if !cfg.Rates.isZero() {
+		g.rates = true
+		g.weights = cfg.Rates.weights()
+		total := 0.0
+		for _, cw := range g.weights {
+			total += cw.weight
+		}
+		for i := range g.weights {
+			g.weights[i].weight /= total
+		}
+		g.rate = total / meanVisitFactor(cfg)
 	}
 	r := newRand(cfg.Seed, math.MaxUint64)
 	g.clinic, g.hospital, g.payer = uuid(r), uuid(r), uuid(r)
@@ -198,7 +220,7 @@ func (g *generator) patient(i int) {
 
 	for t := start; ; {
 		age := float64(t-birth) / year
-		rate := g.cfg.EncountersPerPatientYear * visitFactor(age)
+		rate := g.rate * visitFactor(age)
 		t += int64(r.ExpFloat64() / rate * year)
 		if t >= end || t < start {
 			break
@@ -231,23 +253,25 @@ func deathFactor(age float64) float64 {
 	return 6
 }
 
-// visitFactor scales the encounter rate by age.
+// visitFactors scale the encounter rate by age: the factor of the first band whose upper age
+// (exclusive) is above the patient's.
+var visitFactors = []struct{ below, factor float64 }{
+	{5, 1.5}, {18, 0.6}, {65, 0.9}, {math.Inf(1), 1.6},
+}
+
 func visitFactor(age float64) float64 {
-	switch {
-	case age < 5:
-		return 1.5
-	case age < 18:
-		return 0.6
-	case age < 65:
-		return 0.9
+	for _, b := range visitFactors {
+		if age < b.below {
+			return b.factor
+		}
 	}
-	return 1.6
+	return visitFactors[len(visitFactors)-1].factor
 }
 
 func (g *generator) encounter(r *rand.Rand, id string, t int64, age float64) {
 	x := r.Float64()
-	class := classWeights[len(classWeights)-1].class
-	for _, cw := range classWeights {
+	class := g.weights[len(g.weights)-1].class
+	for _, cw := range g.weights {
 		if x < cw.weight {
 			class = cw.class
 			break
@@ -266,6 +290,10 @@ func (g *generator) encounter(r *rand.Rand, id string, t int64, age float64) {
 		}
 		dur = 900
 	case ClassInpatient:
+		if g.rates {
+			k, dur = g.admission(r, id, t)
+			break
+		}
 		dur = (1+int64(r.ExpFloat64()*3))*day + r.Int64N(day)
 		if r.IntN(5) < 2 { // two in five admissions come through the emergency department
 			em := kinds[ClassEmergency][0]
@@ -283,6 +311,26 @@ func (g *generator) encounter(r *rand.Rand, id string, t int64, age float64) {
 		dur = 900 + 900*r.Int64N(4)
 	}
 	g.encounterRow(r, id, k, t, dur, r.IntN(3) == 0)
+}
+
+// admission draws an admission under cfg.Rates: an emergency one is written after its A&E
+// attendance, at the same instant; a planned one may be a day case, out the same day.
+func (g *generator) admission(r *rand.Rand, id string, t int64) (kind, int64) {
+	if r.Float64() < g.cfg.Rates.EmergencyAdmissionShare {
+		g.encounterRow(r, id, kinds[ClassEmergency][0], t, 3600, false)
+		g.stats.EmergencyAdmissions++
+		k := emergencyAdmissions[r.IntN(len(emergencyAdmissions))]
+		return k, (1+int64(r.ExpFloat64()*4))*day + r.Int64N(day)
+	}
+	ks := kinds[ClassInpatient]
+	k := ks[r.IntN(len(ks))]
+	if r.Float64() < g.cfg.Rates.DayCaseShare {
+		// Discharged before midnight UTC, so the stay counts no night in any UK zone but for
+		// the rare late admission in summer time.
+		left := day - (t - floorDiv(t, day)*day) - 60
+		return k, max(60, min(2*3600+r.Int64N(6*3600), left))
+	}
+	return k, (1+int64(r.ExpFloat64()*3))*day + r.Int64N(day)
 }
 
 func (g *generator) encounterRow(r *rand.Rand, patient string, k kind, start, dur int64, reason bool) {

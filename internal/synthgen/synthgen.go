@@ -74,8 +74,14 @@ type Config struct {
 	// up to a day after To. Zero values mean 2015-01-01 and 2025-01-01.
 	From, To time.Time
 	// EncountersPerPatientYear is the mean encounter rate of a living patient, before an age
-	// factor (more for infants and the old). Zero means 6.
+	// factor (more for infants and the old), in a fixed mix of classes close to Synthea's
+	// Nebraska export. Zero means 6. It cannot be set together with Rates.
 	EncountersPerPatientYear float64
+	// Rates, when not zero, sets the rate of each class instead, as means over the whole list
+	// (EnglandRates for England's). The zero value keeps EncountersPerPatientYear's mix, whose
+	// hospital rates are far below England's (about 0.27 A&E attendances and 0.08 admissions
+	// a patient-year) but whose files existing tests are written against.
+	Rates Rates
 	// DeathsPerThousandYear is the mean yearly death rate per 1,000 patients, before an age
 	// factor. Zero means 10; negative means nobody dies.
 	DeathsPerThousandYear float64
@@ -123,7 +129,14 @@ func (c *Config) defaults() error {
 	if !c.To.After(c.From) {
 		return errors.New("synthgen: To must be after From")
 	}
-	if c.EncountersPerPatientYear == 0 {
+	if !c.Rates.isZero() {
+		if c.EncountersPerPatientYear != 0 {
+			return errors.New("synthgen: set EncountersPerPatientYear or Rates, not both")
+		}
+		if err := c.Rates.check(); err != nil {
+			return err
+		}
+	} else if c.EncountersPerPatientYear == 0 {
 		c.EncountersPerPatientYear = 6
 	}
 	if c.EncountersPerPatientYear < 0 || math.IsNaN(c.EncountersPerPatientYear) || math.IsInf(c.EncountersPerPatientYear, 0) {
@@ -176,15 +189,46 @@ func WriteFederation(dir string, practices int, cfg Config) ([]Stats, error) {
 	if practices < 1 || practices > 999 {
 		return nil, fmt.Errorf("synthgen: practices is %d; it must be 1 to 999", practices)
 	}
-	out := make([]Stats, 0, practices)
-	for i := 1; i <= practices; i++ {
+	sizes := make([]int, practices)
+	for i := range sizes {
+		sizes[i] = cfg.Patients
+	}
+	return WriteFederationSizes(dir, sizes, cfg)
+}
+
+// WriteFederationSizes is WriteFederation with a list size for each practice: practice i
+// (from 1) has sizes[i-1] patients, whatever cfg.Patients says. Practice i's files are those
+// WriteFederation writes for practice i when the sizes are equal.
+func WriteFederationSizes(dir string, sizes []int, cfg Config) ([]Stats, error) {
+	if len(sizes) < 1 || len(sizes) > 999 {
+		return nil, fmt.Errorf("synthgen: %d practices; there must be 1 to 999", len(sizes))
+	}
+	out := make([]Stats, 0, len(sizes))
+	for i := 1; i <= len(sizes); i++ {
 		c := cfg
+		c.Patients = sizes[i-1]
 		c.Seed = int64(mix(uint64(cfg.Seed), uint64(i)))
 		s, err := Write(filepath.Join(dir, PracticeDir(i)), c)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Sizes draws n list sizes from lo to hi patients (both included) for WriteFederationSizes,
+// the same for the same seed. They are uniform rather than England's skewed spread, so that
+// benchmarks see the small and the large list equally often.
+func Sizes(seed int64, n, lo, hi int) ([]int, error) {
+	if n < 0 || lo < 0 || hi < lo {
+		return nil, fmt.Errorf("synthgen: %d sizes from %d to %d: want n ≥ 0 and 0 ≤ lo ≤ hi", n, lo, hi)
+	}
+	// A stream no practice's seed or patient uses.
+	r := newRand(seed, math.MaxUint64-1)
+	out := make([]int, n)
+	for i := range out {
+		out[i] = lo + r.IntN(hi-lo+1)
 	}
 	return out, nil
 }

@@ -112,7 +112,8 @@ func TestRunOnceReleasesSignedFiles(t *testing.T) {
 	if err != nil || rep.UploadErr != nil || rep.Failed() {
 		t.Fatalf("run: %v %v %+v", err, rep.UploadErr, rep.Plugins)
 	}
-	if rep.Files != 3 || rep.Upload.RunsSent != 1 || rep.Upload.FilesSent != 4 {
+	// One submission covering January to March and their quarter, and the manifest.
+	if rep.Files != 1 || rep.Periods != 4 || rep.Upload.RunsSent != 1 || rep.Upload.FilesSent != 2 {
 		t.Fatalf("report %+v", rep)
 	}
 	raw, _, err := store.Get(ctx, formats.ManifestKey("P1", rep.RunID), formats.MaxEnvelopeBytes)
@@ -132,24 +133,30 @@ func TestRunOnceReleasesSignedFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if s.From != formats.MonthFor(2024, 1) || s.To != formats.MonthFor(2024, 3) || m.From != "2024-01" || m.To != "2024-03" {
+			t.Fatalf("months %s..%s, manifest %s..%s; want 2024-01..2024-03", s.From, s.To, m.From, m.To)
+		}
+		// Every patient is a woman of 50-54: every value whose box holds that cell is the
+		// monthly count times the months of its period (list sizes become patient-months),
+		// every other value is 0; nothing is small, so nothing is withheld.
 		for _, c := range s.Cells {
-			want := formats.PolicyUK.Apply(0)
-			if c.AgeBand == "50-54" && c.Sex == "female" {
+			var n int64
+			if (c.AgeBand == "50-54" || c.AgeBand == formats.All) && (c.Sex == "female" || c.Sex == formats.All) {
 				switch c.Measure {
 				case formats.RegisteredPatients, formats.Consultations, formats.Admissions, formats.AdmissionsEmergency, formats.PatientsAdmittedEmergency:
-					want = formats.PolicyUK.Apply(20)
+					n = 20
 				case formats.BedDays:
-					want = formats.PolicyUK.Apply(40)
+					n = 40
 				}
 			}
-			if c.Protected != want {
-				t.Errorf("%s %s %s %s = %+v, want %+v", s.Period, c.Measure, c.AgeBand, c.Sex, c.Protected, want)
+			if want := formats.PolicyUK.Apply(n * int64(c.Period.Len())); c.Protected != want {
+				t.Errorf("%s %s %s %s = %+v, want %+v", c.Period, c.Measure, c.AgeBand, c.Sex, c.Protected, want)
 			}
 		}
 	}
 	rel, err := a.Spool.Releases()
-	if err != nil || len(rel) != 4 {
-		t.Fatalf("release log has %d entries (%v), want 4", len(rel), err)
+	if err != nil || len(rel) != 2 || rel[0].Period != "2024-01..2024-03" {
+		t.Fatalf("release log has %d entries (%v), want the submission (2024-01..2024-03) and the manifest: %+v", len(rel), err, rel)
 	}
 	assertNoSecret(t, a.Spool.Dir(), store.Root())
 }
@@ -173,7 +180,7 @@ func TestUploadResumesAfterOutage(t *testing.T) {
 	}
 	store.down = false
 	res, err := a.Uploader.UploadPending(ctx)
-	if err != nil || res.RunsSent != 1 || res.FilesSent != 4 {
+	if err != nil || res.RunsSent != 1 || res.FilesSent != 2 {
 		t.Fatalf("resume: %+v %v", res, err)
 	}
 	again, err := a.Uploader.UploadPending(ctx)
@@ -181,8 +188,8 @@ func TestUploadResumesAfterOutage(t *testing.T) {
 		t.Fatalf("a second pass must send nothing: %+v %v", again, err)
 	}
 	objs, _ := dir.List(ctx, formats.PracticesPrefix)
-	if len(objs) != 4 {
-		t.Fatalf("store holds %d objects, want 4", len(objs))
+	if len(objs) != 2 {
+		t.Fatalf("store holds %d objects, want 2 (the submission and the manifest)", len(objs))
 	}
 }
 
@@ -211,7 +218,7 @@ func TestFailingPluginLeftOut(t *testing.T) {
 	}
 	// The broken plugin emitted the same rows before failing; had they been kept, every count
 	// would be 40, not 20.
-	data, _, err := store.Get(ctx, formats.SubmissionKey("P1", rep.RunID, formats.MonthFor(2024, 1)), 1<<20)
+	data, _, err := store.Get(ctx, formats.SubmissionKey("P1", rep.RunID), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +227,7 @@ func TestFailingPluginLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range s.Cells {
-		if c.Measure == formats.Consultations && c.AgeBand == "50-54" && c.Sex == "female" && c.Count != 20 {
+		if c.Period == formats.MonthPeriod(formats.MonthFor(2024, 1)) && c.Measure == formats.Consultations && c.AgeBand == "50-54" && c.Sex == "female" && c.Count != 20 {
 			t.Fatalf("consultations = %d, want 20 (the failed plugin's rows must be left out)", c.Count)
 		}
 	}
@@ -261,7 +268,7 @@ func TestTimeoutIsAKind(t *testing.T) {
 	a := newAgent(t, store, map[string]sdk.Extractor{"tiny": tiny{}, "slow": slow{}})
 	a.Config.PluginRunTimeout.Duration = 200 * time.Millisecond
 	rep, err := a.RunOnce(context.Background())
-	if err != nil || rep.Files != 3 {
+	if err != nil || rep.Files != 1 {
 		t.Fatalf("run: %v, %d files", err, rep.Files)
 	}
 	kinds := map[string]string{}

@@ -19,8 +19,8 @@ import (
 )
 
 // BenchmarkAgentRun is one whole agent run over a generated Synthea practice: the real
-// plugin binary through the host, aggregation, disclosure control, 120 monthly files signed
-// and uploaded to a directory store. It reports wall and CPU seconds per million events and
+// plugin binary through the host, aggregation, disclosure control and audit, the run's one
+// submission (120 months, 40 quarters, 10 years) signed and uploaded to a directory store. It reports wall and CPU seconds per million events and
 // the agent process's peak RSS, at two sizes, so that memory can be seen not to follow the
 // number of events. Run it alone (the peak is the process's):
 //

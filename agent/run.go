@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path"
 	"sort"
 	"time"
 
@@ -57,7 +56,10 @@ type PluginReport struct {
 type RunReport struct {
 	RunID     string
 	From, To  formats.Month
-	Files     int
+	Files     int // files written to the spool besides the manifest: the run's one submission
+	Periods   int // months, quarters and years the submission covers
+	Values    int // values it publishes or withholds (periods × measures × shapes)
+	Withheld  int // values the disclosure audit withheld
 	Measures  []string
 	Patients  int
 	Dropped   map[string]int64
@@ -144,15 +146,17 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 			log.Warn("rows not counted", "reason", reason, "count", n)
 		}
 	}
-	subs, err := res.Release(cfg.Practice, rep.RunID, extractors, pol)
+	sub, st, err := res.ReleaseStats(cfg.Practice, rep.RunID, extractors, pol)
 	if err != nil {
 		return rep, err
 	}
-	if err := a.write(rep, subs, extractors, pol, now); err != nil {
+	if err := a.write(rep, sub, extractors, pol, now); err != nil {
 		return rep, err
 	}
-	rep.Files = len(subs)
-	log.Info("run written to spool", "files", len(subs), "measures", len(res.Measures))
+	rep.Files = 1
+	rep.Periods = len(formats.PeriodsOf(sub.From, sub.To))
+	rep.Values, rep.Withheld = len(sub.Cells), st.Withheld
+	log.Info("run written to spool", "periods", rep.Periods, "measures", len(res.Measures), "values", rep.Values, "withheld", rep.Withheld)
 
 	rep.Upload, rep.UploadErr = a.Uploader.UploadPending(ctx)
 	if rep.UploadErr != nil {
@@ -222,8 +226,12 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 	return out
 }
 
-// write puts the run's files and then its signed manifest in the spool.
-func (a *Agent) write(rep *RunReport, subs []*formats.Submission, extractors []string, pol formats.Policy, now time.Time) error {
+// write puts the run's submission and then its signed manifest in the spool.
+func (a *Agent) write(rep *RunReport, sub *formats.Submission, extractors []string, pol formats.Policy, now time.Time) error {
+	data, err := formats.MarshalSubmission(sub)
+	if err != nil {
+		return err
+	}
 	m := &formats.Manifest{
 		FormatVersion: formats.FormatVersion,
 		Practice:      a.Config.Practice,
@@ -231,23 +239,16 @@ func (a *Agent) write(rep *RunReport, subs []*formats.Submission, extractors []s
 		Created:       now.UTC(), // full precision: it orders revisions made within one second
 		Extractors:    extractors,
 		Policy:        pol.Name,
+		From:          sub.From.String(),
+		To:            sub.To.String(),
+		Files:         []formats.FileEntry{formats.Entry(a.Config.Practice, rep.RunID, data)},
 	}
 	sort.Strings(m.Extractors)
-	var files []spool.File
-	for _, s := range subs {
-		data, err := formats.MarshalSubmission(s)
-		if err != nil {
-			return err
-		}
-		e := formats.Entry(a.Config.Practice, rep.RunID, s.Period, data)
-		m.Files = append(m.Files, e)
-		files = append(files, spool.File{Name: path.Base(e.Key), Data: data})
-	}
 	signed, err := formats.SignManifest(m, a.Key)
 	if err != nil {
 		return err
 	}
-	return a.Spool.WriteRun(rep.RunID, files, signed)
+	return a.Spool.WriteRun(rep.RunID, []spool.File{{Name: formats.FiguresName, Data: data}}, signed)
 }
 
 // Open builds an agent from its configuration: the key, the spool, the store. launch starts

@@ -13,7 +13,7 @@ import (
 	"github.com/tributary-health/tributary/internal/objstore"
 )
 
-// Uploader sends complete runs from the spool to the store: every submission file first,
+// Uploader sends complete runs from the spool to the store: the run's submission first,
 // the manifest last, each confirmed by checksum before it is marked sent. Putting a file the
 // store already holds is harmless (same key, same bytes), so an upload interrupted at any
 // point is simply repeated.
@@ -30,7 +30,7 @@ type Uploader struct {
 // UploadResult counts what one pass sent and what is still waiting.
 type UploadResult struct {
 	RunsSent    int
-	FilesSent   int
+	FilesSent   int // objects stored: submissions and manifests alike
 	BytesSent   int64
 	RunsPending int
 }
@@ -99,7 +99,7 @@ func (u *Uploader) uploadRun(ctx context.Context, r spool.Run) (int, int64, erro
 		if err := formats.VerifyFile(f, data); err != nil {
 			return files, bytes, fmt.Errorf("spooled file of run %s no longer matches its manifest (disk fault?); delete %s to discard the run: %w", r.ID, name, err)
 		}
-		if err := send(name, f.Key, f.Period, data, f.SHA256); err != nil {
+		if err := send(name, f.Key, r.Manifest.From+".."+r.Manifest.To, data, f.SHA256); err != nil {
 			return files, bytes, err
 		}
 	}

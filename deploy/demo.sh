@@ -7,9 +7,38 @@
 #
 # TRIBUTARY_DEMO_SERVE=0 skips the dashboard; TRIBUTARY_DEMO_LISTEN changes its address.
 set -euo pipefail
+# Paths given on the command line are the caller's: make them absolute before moving to the
+# repository root.
+abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+workdir=.tributary-demo
+if [[ $# -gt 0 && $1 != --* ]]; then
+	workdir=$(abs "$1")
+	shift
+fi
+args=()
+while (($# > 0)); do
+	case $1 in
+	--practices | --workdir)
+		if (($# < 2)); then
+			args+=("$1") # the demo command says what is missing
+			shift
+			continue
+		fi
+		args+=("$1" "$(abs "$2")")
+		shift 2
+		;;
+	--practices=* | --workdir=*)
+		args+=("${1%%=*}=$(abs "${1#*=}")")
+		shift
+		;;
+	*)
+		args+=("$1")
+		shift
+		;;
+	esac
+done
+set -- "${args[@]+"${args[@]}"}"
 cd "$(dirname "$0")/.."
-workdir=${1:-.tributary-demo}
-shift || true
 listen=${TRIBUTARY_DEMO_LISTEN:-127.0.0.1:8080}
 mkdir -p bin
 echo "building tributary-agent, tributary-coordinator and the synthea plugin into ./bin ..."

@@ -5,12 +5,13 @@ import (
 	"testing"
 )
 
-// Benchmarks for one practice's full history as the agent writes it: one file per month for
-// ten years, each with 12 measures (the 9 of the catalogue and 3 extra) × 19 age bands × 3
-// sexes. Figures for the README:
+// Benchmarks for one practice's full history as the agent writes it: ten yearly runs, each
+// one file with the year's 12 months, 4 quarters and the year, each with 12 measures (the 9
+// of the catalogue and 3 extra) × 80 shapes (19 age bands × 3 sexes, and the margins by band,
+// by sex and in total). Figures for the README:
 //
 //	go test ./formats -run '^$' -bench History -benchtime 3x
-const historyMonths = 120
+const historyYears = 10
 
 var historyMeasures = append(append([]string(nil), Measures...), "flu_vaccinations", "nhs_health_checks", "smoking_cessation_referrals")
 
@@ -18,21 +19,23 @@ var historyMeasures = append(append([]string(nil), Measures...), "flu_vaccinatio
 // every status (zero, suppressed, rounded) occurs.
 func history() []*Submission {
 	r := rand.New(rand.NewPCG(7, 11))
-	subs := make([]*Submission, 0, historyMonths)
-	for m := 0; m < historyMonths; m++ {
+	subs := make([]*Submission, 0, historyYears)
+	for y := range historyYears {
+		from := MonthFor(2015+y, 1)
 		s := &Submission{
 			Practice:   practiceA,
-			Period:     MonthFor(2015, 1) + Month(m),
+			From:       from,
+			To:         from + 11,
 			RunID:      fixedRunID,
 			Extractors: []string{"synthea@1.0.0"},
 			Policy:     PolicyUK.Name,
-			Cells:      make([]Cell, 0, len(historyMeasures)*len(AgeBands)*len(Sexes)),
 		}
-		for _, measure := range historyMeasures {
-			for _, band := range AgeBands {
-				for _, sex := range Sexes {
-					n := int64(r.ExpFloat64() * 40)
-					s.Cells = append(s.Cells, Cell{Measure: measure, AgeBand: band, Sex: sex, Protected: PolicyUK.Apply(n)})
+		for _, p := range PeriodsOf(s.From, s.To) {
+			for _, measure := range historyMeasures {
+				for shape := range NumShapes {
+					band, sex := ShapeLabels(shape)
+					n := int64(r.ExpFloat64() * 40 * float64(p.Len()))
+					s.Cells = append(s.Cells, Cell{Period: p, Measure: measure, AgeBand: band, Sex: sex, Protected: PolicyUK.Apply(n)})
 				}
 			}
 		}
@@ -44,7 +47,7 @@ func history() []*Submission {
 func reportHistory(b *testing.B, rows, bytes int) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(bytes)/float64(rows), "bytes/row")
-	b.ReportMetric(float64(bytes)/historyMonths, "bytes/file")
+	b.ReportMetric(float64(bytes)/historyYears, "bytes/file")
 }
 
 func BenchmarkWriteHistory(b *testing.B) {

@@ -52,7 +52,7 @@ func bigBufferSubmission(t *testing.T) ([]byte, []byte) {
 	for i := range name {
 		name[i] = 'a' + byte(r.IntN(26))
 	}
-	cells := []rawCell{rawOf(sampleSubmission(practiceA).Cells[2]), {string(name), "0-4", "male", i64(0), StatusRounded, 0, 0}}
+	cells := []rawCell{rawOf(sampleSubmission(practiceA).Cells[2]), raw("2024-01", string(name), "0-4", "male", i64(0), StatusRounded, 0, 0)}
 	data := craftSubmission(t, submissionMeta(sampleSubmission(practiceA)), cells)
 	var biggest []byte
 	err := walkIPCFile(data, func(meta, body []byte) error {
@@ -145,7 +145,17 @@ func TestCompressionBombs(t *testing.T) {
 		}, nil},
 		{"frame declares a 512 MiB window", func(t *testing.T) []byte {
 			b := bytes.Clone(golden)
-			b[firstFrame+5] = 19 << 3 // window 2^(10+19)
+			// The first frame with a window descriptor (single-segment frames, flag 0x20 of
+			// the frame header descriptor, have none).
+			at := firstFrame
+			for at >= 0 && b[at+4]&0x20 != 0 {
+				next := bytes.Index(b[at+4:], zstdMagic)
+				if next < 0 {
+					t.Fatal("the sample file has no zstd frame with a window descriptor")
+				}
+				at += 4 + next
+			}
+			b[at+5] = 19 << 3 // window 2^(10+19)
 			return b
 		}, nil},
 		{"single-segment frame declares 60 GiB of content", func(t *testing.T) []byte {
@@ -236,13 +246,14 @@ func TestRefusesNestedSchemas(t *testing.T) {
 	fields := SubmissionSchema.Fields()
 	fields[0].Type = dt
 	file := craftFile(t, fields, submissionMeta(sampleSubmission(practiceA)), func(b *array.RecordBuilder) {
-		b.Field(0).(*array.BinaryDictionaryBuilder).AppendString(RegisteredPatients)
-		b.Field(1).(*array.StringBuilder).Append("0-4")
-		b.Field(2).(*array.StringBuilder).Append("male")
-		b.Field(3).(*array.Int64Builder).Append(0)
-		b.Field(4).(*array.StringBuilder).Append(StatusRounded)
-		b.Field(5).(*array.Int64Builder).Append(0)
+		b.Field(0).(*array.BinaryDictionaryBuilder).AppendString("2024-01")
+		b.Field(1).(*array.StringBuilder).Append(RegisteredPatients)
+		b.Field(2).(*array.StringBuilder).Append("0-4")
+		b.Field(3).(*array.StringBuilder).Append("male")
+		b.Field(4).(*array.Int64Builder).Append(0)
+		b.Field(5).(*array.StringBuilder).Append(StatusRounded)
 		b.Field(6).(*array.Int64Builder).Append(0)
+		b.Field(7).(*array.Int64Builder).Append(0)
 	})
 	_, err = ReadSubmission(file, DefaultLimits)
 	checkError(t, err, ErrSchema, "read submission", "dictionary-encoded")

@@ -8,4 +8,12 @@ package formats
 
 // FormatVersion is the version of the on-disk contract written into every file's schema
 // metadata and every manifest. A reader refuses any other version with ErrFormatVersion.
-const FormatVersion = 1
+//
+// Version 2 publishes margins: one file per run holding every period of the run (months,
+// and the calendar quarters and years it covers), each with its fine cells, band and sex
+// margins and total, each value through the disclosure policy on its own.
+const FormatVersion = 2
+
+// RegistryVersion is the version of the signed federation registry, which did not change
+// with format 2.
+const RegistryVersion = 1

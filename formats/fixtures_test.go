@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"crypto/ed25519"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,9 +15,10 @@ import (
 
 // Fixed inputs, so that every byte the tests write is the same on every run.
 var (
-	fixedTime   = time.Date(2024, 4, 5, 6, 7, 8, 0, time.UTC)
-	fixedRunID  = "20240405T060708Z-0123abcd"
-	fixedPeriod = MonthFor(2024, 3)
+	fixedTime  = time.Date(2024, 4, 5, 6, 7, 8, 0, time.UTC)
+	fixedRunID = "20240405T060708Z-0123abcd"
+	fixedFrom  = MonthFor(2024, 1)
+	fixedTo    = MonthFor(2024, 3) // with fixedFrom: three months and their quarter
 )
 
 const (
@@ -31,27 +33,68 @@ func seedKey(seed byte) ed25519.PrivateKey {
 
 func pubOf(priv ed25519.PrivateKey) ed25519.PublicKey { return priv.Public().(ed25519.PublicKey) }
 
-// sampleSubmission has every kind of cell: zero, rounded, suppressed, under both a catalogue
-// measure and an extra one, in no particular order (the writer sorts).
-func sampleSubmission(practice string) *Submission {
-	return &Submission{
-		Practice:   practice,
-		Period:     fixedPeriod,
-		RunID:      fixedRunID,
-		Extractors: []string{"synthea@1.0.0", "hes@0.3.1"},
-		Policy:     PolicyUK.Name,
-		Cells: []Cell{
-			{Measure: "local_flu_vaccinations", AgeBand: "65-69", Sex: "female", Protected: PolicyUK.Apply(41)},
-			{Measure: Consultations, AgeBand: "90+", Sex: "unknown", Protected: PolicyUK.Apply(3)},
-			{Measure: RegisteredPatients, AgeBand: "0-4", Sex: "female", Protected: PolicyUK.Apply(123)},
-			{Measure: RegisteredPatients, AgeBand: "0-4", Sex: "male", Protected: PolicyUK.Apply(0)},
-			{Measure: RegisteredPatients, AgeBand: "5-9", Sex: "male", Protected: PolicyUK.Apply(8)},
-			{Measure: AdmissionsEmergency, AgeBand: "85-89", Sex: "male", Protected: PolicyUK.Apply(7)},
-			{Measure: BedDays, AgeBand: "70-74", Sex: "female", Protected: PolicyUK.Apply(1)},
-			{Measure: BedDays, AgeBand: "70-74", Sex: "male", Protected: PolicyUK.Apply(10001)},
-		},
+// sampleMeasures are the sample's measures: two of the catalogue and one of a federation's own.
+var sampleMeasures = []string{RegisteredPatients, AdmissionsEmergency, "local_flu_vaccinations"}
+
+// sampleTruth is the sample's true count of one fine cell: zeros, small counts and large
+// ones, varying by month, measure, band and sex.
+func sampleTruth(m Month, measure, fine int) int64 {
+	v := int64((fine*7 + int(m)*5 + measure*11) % 17)
+	switch measure {
+	case 0:
+		return 40 + v*13
+	case 1:
+		if v > 9 {
+			return 0
+		}
+		return v / 2
 	}
+	return v
 }
+
+// buildSubmission publishes the sample's truth for fixedFrom..fixedTo under pol: every
+// period, measure and shape, each through the policy, with one margin withheld as the
+// agent's disclosure audit may withhold it.
+func buildSubmission(practice string, pol Policy) *Submission {
+	s := &Submission{
+		Practice:   practice,
+		RunID:      fixedRunID,
+		From:       fixedFrom,
+		To:         fixedTo,
+		Extractors: []string{"synthea@1.0.0", "hes@0.3.1"},
+		Policy:     pol.Name,
+	}
+	for _, p := range PeriodsOf(fixedFrom, fixedTo) {
+		for mi, measure := range sampleMeasures {
+			var sums [NumShapes]int64
+			for m := p.Start; m <= p.End(); m++ {
+				for f := range NumFine {
+					n := sampleTruth(m, mi, f)
+					b, x := ShapeDims(f)
+					sums[f] += n
+					sums[BandShape(b)] += n
+					sums[SexShape(x)] += n
+					sums[TotalShape] += n
+				}
+			}
+			for shape, n := range sums {
+				band, sex := ShapeLabels(shape)
+				c := Cell{Period: p, Measure: measure, AgeBand: band, Sex: sex, Protected: pol.Apply(n)}
+				if p.Kind == KindQuarter && mi == 1 && shape == BandShape(NumBands-1) {
+					c.Protected = Protected{Status: StatusWithheld}
+				}
+				s.Cells = append(s.Cells, c)
+			}
+		}
+	}
+	// In no particular order: the writer sorts.
+	slices.Reverse(s.Cells)
+	return s
+}
+
+// sampleSubmission is buildSubmission under the default policy: it has every kind of value,
+// zero, rounded, suppressed and withheld, under catalogue measures and an extra one.
+func sampleSubmission(practice string) *Submission { return buildSubmission(practice, PolicyUK) }
 
 func mustMarshal(t testing.TB, s *Submission) []byte {
 	t.Helper()
@@ -62,22 +105,19 @@ func mustMarshal(t testing.TB, s *Submission) []byte {
 	return b
 }
 
-// sampleManifest lists files (by period) of practice's fixed run.
-func sampleManifest(practice string, files map[Month][]byte) *Manifest {
-	m := &Manifest{
+// sampleManifest is the manifest of practice's fixed run with its submission file data.
+func sampleManifest(practice string, data []byte) *Manifest {
+	return &Manifest{
 		FormatVersion: FormatVersion,
 		Practice:      practice,
 		RunID:         fixedRunID,
 		Created:       fixedTime,
 		Extractors:    []string{"synthea@1.0.0", "hes@0.3.1"},
 		Policy:        PolicyUK.Name,
+		From:          fixedFrom.String(),
+		To:            fixedTo.String(),
+		Files:         []FileEntry{Entry(practice, fixedRunID, data)},
 	}
-	for p := MonthFor(1900, 1); p < MonthFor(2100, 1); p++ {
-		if data, ok := files[p]; ok {
-			m.Files = append(m.Files, Entry(practice, fixedRunID, p, data))
-		}
-	}
-	return m
 }
 
 func mustSign(t testing.TB, m *Manifest, priv ed25519.PrivateKey) []byte {
@@ -92,7 +132,7 @@ func mustSign(t testing.TB, m *Manifest, priv ed25519.PrivateKey) []byte {
 // sampleRegistry registers practices A and B (B's first key revoked) with fixed keys.
 func sampleRegistry(t testing.TB) *Registry {
 	t.Helper()
-	r := &Registry{FormatVersion: FormatVersion, Updated: fixedTime}
+	r := &Registry{FormatVersion: RegistryVersion, Updated: fixedTime}
 	add := func(practice, name string, priv ed25519.PrivateKey, revoked *time.Time) {
 		e, err := NewRegistryEntry(practice, name, pubOf(priv), fixedTime.AddDate(0, -1, 0))
 		if err != nil {
@@ -111,18 +151,27 @@ func sampleRegistry(t testing.TB) *Registry {
 // rawCell is a submission row as it lands in the file, with nothing checked: the tests
 // write defects that WriteSubmission would refuse.
 type rawCell struct {
-	measure, band, sex string
-	count              *int64
-	status             string
-	lower, upper       int64
+	period, measure, band, sex string
+	count                      *int64
+	status                     string
+	lower, upper               *int64
 }
 
 func i64(v int64) *int64 { return &v }
 
+// raw is a row with bounds, the usual case.
+func raw(period, measure, band, sex string, count *int64, status string, lower, upper int64) rawCell {
+	return rawCell{period, measure, band, sex, count, status, i64(lower), i64(upper)}
+}
+
 func rawOf(c Cell) rawCell {
-	r := rawCell{measure: c.Measure, band: c.AgeBand, sex: c.Sex, status: c.Status, lower: c.Lower, upper: c.Upper}
-	if c.Status != StatusSuppressed {
-		r.count = i64(c.Count)
+	r := rawCell{period: c.Period.String(), measure: c.Measure, band: c.AgeBand, sex: c.Sex, status: c.Status}
+	switch c.Status {
+	case StatusWithheld:
+	case StatusSuppressed:
+		r.lower, r.upper = i64(c.Lower), i64(c.Upper)
+	default:
+		r.count, r.lower, r.upper = i64(c.Count), i64(c.Lower), i64(c.Upper)
 	}
 	return r
 }
@@ -142,18 +191,22 @@ func submissionMeta(s *Submission) map[string]string {
 func craftSubmission(t testing.TB, meta map[string]string, cells []rawCell) []byte {
 	t.Helper()
 	return craftFile(t, SubmissionSchema.Fields(), meta, func(b *array.RecordBuilder) {
-		for _, c := range cells {
-			b.Field(0).(*array.StringBuilder).Append(c.measure)
-			b.Field(1).(*array.StringBuilder).Append(c.band)
-			b.Field(2).(*array.StringBuilder).Append(c.sex)
-			if c.count == nil {
-				b.Field(3).(*array.Int64Builder).AppendNull()
+		opt := func(i int, v *int64) {
+			if v == nil {
+				b.Field(i).(*array.Int64Builder).AppendNull()
 			} else {
-				b.Field(3).(*array.Int64Builder).Append(*c.count)
+				b.Field(i).(*array.Int64Builder).Append(*v)
 			}
-			b.Field(4).(*array.StringBuilder).Append(c.status)
-			b.Field(5).(*array.Int64Builder).Append(c.lower)
-			b.Field(6).(*array.Int64Builder).Append(c.upper)
+		}
+		for _, c := range cells {
+			b.Field(0).(*array.StringBuilder).Append(c.period)
+			b.Field(1).(*array.StringBuilder).Append(c.measure)
+			b.Field(2).(*array.StringBuilder).Append(c.band)
+			b.Field(3).(*array.StringBuilder).Append(c.sex)
+			opt(4, c.count)
+			b.Field(5).(*array.StringBuilder).Append(c.status)
+			opt(6, c.lower)
+			opt(7, c.upper)
 		}
 	})
 }

@@ -29,14 +29,8 @@ const goldenDir = "testdata/golden"
 func goldenFiles(t testing.TB) map[string][]byte {
 	t.Helper()
 	sub := mustMarshal(t, sampleSubmission(practiceA))
-	mid := sampleSubmission(practiceA)
-	mid.Period = fixedPeriod + 1
-	mid.Policy = PolicyMidpoint6.Name
-	for i := range mid.Cells {
-		mid.Cells[i].Protected = PolicyMidpoint6.Apply(int64(i * 5))
-	}
-	midData := mustMarshal(t, mid)
-	manifest := mustSign(t, sampleManifest(practiceA, map[Month][]byte{fixedPeriod: sub}), seedKey(1))
+	midData := mustMarshal(t, buildSubmission(practiceA, PolicyMidpoint6))
+	manifest := mustSign(t, sampleManifest(practiceA, sub), seedKey(1))
 	registry, err := SignRegistry(sampleRegistry(t), seedKey(7))
 	if err != nil {
 		t.Fatal(err)

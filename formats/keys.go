@@ -11,7 +11,7 @@ import (
 // Object key layout. Every key a practice writes is under PracticePrefix(id); everything the
 // coordinator writes is under FederationPrefix.
 //
-//	practices/<practice>/runs/<run-id>/<YYYY-MM>.arrow   one submission per month of a run
+//	practices/<practice>/runs/<run-id>/figures.arrow     the run's submission: every period it covers
 //	practices/<practice>/runs/<run-id>/manifest.json     the signed manifest, written last
 //	federation/registry.json                            the signed federation registry
 //	federation/...                                      combined outputs
@@ -20,6 +20,7 @@ const (
 	FederationPrefix = "federation/"
 	RegistryKey      = FederationPrefix + "registry.json"
 	ManifestName     = "manifest.json"
+	FiguresName      = "figures.arrow"
 )
 
 var (
@@ -63,9 +64,9 @@ func RunPrefix(practice, runID string) string {
 	return PracticePrefix(practice) + "runs/" + runID + "/"
 }
 
-// SubmissionKey is the key of a run's file for one month.
-func SubmissionKey(practice, runID string, period Month) string {
-	return RunPrefix(practice, runID) + period.String() + ".arrow"
+// SubmissionKey is the key of a run's submission file.
+func SubmissionKey(practice, runID string) string {
+	return RunPrefix(practice, runID) + FiguresName
 }
 
 // ManifestKey is the key of a run's manifest.
@@ -77,15 +78,18 @@ func ManifestKey(practice, runID string) string {
 type ObjectKey struct {
 	Practice string
 	RunID    string
-	Manifest bool  // the run's manifest
-	Period   Month // the month of a submission file, when not Manifest
+	Name     string // ManifestName or FiguresName
 }
 
+// Manifest reports whether the key is a run's manifest.
+func (k ObjectKey) Manifest() bool { return k.Name == ManifestName }
+
 // ParseKey reads a key written by a practice. Anything that is not exactly a manifest or a
-// submission key of the layout gives ErrKey.
+// submission key of the layout gives ErrKey; the monthly files of format 1
+// (<run-id>/YYYY-MM.arrow) give ErrFormatVersion, so a store written by an old agent says so.
 func ParseKey(key string) (ObjectKey, error) {
 	bad := func(why string) (ObjectKey, error) {
-		return ObjectKey{}, errorf("parse key", ErrKey, "%s %s; expected practices/<practice>/runs/<run-id>/(manifest.json|YYYY-MM.arrow)", shown(key), why)
+		return ObjectKey{}, errorf("parse key", ErrKey, "%s %s; expected practices/<practice>/runs/<run-id>/(manifest.json|figures.arrow)", shown(key), why)
 	}
 	rest, ok := strings.CutPrefix(key, PracticesPrefix)
 	if !ok {
@@ -95,25 +99,21 @@ func ParseKey(key string) (ObjectKey, error) {
 	if len(parts) != 4 || parts[1] != "runs" {
 		return bad("does not follow the layout")
 	}
-	k := ObjectKey{Practice: parts[0], RunID: parts[2]}
+	k := ObjectKey{Practice: parts[0], RunID: parts[2], Name: parts[3]}
 	if ValidatePracticeID(k.Practice) != nil {
 		return bad("has an invalid practice id")
 	}
 	if ValidateRunID(k.RunID) != nil {
 		return bad("has an invalid run id")
 	}
-	if parts[3] == ManifestName {
-		k.Manifest = true
+	switch k.Name {
+	case ManifestName, FiguresName:
 		return k, nil
 	}
-	name, ok := strings.CutSuffix(parts[3], ".arrow")
-	if !ok {
-		return bad("is neither a manifest nor a submission")
+	if name, ok := strings.CutSuffix(k.Name, ".arrow"); ok {
+		if _, err := ParseMonth(name); err == nil {
+			return ObjectKey{}, errorf("parse key", ErrFormatVersion, "%s is a monthly file of format 1; this build reads format %d: upgrade the practice's agent", shown(key), FormatVersion)
+		}
 	}
-	m, err := ParseMonth(name)
-	if err != nil {
-		return bad("has no valid month")
-	}
-	k.Period = m
-	return k, nil
+	return bad("is neither a manifest nor a submission")
 }

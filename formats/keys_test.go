@@ -13,9 +13,9 @@ func TestParseKey(t *testing.T) {
 		key  string
 		want ObjectKey
 	}{
-		{ManifestKey(practiceA, run), ObjectKey{Practice: practiceA, RunID: run, Manifest: true}},
-		{SubmissionKey(practiceA, run, fixedPeriod), ObjectKey{Practice: practiceA, RunID: run, Period: fixedPeriod}},
-		{"practices/a-b_9/runs/" + run + "/1999-12.arrow", ObjectKey{Practice: "a-b_9", RunID: run, Period: MonthFor(1999, 12)}},
+		{ManifestKey(practiceA, run), ObjectKey{Practice: practiceA, RunID: run, Name: ManifestName}},
+		{SubmissionKey(practiceA, run), ObjectKey{Practice: practiceA, RunID: run, Name: FiguresName}},
+		{"practices/a-b_9/runs/" + run + "/figures.arrow", ObjectKey{Practice: "a-b_9", RunID: run, Name: FiguresName}},
 	}
 	for _, c := range good {
 		got, err := ParseKey(c.key)
@@ -38,6 +38,8 @@ func TestParseKey(t *testing.T) {
 		prefix + "2024-+3.arrow",
 		prefix + "２０２４-03.arrow",
 		prefix + "2024-03.ARROW",
+		prefix + "figures.arrow.tmp",
+		prefix + "Figures.arrow",
 		prefix + "2024-03.arrow/",
 		prefix + "2024-03.arrow\x00",
 		prefix + "2024-03",
@@ -73,14 +75,12 @@ func TestParseKey(t *testing.T) {
 
 func TestKeyRoundTrip(t *testing.T) {
 	for _, practice := range []string{"A81001", "x", strings.Repeat("Z", 32)} {
-		for _, p := range []Month{MonthFor(1800, 1), fixedPeriod, MonthFor(9999, 12)} {
-			k, err := ParseKey(SubmissionKey(practice, fixedRunID, p))
-			if err != nil || k.Practice != practice || k.RunID != fixedRunID || k.Period != p || k.Manifest {
-				t.Errorf("SubmissionKey(%s, %v) parses as %+v, %v", practice, p, k, err)
-			}
-			if !strings.HasPrefix(SubmissionKey(practice, fixedRunID, p), PracticePrefix(practice)) {
-				t.Errorf("a submission key of %s is outside its prefix", practice)
-			}
+		k, err := ParseKey(SubmissionKey(practice, fixedRunID))
+		if err != nil || k.Practice != practice || k.RunID != fixedRunID || k.Name != FiguresName || k.Manifest() {
+			t.Errorf("SubmissionKey(%s) parses as %+v, %v", practice, k, err)
+		}
+		if !strings.HasPrefix(SubmissionKey(practice, fixedRunID), PracticePrefix(practice)) {
+			t.Errorf("a submission key of %s is outside its prefix", practice)
 		}
 	}
 }

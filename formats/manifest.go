@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -21,32 +22,52 @@ type Manifest struct {
 	Created       time.Time   `json:"created"`
 	Extractors    []string    `json:"extractors"` // name@version of each contributing extractor
 	Policy        string      `json:"policy"`
+	From          string      `json:"from"` // the run's first month, YYYY-MM
+	To            string      `json:"to"`   // its last month
 	Files         []FileEntry `json:"files"`
 }
 
 // FileEntry is one file of a run.
 type FileEntry struct {
 	Key    string `json:"key"`
-	Period string `json:"period"` // YYYY-MM
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"` // lower-case hex
 }
 
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// Entry describes data as the run's file for period.
-func Entry(practice, runID string, period Month, data []byte) FileEntry {
+// Entry describes data as the run's submission file.
+func Entry(practice, runID string, data []byte) FileEntry {
 	h := sha256.Sum256(data)
 	return FileEntry{
-		Key:    SubmissionKey(practice, runID, period),
-		Period: period.String(),
+		Key:    SubmissionKey(practice, runID),
 		Size:   int64(len(data)),
 		SHA256: hex.EncodeToString(h[:]),
 	}
 }
 
-// Validate checks the manifest's own consistency: version, ids, policy, and that every file is
-// a submission key inside this run's prefix, once per month.
+// Months returns the run's first and last month.
+func (m *Manifest) Months() (from, to Month, err error) {
+	from, err1 := ParseMonth(m.From)
+	to, err2 := ParseMonth(m.To)
+	if err1 != nil || err2 != nil {
+		return 0, 0, errorf("validate manifest", ErrValue, "from and to must be months (YYYY-MM)")
+	}
+	return from, to, ValidateRunMonths(from, to)
+}
+
+// Submission returns the entry of the run's submission file.
+func (m *Manifest) Submission() (FileEntry, bool) {
+	for _, f := range m.Files {
+		if strings.HasSuffix(f.Key, "/"+FiguresName) {
+			return f, true
+		}
+	}
+	return FileEntry{}, false
+}
+
+// Validate checks the manifest's own consistency: version, ids, policy, months, and that it
+// lists the run's submission file, inside this run's prefix, once.
 func (m *Manifest) Validate() error {
 	const op = "validate manifest"
 	if m.FormatVersion != FormatVersion {
@@ -69,28 +90,31 @@ func (m *Manifest) Validate() error {
 			return errorf(op, ErrValue, "extractor %s must be name@version", shown(x))
 		}
 	}
+	if _, _, err := m.Months(); err != nil {
+		return err
+	}
 	if len(m.Files) == 0 {
 		return errorf(op, ErrValue, "manifest lists no files")
 	}
 	seen := map[string]bool{}
 	for _, f := range m.Files {
 		k, err := ParseKey(f.Key)
-		if err != nil || k.Manifest {
+		if err != nil || k.Manifest() {
 			return errorf(op, ErrKey, "file %s is not a submission key", shown(f.Key))
 		}
 		if k.Practice != m.Practice || k.RunID != m.RunID {
 			return errorf(op, ErrPracticeMismatch, "file %s is outside this run's prefix %s; a manifest may only name its own practice's files", shown(f.Key), RunPrefix(m.Practice, m.RunID))
 		}
-		if k.Period.String() != f.Period {
-			return errorf(op, ErrValue, "file %s is listed for period %s", shown(f.Key), shown(f.Period))
+		if seen[k.Name] {
+			return errorf(op, ErrValue, "file %s is listed twice", shown(f.Key))
 		}
-		if seen[f.Period] {
-			return errorf(op, ErrValue, "period %s is listed twice", shown(f.Period))
-		}
-		seen[f.Period] = true
+		seen[k.Name] = true
 		if f.Size < 0 || !sha256Pattern.MatchString(f.SHA256) {
 			return errorf(op, ErrValue, "file %s has an invalid size or SHA-256", shown(f.Key))
 		}
+	}
+	if !seen[FiguresName] {
+		return errorf(op, ErrValue, "manifest lists no %s; every run has one submission file", FiguresName)
 	}
 	return nil
 }
@@ -164,7 +188,7 @@ func VerifyFile(f FileEntry, data []byte) error {
 }
 
 // VerifySubmission checks a file against its signed manifest and only then parses it; the
-// parsed submission must name the same practice, run, month and policy as the manifest.
+// parsed submission must name the same practice, run, months and policy as the manifest.
 func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submission, error) {
 	if err := VerifyFile(f, data); err != nil {
 		return nil, err
@@ -182,8 +206,10 @@ func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submi
 		return mismatch("practice", s.Practice, m.Practice)
 	case s.RunID != m.RunID:
 		return mismatch("run", s.RunID, m.RunID)
-	case s.Period.String() != f.Period:
-		return mismatch("period", s.Period.String(), f.Period)
+	case s.From.String() != m.From:
+		return mismatch("first month", s.From.String(), m.From)
+	case s.To.String() != m.To:
+		return mismatch("last month", s.To.String(), m.To)
 	case s.Policy != m.Policy:
 		return mismatch("policy", s.Policy, m.Policy)
 	}

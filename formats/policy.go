@@ -6,6 +6,11 @@ import "fmt"
 const (
 	StatusRounded    = "rounded"    // the count is published, rounded by the policy
 	StatusSuppressed = "suppressed" // the count is withheld (null); lower and upper bound it
+	// StatusWithheld marks a margin the agent did not publish at all (count and bounds null):
+	// secondary suppression, because publishing it beside the other values would pin down
+	// a small count (see SECONDARY SUPPRESSION in formats/README.md). Readers rebuild it
+	// from the finer values it sums.
+	StatusWithheld = "withheld"
 )
 
 // Policy is a statistical disclosure control policy. Only the named policies below exist: a
@@ -18,6 +23,10 @@ type Policy struct {
 	SuppressMax int64
 	// Rounding is "nearest5" or "midpoint6".
 	Rounding string
+	// ProtectMax: true counts 1..ProtectMax are the small counts the policy protects. No
+	// combination of published values may pin one of them down to a single value; the
+	// agent's disclosure audit withholds margins until none can.
+	ProtectMax int64
 }
 
 // The policies a federation can choose from.
@@ -29,6 +38,7 @@ var (
 		Description: "counts 1-7 suppressed; every other count rounded to the nearest 5",
 		SuppressMax: 7,
 		Rounding:    "nearest5",
+		ProtectMax:  7,
 	}
 	// PolicyMidpoint6 is OpenSAFELY's midpoint-6 rounding: 0 stays 0, and any other count is
 	// replaced by the midpoint of its block of six (1-6 -> 3, 7-12 -> 9, ...). Nothing is
@@ -37,6 +47,7 @@ var (
 		Name:        "uk-midpoint-6",
 		Description: "0 kept; every other count replaced by the midpoint of its block of six (1-6 as 3, 7-12 as 9, ...)",
 		Rounding:    "midpoint6",
+		ProtectMax:  6,
 	}
 )
 
@@ -95,9 +106,14 @@ func (p Policy) Check(c Protected) error {
 			return errorf(op, ErrValue, "a suppressed cell must have bounds 1-%d under %s", p.SuppressMax, p.Name)
 		}
 		return nil
+	case StatusWithheld:
+		if c.Count != 0 || c.Lower != 0 || c.Upper != 0 {
+			return errorf(op, ErrValue, "a withheld value carries a count or bounds; it must carry none")
+		}
+		return nil
 	case StatusRounded:
 	default:
-		return errorf(op, ErrValue, "unknown cell status; expected %s or %s", StatusRounded, StatusSuppressed)
+		return errorf(op, ErrValue, "unknown cell status; expected %s, %s or %s", StatusRounded, StatusSuppressed, StatusWithheld)
 	}
 	if c.Count < 0 {
 		return errorf(op, ErrValue, "negative count")
@@ -131,6 +147,12 @@ func (p Policy) boundsOf(v int64) (Protected, bool) {
 		lo := max(p.SuppressMax+1, v-2)
 		return Protected{Count: v, Status: StatusRounded, Lower: lo, Upper: v + 2}, true
 	}
+}
+
+// Protects reports whether a published value c is one of the small counts the policy
+// protects: its bounds lie wholly within 1..ProtectMax.
+func (p Policy) Protects(c Protected) bool {
+	return c.Status != StatusWithheld && c.Lower >= 1 && c.Upper <= p.ProtectMax
 }
 
 func (p Policy) String() string { return fmt.Sprintf("%s (%s)", p.Name, p.Description) }

@@ -29,8 +29,8 @@ type RegistryEntry struct {
 // Validate checks ids and keys.
 func (r *Registry) Validate() error {
 	const op = "validate registry"
-	if r.FormatVersion != FormatVersion {
-		return errorf(op, ErrFormatVersion, "registry format version %d, this build reads %d", r.FormatVersion, FormatVersion)
+	if r.FormatVersion != RegistryVersion {
+		return errorf(op, ErrFormatVersion, "registry format version %d, this build reads %d", r.FormatVersion, RegistryVersion)
 	}
 	seen := map[string]bool{}
 	for _, e := range r.Practices {

@@ -17,7 +17,7 @@ import (
 // Payload types of signed envelopes. The type is part of what is signed, so a signature over
 // a registry can never pass as one over a manifest.
 const (
-	PayloadManifest = "application/vnd.tributary.manifest+json; version=1"
+	PayloadManifest = "application/vnd.tributary.manifest+json; version=2"
 	PayloadRegistry = "application/vnd.tributary.registry+json; version=1"
 )
 

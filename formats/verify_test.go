@@ -131,7 +131,7 @@ func TestVerifyRejects(t *testing.T) {
 	pubA, pubB := pubOf(privA), pubOf(privB)
 	subA := sampleSubmission(practiceA)
 	dataA := mustMarshal(t, subA)
-	manA := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+	manA := sampleManifest(practiceA, dataA)
 	envA := mustSign(t, manA, privA)
 	keyA := ManifestKey(practiceA, fixedRunID)
 	if _, err := VerifyManifest(keyA, envA, pubA); err != nil {
@@ -159,7 +159,8 @@ func TestVerifyRejects(t *testing.T) {
 		_, err := ReadSubmission(craftSubmission(t, md, cells), DefaultLimits)
 		return err
 	}
-	good := rawOf(subA.Cells[2])
+	subA.Sort()
+	good := rawOf(subA.Cells[0])
 	with := func(edit func(*rawCell)) rawCell {
 		c := good
 		edit(&c)
@@ -210,7 +211,7 @@ func TestVerifyRejects(t *testing.T) {
 			return err
 		}, ErrSignature, []string{KeyID(pubB)}},
 		{"A's file listed in B's signed manifest", func() error {
-			manB := sampleManifest(practiceB, map[Month][]byte{fixedPeriod: dataA})
+			manB := sampleManifest(practiceB, dataA)
 			m, err := VerifyManifest(ManifestKey(practiceB, fixedRunID), mustSign(t, manB, privB), pubB)
 			if err != nil {
 				t.Fatalf("B's manifest must verify, so that the file is what is refused: %v", err)
@@ -219,44 +220,77 @@ func TestVerifyRejects(t *testing.T) {
 			return err
 		}, ErrPracticeMismatch, []string{"practice is " + practiceA, practiceB, "refused"}},
 		{"unknown format version in schema metadata", func() error {
-			return readCells(map[string]string{MetaFormatVersion: "2"}, cells...)
-		}, ErrFormatVersion, []string{"format version 2,", "upgrade"}},
+			return readCells(map[string]string{MetaFormatVersion: "1"}, cells...)
+		}, ErrFormatVersion, []string{"format version 1,", "upgrade"}},
 		{"no format version in schema metadata", func() error {
 			return readCells(map[string]string{MetaFormatVersion: ""}, cells...)
 		}, ErrFormatVersion, []string{MetaFormatVersion, "not a Tributary file"}},
 		{"unknown format version in manifest", func() error {
-			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
-			m.FormatVersion = 2
+			m := sampleManifest(practiceA, dataA)
+			m.FormatVersion = 1
 			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
-		}, ErrFormatVersion, []string{"manifest format version 2", "upgrade"}},
+		}, ErrFormatVersion, []string{"manifest format version 1", "upgrade"}},
+		{"manifest of format 1 (its payload type)", func() error {
+			m := sampleManifest(practiceA, dataA)
+			_, err := VerifyManifest(keyA, sealed(t, "application/vnd.tributary.manifest+json; version=1", m, privA), pubA)
+			return err
+		}, ErrFormatVersion, []string{"not one this version reads", "upgrade"}},
+		{"monthly file key of format 1", func() error {
+			_, err := ParseKey(RunPrefix(practiceA, fixedRunID) + "2024-03.arrow")
+			return err
+		}, ErrFormatVersion, []string{"monthly file of format 1", "upgrade the practice's agent"}},
 		{"wrong file kind", func() error {
 			return readCells(map[string]string{MetaKind: RowEvents}, cells...)
 		}, ErrSchema, []string{"file kind events, expected submission"}},
 		{"unknown policy", func() error {
 			return readCells(map[string]string{MetaPolicy: "none"}, cells...)
 		}, ErrValue, []string{"unknown disclosure policy", PolicyUK.Name}},
-		{"period not a month", func() error {
-			return readCells(map[string]string{MetaPeriod: "2024-13"}, cells...)
-		}, ErrValue, []string{MetaPeriod, "YYYY-MM"}},
+		{"run months not months", func() error {
+			return readCells(map[string]string{MetaFrom: "2024-13"}, cells...)
+		}, ErrValue, []string{MetaFrom, "YYYY-MM"}},
+		{"run ending before it starts", func() error {
+			return readCells(map[string]string{MetaTo: "2023-12"}, cells...)
+		}, ErrValue, []string{"last month 2023-12 is before its first 2024-01"}},
+		{"period not a month, quarter or year", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.period = "2024-Q5" }))
+		}, ErrValue, []string{"row 0", "not a month, quarter or year"}},
+		{"period outside the run", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.period = "2024-04" }))
+		}, ErrValue, []string{"cell 0", "period 2024-04 is not one a run over 2024-01 to 2024-03 publishes"}},
+		{"year the run covers only in part", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.period = "2024" }))
+		}, ErrValue, []string{"cell 0", "period 2024 is not one"}},
+		{"a value missing: not supplied, never a zero", func() error {
+			return readCells(nil, cells[1:]...)
+		}, ErrValue, []string{"carries 319 of its 320 values", "carries them all"}},
+		{"a month's fine cell withheld", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower, c.upper = nil, StatusWithheld, nil, nil }))
+		}, ErrValue, []string{"cell 0", "age band × sex cell is withheld", "only margins"}},
+		{"a withheld margin carrying bounds", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.band, c.count, c.status = All, nil, StatusWithheld }))
+		}, ErrValue, []string{"row 0", "withheld value carries a count or bounds"}},
+		{"a rounded value without bounds", func() error {
+			return readCells(nil, with(func(c *rawCell) { c.lower = nil }))
+		}, ErrValue, []string{"row 0", "lower or upper is null"}},
 		{"suppressed cell carrying a value", func() error {
-			return readCells(nil, rawCell{RegisteredPatients, "0-4", "male", i64(3), StatusSuppressed, 1, 7})
+			return readCells(nil, raw("2024-01", RegisteredPatients, "0-4", "male", i64(3), StatusSuppressed, 1, 7))
 		}, ErrValue, []string{"row 0", "suppressed", "must be null"}},
 		{"negative count", func() error {
 			return readCells(nil, good, with(func(c *rawCell) { c.sex, c.count = "male", i64(-5) }))
 		}, ErrValue, []string{"row 1", "negative count"}},
 		{"count the policy cannot produce", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(12), 10, 14 }))
+			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(12), i64(10), i64(14) }))
 		}, ErrValue, []string{"cell 0", "count 12 cannot come from policy " + PolicyUK.Name}},
 		{"bounds inconsistent with the count", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(10), 5, 15 }))
+			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(10), i64(5), i64(15) }))
 		}, ErrValue, []string{"bounds 5-15 do not match count 10", "want 8-12"}},
 		{"suppressed bounds wrong", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower = nil, StatusSuppressed, 0 }))
+			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower = nil, StatusSuppressed, i64(0) }))
 		}, ErrValue, []string{"bounds 1-7"}},
 		{"rounded cell with a null count", func() error {
 			return readCells(nil, with(func(c *rawCell) { c.count = nil }))
-		}, ErrValue, []string{"row 0", "count is null but status is rounded", "only a suppressed cell"}},
+		}, ErrValue, []string{"row 0", "count is null but status is rounded", "only a suppressed or withheld value"}},
 		{"unknown status", func() error {
 			return readCells(nil, with(func(c *rawCell) { c.status = "exact" }))
 		}, ErrValue, []string{"unknown cell status", StatusRounded, StatusSuppressed}},
@@ -265,10 +299,10 @@ func TestVerifyRejects(t *testing.T) {
 		}, ErrValue, []string{"cell 1", "appears twice"}},
 		{"unknown age band", func() error {
 			return readCells(nil, with(func(c *rawCell) { c.band = "90-94" }))
-		}, ErrValue, []string{"cell 0", "unknown age band", "90+"}},
+		}, ErrValue, []string{"cell 0", "age band 90-94", "not labels of the contract", "90+"}},
 		{"unknown sex", func() error {
 			return readCells(nil, with(func(c *rawCell) { c.sex = "M" }))
-		}, ErrValue, []string{"cell 0", "unknown sex", "female, male or unknown"}},
+		}, ErrValue, []string{"cell 0", "sex M", "female, male, unknown or all"}},
 		{"bad measure name", func() error {
 			return readCells(nil, with(func(c *rawCell) { c.measure = "Bed Days" }))
 		}, ErrValue, []string{"cell 0", "measure name"}},
@@ -277,31 +311,43 @@ func TestVerifyRejects(t *testing.T) {
 		}, ErrValue, []string{"cell 0", `measure name "x\nERROR forged log line y y y`, "…"}},
 		{"count column of the wrong type", func() error {
 			fields := SubmissionSchema.Fields()
-			fields[3].Type = arrow.BinaryTypes.String
+			fields[4].Type = arrow.BinaryTypes.String
 			_, err := ReadSubmission(craftFile(t, fields, submissionMeta(subA), func(*array.RecordBuilder) {}), DefaultLimits)
 			return err
 		}, ErrSchema, []string{"field count has type utf8", "int64"}},
 		{"manifest naming another practice's file", func() error {
-			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
-			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID, fixedPeriod)
+			m := sampleManifest(practiceA, dataA)
+			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID)
 			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrPracticeMismatch, []string{m0Key(practiceB), "outside this run's prefix", RunPrefix(practiceA, fixedRunID)}},
 		{"manifest naming another run's file", func() error {
-			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
-			m.Files[0].Key = SubmissionKey(practiceA, "20230101T000000Z-00000000", fixedPeriod)
+			m := sampleManifest(practiceA, dataA)
+			m.Files[0].Key = SubmissionKey(practiceA, "20230101T000000Z-00000000")
 			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrPracticeMismatch, []string{"outside this run's prefix"}},
 		{"SignManifest refuses a file outside the run", func() error {
-			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
-			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID, fixedPeriod)
+			m := sampleManifest(practiceA, dataA)
+			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID)
 			_, err := SignManifest(m, privA)
 			return err
 		}, ErrPracticeMismatch, []string{"outside this run's prefix"}},
 		{"manifest naming a key outside the layout", func() error {
-			m := sampleManifest(practiceA, map[Month][]byte{fixedPeriod: dataA})
+			m := sampleManifest(practiceA, dataA)
 			m.Files[0].Key = RunPrefix(practiceA, fixedRunID) + "../../" + practiceB + "/x.arrow"
+			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
+			return err
+		}, ErrKey, []string{"is not a submission key"}},
+		{"file whose months disagree with its manifest", func() error {
+			m := sampleManifest(practiceA, dataA)
+			m.To = "2024-06"
+			_, err := VerifySubmission(m, m.Files[0], dataA, DefaultLimits)
+			return err
+		}, ErrPracticeMismatch, []string{"last month is 2024-03", "2024-06"}},
+		{"manifest without a submission file", func() error {
+			m := sampleManifest(practiceA, dataA)
+			m.Files[0].Key = RunPrefix(practiceA, fixedRunID) + ManifestName
 			_, err := VerifyManifest(keyA, sealed(t, PayloadManifest, m, privA), pubA)
 			return err
 		}, ErrKey, []string{"is not a submission key"}},
@@ -367,4 +413,4 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
-func m0Key(practice string) string { return SubmissionKey(practice, fixedRunID, fixedPeriod) }
+func m0Key(practice string) string { return SubmissionKey(practice, fixedRunID) }

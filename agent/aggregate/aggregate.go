@@ -1,6 +1,7 @@
 // Package aggregate turns a practice's canonical rows into monthly counts per measure, age
-// band and sex, and applies disclosure control to them. Its input is patient-level; its
-// output is what may leave the practice.
+// band and sex, and releases them as one format 2 submission: every month, quarter and year
+// of the run, every shape, through the disclosure policy and the disclosure audit
+// (agent/disclosure). Its input is patient-level; its output is what may leave the practice.
 package aggregate
 
 import (
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tributary-health/tributary/agent/disclosure"
 	"github.com/tributary-health/tributary/formats"
 )
 
@@ -293,7 +295,7 @@ func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
 }
 
 // Result is the aggregate of a run: true counts, before disclosure control. It never leaves
-// the agent's memory; Release turns it into submissions.
+// the agent's memory; Release turns it into the run's submission.
 type Result struct {
 	From, To formats.Month
 	Measures []string
@@ -370,27 +372,70 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 	return res
 }
 
-// Release applies the disclosure policy and returns one submission per month, each with the
-// full grid of measure × age band × sex for the measures supplied (zeros included, so a
-// missing cell never looks like a zero). Only the returned values may leave the practice.
-func (r *Result) Release(practice, runID string, extractors []string, pol formats.Policy) ([]*formats.Submission, error) {
-	var subs []*formats.Submission
+// Table returns the run's true counts as the disclosure audit reads them: every measure of
+// r.Measures, month and fine cell.
+func (r *Result) Table() *disclosure.Table {
+	t := disclosure.NewTable(r.From, r.To, r.Measures)
+	at := make([]int, len(formats.Measures)) // catalogue index -> position in r.Measures, +1
+	for mi, measure := range r.Measures {
+		if idx, ok := measureIndex[measure]; ok {
+			at[idx] = mi + 1
+		}
+	}
+	// Only non-zero counts are stored; the order they come in does not matter here.
+	for k, n := range r.counts {
+		if n == 0 || at[k.measure] == 0 || k.month < r.From || k.month > r.To {
+			continue
+		}
+		t.Set(at[k.measure]-1, k.month, formats.FineShape(int(k.band), int(k.sex)), n)
+	}
+	return t
+}
+
+// publish applies the policy to every value of the run, with the disclosure audit unless
+// audit is false (tests only: it shows what the audit prevents).
+func (r *Result) publish(pol formats.Policy, audit bool) (*disclosure.Published, error) {
+	if !audit {
+		return disclosure.Apply(r.Table(), pol), nil
+	}
+	return disclosure.Audit(r.Table(), pol)
+}
+
+// Release applies the disclosure policy and returns the run's submission: for every period
+// of the run's months (formats.PeriodsOf), every measure supplied and every shape (fine
+// cells, band and sex margins, total), the true sum through the policy on its own, zeros
+// included so that a missing value never looks like a zero. The disclosure audit then
+// withholds the margins and quarter or year values that would let the file pin a small
+// count down (agent/disclosure). Only the returned values may leave the practice.
+func (r *Result) Release(practice, runID string, extractors []string, pol formats.Policy) (*formats.Submission, error) {
+	sub, _, err := r.release(practice, runID, extractors, pol, true)
+	return sub, err
+}
+
+// ReleaseStats is Release that also says what the audit did, for the run's log.
+func (r *Result) ReleaseStats(practice, runID string, extractors []string, pol formats.Policy) (*formats.Submission, disclosure.Stats, error) {
+	return r.release(practice, runID, extractors, pol, true)
+}
+
+func (r *Result) release(practice, runID string, extractors []string, pol formats.Policy, audit bool) (*formats.Submission, disclosure.Stats, error) {
 	ex := slices.Clone(extractors)
 	sort.Strings(ex)
-	for m := r.From; m <= r.To; m++ {
-		s := &formats.Submission{Practice: practice, Period: m, RunID: runID, Extractors: ex, Policy: pol.Name}
-		for _, measure := range r.Measures {
-			for b, band := range formats.AgeBands {
-				for x, sex := range formats.Sexes {
-					n := r.counts[cellKey{m, measureIndex[measure], uint8(b), uint8(x), 0}]
-					s.Cells = append(s.Cells, formats.Cell{Measure: measure, AgeBand: band, Sex: sex, Protected: pol.Apply(n)})
-				}
+	pub, err := r.publish(pol, audit)
+	if err != nil {
+		return nil, disclosure.Stats{}, fmt.Errorf("release: %w", err)
+	}
+	s := &formats.Submission{Practice: practice, RunID: runID, From: r.From, To: r.To, Extractors: ex, Policy: pol.Name,
+		Cells: make([]formats.Cell, 0, len(pub.Values))}
+	for pi, p := range pub.Periods {
+		for mi, measure := range r.Measures {
+			for shape := range formats.NumShapes {
+				band, sex := formats.ShapeLabels(shape)
+				s.Cells = append(s.Cells, formats.Cell{Period: p, Measure: measure, AgeBand: band, Sex: sex, Protected: pub.Value(mi, pi, shape)})
 			}
 		}
-		if err := s.Validate(); err != nil {
-			return nil, fmt.Errorf("release %s: %w", m, err)
-		}
-		subs = append(subs, s)
 	}
-	return subs, nil
+	if err := s.Validate(); err != nil {
+		return nil, disclosure.Stats{}, fmt.Errorf("release: %w", err)
+	}
+	return s, pub.Stats, nil
 }

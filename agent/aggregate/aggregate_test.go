@@ -1,6 +1,8 @@
 package aggregate
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/tributary-health/tributary/formats"
@@ -119,34 +121,118 @@ func TestAbsentMeasures(t *testing.T) {
 	}
 }
 
-func TestReleaseFullGridAndPolicy(t *testing.T) {
-	a := New(m("2024-01"), m("2024-01"))
-	for i := 0; i < 12; i++ {
-		a.Registration(formats.Registration{PatientKey: string(rune('a' + i)), Sex: "female", BirthMonth: m("1980-01"), From: d("2000-01-01"), To: formats.NoEnd})
+// smallPractice is a year of small counts in a few cells of every catalogue measure, so
+// that the audit has suppressed values to protect; the admission relations hold.
+func smallPractice(seed uint64) *Result {
+	r := rand.New(rand.NewPCG(seed, 3))
+	from, to := m("2024-01"), m("2024-12")
+	res := &Result{From: from, To: to, counts: map[cellKey]int64{},
+		Measures: []string{formats.RegisteredPatients, formats.AEAttendances, formats.Admissions, formats.AdmissionsEmergency, formats.PatientsAdmittedEmergency}}
+	set := func(month formats.Month, measure string, b, x int, n int64) {
+		if n != 0 {
+			res.counts[cellKey{month, measureIndex[measure], uint8(b), uint8(x), 0}] = n
+		}
 	}
-	a.Registration(formats.Registration{PatientKey: "z", Sex: "male", BirthMonth: m("1980-01"), From: d("2000-01-01"), To: formats.NoEnd})
-	r := a.Finish(Supplies{Registrations: true})
-	subs, err := r.Release("P1", "20240101T000000Z-00000000", []string{"test@1"}, formats.PolicyUK)
+	for month := from; month <= to; month++ {
+		for _, b := range []int{8} {
+			for x := range 3 {
+				set(month, formats.RegisteredPatients, b, x, 5+r.Int64N(40))
+				set(month, formats.Consultations, b, x, r.Int64N(30))
+				set(month, formats.AEAttendances, b, x, r.Int64N(6))
+				em, el, other := r.Int64N(4), r.Int64N(4), r.Int64N(3)
+				set(month, formats.Admissions, b, x, em+el+other)
+				set(month, formats.AdmissionsEmergency, b, x, em)
+				set(month, formats.AdmissionsElective, b, x, el)
+				set(month, formats.PatientsAdmittedEmergency, b, x, max(0, em-r.Int64N(2)))
+				set(month, formats.BedDays, b, x, r.Int64N(12))
+			}
+		}
+	}
+	return res
+}
+
+// TestReleaseFormat2 checks the submission against the contract of format 2: one file with
+// From/To the run's months; for every period of formats.PeriodsOf, every measure and every
+// shape, the policy applied to the true sum of the shape's cells over the period's months
+// (so quarter and year values are sums of their months), unless the audit withheld it; and
+// only margins and quarter or year values are ever withheld.
+func TestReleaseFormat2(t *testing.T) {
+	res := smallPractice(1)
+	sub, err := res.Release("P1", "20250101T000000Z-00000000", []string{"b@1", "a@1"}, formats.PolicyUK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(subs) != 1 || len(subs[0].Cells) != 19*3 {
-		t.Fatalf("want one month of 57 cells, got %d files", len(subs))
+	periods := formats.PeriodsOf(res.From, res.To)
+	if sub.From != res.From || sub.To != res.To || len(periods) != 12+4+1 {
+		t.Fatalf("months %s..%s, %d periods", sub.From, sub.To, len(periods))
 	}
-	for _, c := range subs[0].Cells {
-		switch {
-		case c.AgeBand == "40-44" && c.Sex == "female":
-			if c.Count != 10 || c.Status != formats.StatusRounded {
-				t.Errorf("12 women must publish as 10, got %+v", c)
+	if want := len(periods) * len(res.Measures) * formats.NumShapes; len(sub.Cells) != want {
+		t.Fatalf("%d values, want %d", len(sub.Cells), want)
+	}
+	if sub.Extractors[0] != "a@1" {
+		t.Errorf("extractors %v are not sorted", sub.Extractors)
+	}
+	withheld := 0
+	for _, c := range sub.Cells {
+		var n int64
+		shape := formats.ShapeIndex(c.AgeBand, c.Sex)
+		for month := c.Period.Start; month <= c.Period.End(); month++ {
+			formats.ShapeCells(shape, func(fine int) {
+				b, x := formats.ShapeDims(fine)
+				n += res.Count(month, c.Measure, formats.AgeBands[b], formats.Sexes[x])
+			})
+		}
+		if c.Status == formats.StatusWithheld {
+			withheld++
+			if c.Period.Kind == formats.KindMonth && formats.IsFineShape(shape) {
+				t.Errorf("%s %s %s %s: a month fine cell was withheld", c.Period, c.Measure, c.AgeBand, c.Sex)
 			}
-		case c.AgeBand == "40-44" && c.Sex == "male":
-			if c.Status != formats.StatusSuppressed || c.Count != 0 || c.Lower != 1 || c.Upper != 7 {
-				t.Errorf("1 man must be suppressed with bounds 1-7, got %+v", c)
-			}
-		default:
-			if c.Count != 0 || c.Lower != 0 || c.Upper != 0 {
-				t.Errorf("empty cell must be an explicit 0, got %+v", c)
-			}
+			continue
+		}
+		if want := formats.PolicyUK.Apply(n); c.Protected != want {
+			t.Errorf("%s %s %s %s = %+v, want %+v (true %d)", c.Period, c.Measure, c.AgeBand, c.Sex, c.Protected, want, n)
+		}
+	}
+	if withheld == 0 {
+		t.Error("nothing was withheld: the practice does not exercise the audit")
+	}
+	// Deterministic: the same counts give the same file.
+	again, err := res.Release("P1", "20250101T000000Z-00000000", []string{"b@1", "a@1"}, formats.PolicyUK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := formats.MarshalSubmission(sub)
+	b, _ := formats.MarshalSubmission(again)
+	if !bytes.Equal(a, b) {
+		t.Error("two releases of the same counts differ")
+	}
+	t.Logf("%d values, %d withheld", len(sub.Cells), withheld)
+}
+
+// TestReleaseAbsentMeasure: a measure nobody supplies is absent from the file, never zero.
+func TestReleaseAbsentMeasure(t *testing.T) {
+	a := New(m("2024-01"), m("2024-03"))
+	for i := range 12 {
+		a.Registration(formats.Registration{PatientKey: string(rune('a' + i)), Sex: "female", BirthMonth: m("1980-01"), From: d("2000-01-01"), To: formats.NoEnd})
+	}
+	a.Registration(formats.Registration{PatientKey: "z", Sex: "male", BirthMonth: m("1980-01"), From: d("2000-01-01"), To: formats.NoEnd})
+	sub, err := a.Finish(Supplies{Registrations: true}).Release("P1", "20240101T000000Z-00000000", []string{"test@1"}, formats.PolicyUK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range sub.Cells {
+		if c.Measure != formats.RegisteredPatients {
+			t.Fatalf("measure %s is in the file but nobody supplies it", c.Measure)
+		}
+	}
+	if len(sub.Cells) != 4*formats.NumShapes {
+		t.Fatalf("%d values, want 4 periods x %d shapes", len(sub.Cells), formats.NumShapes)
+	}
+	// One man among twelve women of 40-44: his cell is suppressed, and every margin that
+	// holds it and a woman's is not, so the audit withholds what would give him away.
+	for _, c := range sub.Cells {
+		if c.Period.Kind == formats.KindMonth && c.AgeBand == "40-44" && c.Sex == "male" && c.Status != formats.StatusSuppressed {
+			t.Errorf("%s: one man must be suppressed, got %+v", c.Period, c.Protected)
 		}
 	}
 }

@@ -70,7 +70,9 @@ type Config struct {
 }
 
 // Months selects the months of a run: either From..To, or the Recent months ending with the
-// last complete month (hospital data arrives late, so recent months are re-extracted).
+// last complete month (hospital data arrives late, so recent months are re-extracted),
+// extended back to 1 January of the first of them so that every run publishes whole
+// calendar years (see Range).
 type Months struct {
 	From   string `toml:"from"`
 	To     string `toml:"to"`
@@ -260,13 +262,27 @@ func (c *Config) Validate() error {
 }
 
 // Range returns the first and last month a run extracts, as of now.
+//
+// With recent = N the run ends with the last complete month and begins at the start of the
+// calendar year of the N-th month before it: every run re-publishes whole calendar years,
+// so the quarter and year totals a practice publishes always come from its newest run for
+// all their months, and agree with its newest month figures (the coordinator can only use
+// a year total if the run that published it is the newest for every month of the year).
+// An explicit from/to is used as given, but may not reach past the current month: a month
+// that has not begun has no data, and publishing it as zeros would be wrong.
 func (m Months) Range(now time.Time) (formats.Month, formats.Month, error) {
+	current := formats.MonthOf(now)
 	if m.Recent > 0 {
 		if m.From != "" || m.To != "" {
 			return 0, 0, errors.New("set either recent or from/to, not both")
 		}
-		last := formats.MonthOf(now) - 1 // the last complete month
-		return last - formats.Month(m.Recent) + 1, last, nil
+		last := current - 1 // the last complete month
+		first := last - formats.Month(m.Recent) + 1
+		first = formats.YearOf(first).Start // back to 1 January of that year
+		if err := formats.ValidateRunMonths(first, last); err != nil {
+			return 0, 0, fmt.Errorf("recent = %d: %w", m.Recent, err)
+		}
+		return first, last, nil
 	}
 	from, err := formats.ParseMonth(m.From)
 	if err != nil {
@@ -279,8 +295,11 @@ func (m Months) Range(now time.Time) (formats.Month, formats.Month, error) {
 	if to < from {
 		return 0, 0, fmt.Errorf("to (%s) is before from (%s)", to, from)
 	}
-	if to-from > 12*50 {
-		return 0, 0, fmt.Errorf("%s to %s is more than 50 years", from, to)
+	if to > current {
+		return 0, 0, fmt.Errorf("to (%s) is after the current month (%s): months that have not begun have no data; set to = %q or earlier", to, current, current.String())
+	}
+	if err := formats.ValidateRunMonths(from, to); err != nil {
+		return 0, 0, err
 	}
 	return from, to, nil
 }

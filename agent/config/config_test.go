@@ -38,12 +38,42 @@ func TestRejects(t *testing.T) {
 }
 
 func TestMonthsRange(t *testing.T) {
-	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	from, to, err := Months{Recent: 3}.Range(now)
-	if err != nil || from != formats.MonthFor(2026, 8) || to != formats.MonthFor(2026, 10) {
-		t.Fatalf("recent 3 on 2026-11-23 = %s..%s, %v; want 2026-08..2026-10", from, to, err)
+	m := formats.MonthFor
+	day := func(y int, mo time.Month, d int) time.Time { return time.Date(y, mo, d, 12, 0, 0, 0, time.UTC) }
+	// recent = N: the N complete months before now, from 1 January of the first of them,
+	// so every run re-publishes whole calendar years.
+	for _, c := range []struct {
+		now      time.Time
+		recent   int
+		from, to formats.Month
+	}{
+		{day(2026, 11, 23), 3, m(2026, 1), m(2026, 10)},
+		{day(2026, 1, 15), 3, m(2025, 1), m(2025, 12)},   // the whole of last year
+		{day(2026, 2, 10), 3, m(2025, 1), m(2026, 1)},    // back into last year: all of it
+		{day(2026, 2, 1), 1, m(2026, 1), m(2026, 1)},     // January alone
+		{day(2026, 7, 31), 24, m(2024, 1), m(2026, 6)},   // two years and a half
+		{day(2026, 1, 1), 12, m(2025, 1), m(2025, 12)},   // exactly a calendar year
+		{day(2026, 12, 31), 12, m(2025, 1), m(2026, 11)}, // twelve months spanning two years
+	} {
+		from, to, err := Months{Recent: c.recent}.Range(c.now)
+		if err != nil || from != c.from || to != c.to {
+			t.Errorf("recent %d on %s = %s..%s, %v; want %s..%s", c.recent, c.now.Format("2006-01-02"), from, to, err, c.from, c.to)
+		}
+		if from.MonthOfYear() != time.January {
+			t.Errorf("recent %d on %s starts in %s: runs must start on 1 January", c.recent, c.now.Format("2006-01-02"), from)
+		}
 	}
+	now := day(2026, 11, 23)
 	if _, _, err := (Months{From: "2024-05", To: "2024-01"}).Range(now); err == nil {
 		t.Fatal("to before from must be refused")
+	}
+	// An explicit range is used as given, up to the current month; a month that has not
+	// begun is refused, and the error says which month is the latest allowed.
+	if from, to, err := (Months{From: "2024-05", To: "2026-11"}).Range(now); err != nil || from != m(2024, 5) || to != m(2026, 11) {
+		t.Fatalf("explicit 2024-05..2026-11 on 2026-11-23 = %s..%s, %v", from, to, err)
+	}
+	_, _, err := (Months{From: "2026-01", To: "2026-12"}).Range(now)
+	if err == nil || !strings.Contains(err.Error(), "after the current month") || !strings.Contains(err.Error(), "2026-11") {
+		t.Fatalf("a month after the current one must be refused clearly, got %v", err)
 	}
 }

@@ -124,8 +124,8 @@ sha256 = %q
 	if v := testutil.ToFloat64(m.RunsUploaded); v != 1 {
 		t.Errorf("runs uploaded = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(m.ObjectsUploaded); v != 3 {
-		t.Errorf("objects uploaded = %v, want 3 (2 months and the manifest)", v)
+	if v := testutil.ToFloat64(m.ObjectsUploaded); v != 2 {
+		t.Errorf("objects uploaded = %v, want 2 (the run's submission and its manifest)", v)
 	}
 	if v := testutil.ToFloat64(m.SpoolAlarm.WithLabelValues("age")); v != 0 {
 		t.Errorf("spool age alarm = %v after the spool emptied, want 0", v)

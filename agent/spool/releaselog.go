@@ -13,7 +13,7 @@ import (
 type Release struct {
 	Time   time.Time `json:"time"`
 	RunID  string    `json:"run_id"`
-	Period string    `json:"period,omitempty"` // YYYY-MM; empty for the manifest
+	Period string    `json:"period,omitempty"` // the months the file covers, YYYY-MM..YYYY-MM (a single YYYY-MM in logs of format 1); empty for the manifest
 	Key    string    `json:"key"`
 	Store  string    `json:"store"` // where it went, without credentials
 	Size   int64     `json:"size"`

@@ -3,7 +3,7 @@
 //
 // Layout under the spool folder:
 //
-//	runs/<run-id>/<YYYY-MM>.arrow    submission files
+//	runs/<run-id>/figures.arrow      the run's submission (every month, quarter and year it covers)
 //	runs/<run-id>/manifest.json      written last: a run without it is incomplete and discarded
 //	runs/<run-id>/sent/<name>        empty marker: the store confirmed <name> (checksum verified)
 //	sent/<run-id>/...                a run whose every file, manifest last, was confirmed
@@ -77,7 +77,7 @@ func (s *Spool) sentDir(id string) string { return filepath.Join(s.runDir(id), "
 
 // File is one file of a run as named in the spool.
 type File struct {
-	Name string // e.g. 2024-03.arrow
+	Name string // formats.FiguresName
 	Data []byte
 }
 

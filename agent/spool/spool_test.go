@@ -14,12 +14,12 @@ func signedRun(t *testing.T, runID string) (File, []byte) {
 	_, priv, _ := formats.GenerateKey()
 	data := []byte("arrow bytes")
 	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: "P1", RunID: runID, Created: time.Now(),
-		Policy: formats.PolicyUK.Name, Files: []formats.FileEntry{formats.Entry("P1", runID, formats.MonthFor(2024, 1), data)}}
+		Policy: formats.PolicyUK.Name, From: "2024-01", To: "2024-12", Files: []formats.FileEntry{formats.Entry("P1", runID, data)}}
 	env, err := formats.SignManifest(m, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return File{Name: "2024-01.arrow", Data: data}, env
+	return File{Name: formats.FiguresName, Data: data}, env
 }
 
 // TestIncompleteRunDiscarded: a run a crash interrupted before its manifest was written is
@@ -37,7 +37,7 @@ func TestIncompleteRunDiscarded(t *testing.T) {
 	// The crash: a file written, the manifest not, and a temporary file left half-written.
 	half := filepath.Join(dir, "runs", "20240201T000000Z-00000002")
 	os.MkdirAll(half, 0o700)
-	os.WriteFile(filepath.Join(half, "2024-01.arrow"), []byte("arrow"), 0o600)
+	os.WriteFile(filepath.Join(half, formats.FiguresName), []byte("arrow"), 0o600)
 	os.WriteFile(filepath.Join(half, ".tmp-manifest.json-abc"), []byte("{"), 0o600)
 	runs, err := s.Pending()
 	if err != nil || len(runs) != 1 || runs[0].ID != "20240201T000000Z-00000001" {

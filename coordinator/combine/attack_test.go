@@ -15,20 +15,16 @@ import (
 	"github.com/tributary-health/tributary/formats"
 )
 
-// sealRun stores files as practice's run and a manifest over them signed with key as it
-// stands, bypassing SignManifest's checks, as a hostile agent holding key could. It returns
-// the manifest's key.
-func (f *fixture) sealRun(practice, run string, created time.Time, key ed25519.PrivateKey, files map[formats.Month][]byte, edit func(*formats.Manifest)) string {
+// sealRun stores data as the file of practice's run over from..to (none when data is nil) and
+// a manifest over it signed with key as it stands, bypassing SignManifest's checks, as a
+// hostile agent holding key could. It returns the manifest's key.
+func (f *fixture) sealRun(practice, run string, from, to formats.Month, created time.Time, key ed25519.PrivateKey, data []byte, edit func(*formats.Manifest)) string {
 	f.t.Helper()
 	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: practice, RunID: run, Created: created,
-		Extractors: []string{"hand@1"}, Policy: formats.PolicyUK.Name}
-	for _, month := range []formats.Month{jan, feb} {
-		data, ok := files[month]
-		if !ok {
-			continue
-		}
-		f.put(formats.SubmissionKey(practice, run, month), data)
-		m.Files = append(m.Files, formats.Entry(practice, run, month, data))
+		Extractors: []string{"hand@1"}, Policy: formats.PolicyUK.Name, From: from.String(), To: to.String()}
+	if data != nil {
+		f.put(formats.SubmissionKey(practice, run), data)
+		m.Files = append(m.Files, formats.Entry(practice, run, data))
 	}
 	if edit != nil {
 		edit(m)
@@ -53,33 +49,43 @@ func TestAttacks(t *testing.T) {
 	const a, b, c = "A81001", "B82002", "C83003"
 	runA, runB1, runB2, runC := runID(1, "aaaaaaa1"), runID(1, "bbbbbbb1"), runID(3, "bbbbbbb2"), runID(2, "ccccccc1")
 	attackRun := runID(9, "99999999") // newer-looking than every honest run
-	sub := func(p, run string, m formats.Month, n int64) []byte {
-		data, err := formats.MarshalSubmission(submission(p, run, m, formats.PolicyUK,
-			truth{formats.Admissions, "0-4", "male", n}, truth{formats.Consultations, "40-44", "female", 3 * n},
-			truth{formats.RegisteredPatients, "40-44", "female", 1000 + n}))
+	uk := formats.PolicyUK
+	// sub is a run of p from the month from, with ns[i] admissions (0-4 male) in its i-th
+	// month, three times as many consultations (40-44 female) and a list size of 1000+n.
+	sub := func(p, run string, pol formats.Policy, from formats.Month, ns ...int64) *formats.Submission {
+		var cells []truth
+		for i, n := range ns {
+			m := from + formats.Month(i)
+			cells = append(cells, truth{m, formats.Admissions, "0-4", "male", n}, truth{m, formats.Consultations, "40-44", "female", 3 * n},
+				truth{m, formats.RegisteredPatients, "40-44", "female", 1000 + n})
+		}
+		return runOf(p, run, from, from+formats.Month(len(ns)-1), pol, cells...)
+	}
+	marshal := func(t *testing.T, s *formats.Submission) []byte {
+		data, err := formats.MarshalSubmission(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return data
 	}
-	var oldB ed25519.PrivateKey // B's first key, revoked when B moved to its current one
+	const oldB = "old key of " + b // B's first key, revoked when B moved to its current one
 	setup := func(t *testing.T) *fixture {
 		f := newFixture(t, a, b, c)
 		oldPub, oldPriv, _ := formats.GenerateKey()
-		oldB = oldPriv
+		f.keys[oldB] = oldPriv
 		if _, err := registry.Add(f.ctx, f.st, f.coord, b, "Surgery "+b, oldPub, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := registry.Revoke(f.ctx, f.st, f.coord, b, formats.KeyID(oldPub), time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 			t.Fatal(err)
 		}
-		f.sealRun(a, runA, day(1), f.keys[a], map[formats.Month][]byte{jan: sub(a, runA, jan, 20), feb: sub(a, runA, feb, 22)}, nil)
-		f.sealRun(b, runB1, day(1), f.keys[b], map[formats.Month][]byte{jan: sub(b, runB1, jan, 90), feb: sub(b, runB1, feb, 91)}, nil) // superseded by B2
-		f.sealRun(b, runB2, day(3), f.keys[b], map[formats.Month][]byte{jan: sub(b, runB2, jan, 10), feb: sub(b, runB2, feb, 11)}, nil)
-		f.sealRun(c, runC, day(2), f.keys[c], map[formats.Month][]byte{jan: sub(c, runC, jan, 30)}, nil)
+		f.sealRun(a, runA, jan, feb, day(1), f.keys[a], marshal(t, sub(a, runA, uk, jan, 20, 22)), nil)
+		f.sealRun(b, runB1, jan, feb, day(1), f.keys[b], marshal(t, sub(b, runB1, uk, jan, 90, 91)), nil) // superseded by B2
+		f.sealRun(b, runB2, jan, feb, day(3), f.keys[b], marshal(t, sub(b, runB2, uk, jan, 10, 11)), nil)
+		f.sealRun(c, runC, jan, jan, day(2), f.keys[c], marshal(t, sub(c, runC, uk, jan, 30)), nil)
 		return f
 	}
-	attackFile := func(n int64) []byte { return sub(b, attackRun, jan, n) }
+	attackFile := func(t *testing.T, n int64) []byte { return marshal(t, sub(b, attackRun, uk, jan, n)) }
 	firstFrame := func(t *testing.T, data []byte) int {
 		i := bytes.Index(data, []byte{0x28, 0xb5, 0x2f, 0xfd})
 		if i < 8 {
@@ -87,7 +93,12 @@ func TestAttacks(t *testing.T) {
 		}
 		return i
 	}
-	attackKey := func(m formats.Month) string { return formats.SubmissionKey(b, attackRun, m) }
+	attackKey := formats.SubmissionKey(b, attackRun)
+	attackManifest := formats.ManifestKey(b, attackRun)
+	// seal signs a run of B over January alone with B's current key.
+	seal := func(f *fixture, data []byte, edit func(*formats.Manifest)) {
+		f.sealRun(b, attackRun, jan, jan, day(9), f.keys[b], data, edit)
+	}
 
 	tests := []struct {
 		name   string
@@ -98,85 +109,81 @@ func TestAttacks(t *testing.T) {
 	}{
 		{"file signed by an unknown key", func(t *testing.T, f *fixture) {
 			_, stranger, _ := formats.GenerateKey()
-			f.sealRun(b, attackRun, day(9), stranger, map[formats.Month][]byte{jan: attackFile(5000)}, nil)
-		}, formats.ManifestKey(b, attackRun), "unknown_key", "has no registered key"},
+			f.sealRun(b, attackRun, jan, jan, day(9), stranger, attackFile(t, 5000), nil)
+		}, attackManifest, "unknown_key", "has no registered key"},
 		{"file signed by a revoked key", func(t *testing.T, f *fixture) {
-			f.sealRun(b, attackRun, day(9), oldB, map[formats.Month][]byte{jan: attackFile(5000)}, nil)
-		}, formats.ManifestKey(b, attackRun), "revoked_key", "revoked"},
-		{"older manifest and files copied to a newer-looking run", func(t *testing.T, f *fixture) {
-			f.put(formats.ManifestKey(b, attackRun), f.get(formats.ManifestKey(b, runB1)))
-			f.put(attackKey(jan), f.get(formats.SubmissionKey(b, runB1, jan)))
-			f.put(attackKey(feb), f.get(formats.SubmissionKey(b, runB1, feb)))
-		}, formats.ManifestKey(b, attackRun), "practice_mismatch", "copied to another practice or run"},
-		{"older run signed again with a newer date but its old files", func(t *testing.T, f *fixture) {
-			// B's key signs a new manifest whose files are B1's, still under B1's prefix.
-			old := map[formats.Month][]byte{jan: f.get(formats.SubmissionKey(b, runB1, jan))}
-			f.sealRun(b, attackRun, day(9), f.keys[b], nil, func(m *formats.Manifest) {
-				m.Files = []formats.FileEntry{formats.Entry(b, runB1, jan, old[jan])}
+			f.sealRun(b, attackRun, jan, jan, day(9), f.keys[oldB], attackFile(t, 5000), nil)
+		}, attackManifest, "revoked_key", "revoked"},
+		{"older manifest and file copied to a newer-looking run", func(t *testing.T, f *fixture) {
+			f.put(attackManifest, f.get(formats.ManifestKey(b, runB1)))
+			f.put(attackKey, f.get(formats.SubmissionKey(b, runB1)))
+		}, attackManifest, "practice_mismatch", "copied to another practice or run"},
+		{"older run signed again with a newer date but its old file", func(t *testing.T, f *fixture) {
+			// B's key signs a new manifest whose file is B1's, still under B1's prefix.
+			old := f.get(formats.SubmissionKey(b, runB1))
+			f.sealRun(b, attackRun, jan, feb, day(9), f.keys[b], nil, func(m *formats.Manifest) {
+				m.Files = []formats.FileEntry{formats.Entry(b, runB1, old)}
 			})
-		}, formats.ManifestKey(b, attackRun), "practice_mismatch", "outside this run's prefix"},
+		}, attackManifest, "practice_mismatch", "outside this run's prefix"},
 		{"manifest naming another practice's file", func(t *testing.T, f *fixture) {
-			stolen := f.get(formats.SubmissionKey(a, runA, jan))
-			f.sealRun(b, attackRun, day(9), f.keys[b], nil, func(m *formats.Manifest) {
-				m.Files = []formats.FileEntry{formats.Entry(a, runA, jan, stolen)}
+			stolen := f.get(formats.SubmissionKey(a, runA))
+			f.sealRun(b, attackRun, jan, feb, day(9), f.keys[b], nil, func(m *formats.Manifest) {
+				m.Files = []formats.FileEntry{formats.Entry(a, runA, stolen)}
 			})
-		}, formats.ManifestKey(b, attackRun), "practice_mismatch", "outside this run's prefix"},
+		}, attackManifest, "practice_mismatch", "outside this run's prefix"},
 		{"manifest naming a key outside practices/", func(t *testing.T, f *fixture) {
-			data := attackFile(5000)
-			f.sealRun(b, attackRun, day(9), f.keys[b], nil, func(m *formats.Manifest) {
-				e := formats.Entry(b, attackRun, jan, data)
+			data := attackFile(t, 5000)
+			seal(f, nil, func(m *formats.Manifest) {
+				e := formats.Entry(b, attackRun, data)
 				e.Key = formats.RegistryKey
 				m.Files = []formats.FileEntry{e}
 			})
-		}, formats.ManifestKey(b, attackRun), "bad_key", "not a submission key"},
+		}, attackManifest, "bad_key", "not a submission key"},
 		{"oversized manifest", func(t *testing.T, f *fixture) {
-			f.put(formats.ManifestKey(b, attackRun), bytes.Repeat([]byte("{"), formats.MaxEnvelopeBytes+1))
-		}, formats.ManifestKey(b, attackRun), "too_large", "larger than"},
+			f.put(attackManifest, bytes.Repeat([]byte("{"), formats.MaxEnvelopeBytes+1))
+		}, attackManifest, "too_large", "larger than"},
 		{"manifest listing an oversized file", func(t *testing.T, f *fixture) {
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: attackFile(5000)}, func(m *formats.Manifest) {
+			seal(f, attackFile(t, 5000), func(m *formats.Manifest) {
 				m.Files[0].Size = formats.DefaultLimits.MaxObjectBytes + 1
 			})
-		}, attackKey(jan), "too_large", "the limit is"},
+		}, attackKey, "too_large", "the limit is"},
 		{"file grown past its signed size", func(t *testing.T, f *fixture) {
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: attackFile(5000)}, nil)
-			f.put(attackKey(jan), append(attackFile(5000), make([]byte, 1<<20)...))
-		}, attackKey(jan), "size_mismatch", "larger than"},
+			seal(f, attackFile(t, 5000), nil)
+			f.put(attackKey, append(attackFile(t, 5000), make([]byte, 1<<20)...))
+		}, attackKey, "size_mismatch", "larger than"},
 		{"compression bomb: a zstd buffer claims 8 GiB", func(t *testing.T, f *fixture) {
-			data := attackFile(5000)
+			data := attackFile(t, 5000)
 			binary.LittleEndian.PutUint64(data[firstFrame(t, data)-8:], 8<<30)
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: data}, nil)
-		}, attackKey(jan), "too_large", ""},
+			seal(f, data, nil)
+		}, attackKey, "too_large", ""},
 		{"compression bomb: a zstd frame declares a 512 MiB window", func(t *testing.T, f *fixture) {
-			data := attackFile(5000)
+			data := attackFile(t, 5000)
 			data[firstFrame(t, data)+5] = 19 << 3
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: data}, nil)
-		}, attackKey(jan), "too_large", ""},
+			seal(f, data, nil)
+		}, attackKey, "too_large", ""},
 		{"malformed Arrow", func(t *testing.T, f *fixture) {
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: []byte("ARROW1\x00\x00 not an arrow file at all")}, nil)
-		}, attackKey(jan), "corrupt", "is corrupt"},
+			seal(f, []byte("ARROW1\x00\x00 not an arrow file at all"), nil)
+		}, attackKey, "corrupt", "is corrupt"},
 		{"truncated Arrow", func(t *testing.T, f *fixture) {
-			data := attackFile(5000)
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: data[:len(data)*2/3]}, nil)
-		}, attackKey(jan), "corrupt", ""},
+			data := attackFile(t, 5000)
+			seal(f, data[:len(data)*2/3], nil)
+		}, attackKey, "corrupt", ""},
 		{"Arrow with a flipped byte in a zstd frame", func(t *testing.T, f *fixture) {
-			data := attackFile(5000)
+			data := attackFile(t, 5000)
 			data[firstFrame(t, data)+12] ^= 0xff
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: data}, nil)
-		}, attackKey(jan), "corrupt", "CRC"},
+			seal(f, data, nil)
+		}, attackKey, "corrupt", "CRC"},
 		{"compression bomb: a zstd frame inflates to far more than its buffer claims", func(t *testing.T, f *fixture) {
-			// A full file (every measure, band and sex) has buffers large enough to carry a bomb.
+			// A file of every measure has buffers large enough to carry a bomb.
 			var cells []truth
 			for i, m := range formats.Measures {
 				for j, band := range formats.AgeBands {
 					for k, sex := range formats.Sexes {
-						cells = append(cells, truth{m, band, sex, int64((i*7919 + j*104729 + k*31) % 5000)})
+						cells = append(cells, truth{jan, m, band, sex, int64((i*7919 + j*104729 + k*31) % 5000)})
 					}
 				}
 			}
-			data, err := formats.MarshalSubmission(submission(b, attackRun, jan, formats.PolicyUK, cells...))
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := marshal(t, runOf(b, attackRun, jan, jan, uk, cells...))
 			// The largest gap between two frames holds a buffer; fill it with RLE blocks of
 			// zeros (4 bytes for each 128 KiB) and leave its claimed length as it was.
 			magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -193,8 +200,8 @@ func TestAttacks(t *testing.T) {
 			}
 			blocks := (bestLen - 6 - 8) / 4
 			if blocks < 64 {
-				// The generated federation is fixed, so this means the generator changed
-				// and the bomb case needs a bigger buffer, not that it may be dropped.
+				// The file's content is fixed, so this means the writer changed and the bomb
+				// case needs a bigger buffer, not that it may be dropped.
 				t.Fatalf("the largest compressed buffer is %d bytes, too small to hold a bomb", bestLen)
 			}
 			frame := append(bytes.Clone(magic), 0x00, 7<<3) // no content size, 128 KiB window
@@ -207,11 +214,32 @@ func TestAttacks(t *testing.T) {
 			}
 			copy(data[best:], frame)
 			t.Logf("a %d-byte frame inflating to %d MiB, in a buffer claiming %d bytes", len(frame), blocks/8, binary.LittleEndian.Uint64(data[best-8:]))
-			f.sealRun(b, attackRun, day(9), f.keys[b], map[formats.Month][]byte{jan: data}, nil)
-		}, attackKey(jan), "too_large", "compression bomb"},
+			seal(f, data, nil)
+		}, attackKey, "too_large", "compression bomb"},
+		{"a newer run under a weaker policy, signed by the practice's key", func(t *testing.T, f *fixture) {
+			seal(f, marshal(t, sub(b, attackRun, formats.PolicyMidpoint6, jan, 5000)), func(m *formats.Manifest) {
+				m.Policy = formats.PolicyMidpoint6.Name
+			})
+		}, attackManifest, "policy", formats.PolicyMidpoint6.Name},
+		{"a file made under another policy than its manifest names", func(t *testing.T, f *fixture) {
+			seal(f, marshal(t, sub(b, attackRun, formats.PolicyMidpoint6, jan, 5000)), nil)
+		}, attackKey, "practice_mismatch", "policy"},
+		{"a newer run whose file lacks a value", func(t *testing.T, f *fixture) {
+			// Read as 0, the missing total would hide B's admissions in January.
+			seal(f, craft(t, without(sub(b, attackRun, uk, jan, 5000), formats.MonthPeriod(jan), formats.Admissions, formats.All, formats.All)), nil)
+		}, attackKey, "invalid_value", "carries"},
+		{"a newer run whose file holds a month outside its run", func(t *testing.T, f *fixture) {
+			s := sub(b, attackRun, uk, jan, 5000, 5000)
+			s.To = jan // the file says January alone, and carries February too
+			seal(f, craft(t, s), nil)
+		}, attackKey, "invalid_value", "not one a run over"},
+		{"a format-1 monthly file beside a run", func(t *testing.T, f *fixture) {
+			f.put(formats.RunPrefix(b, attackRun)+"2024-01.arrow", attackFile(t, 5000))
+		}, formats.RunPrefix(b, attackRun) + "2024-01.arrow", "format_version", "format 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := setup(t)
 			before := f.combine()
 			if len(before.Report.Quarantined) != 0 {
@@ -229,8 +257,8 @@ func TestAttacks(t *testing.T) {
 			if found == nil {
 				t.Fatalf("%s was not quarantined; quarantine: %+v", tc.key, after.Report.Quarantined)
 			}
-			if (tc.kind != "" && found.Kind != tc.kind) || !strings.Contains(found.Reason, tc.reason) {
-				t.Errorf("quarantined as %s: %q; want %s containing %q", found.Kind, found.Reason, tc.kind, tc.reason)
+			if (tc.kind != "" && found.Kind != tc.kind) || !strings.Contains(found.Reason, tc.reason) || found.Practice != b {
+				t.Errorf("quarantined as %s of %q: %q; want %s of %s containing %q", found.Kind, found.Practice, found.Reason, tc.kind, b, tc.reason)
 			}
 			t.Logf("quarantined %s as %s: %s", found.Key, found.Kind, found.Reason)
 			if after.Pointer.Quarantined == 0 || after.Report.ID == before.Report.ID {
@@ -250,6 +278,9 @@ func TestAttacks(t *testing.T) {
 					t.Errorf("practice %s's table changed under the attack", p)
 				}
 			}
+			if u, ok := uses(after.Report)[attackKey]; ok && u.Use != combine.UseQuarantined {
+				t.Errorf("the attack's file is used as %+v", u)
+			}
 
 			// The coordinator still answers queries, from the new pointer.
 			q, err := query.Open(f.ctx, f.st)
@@ -259,39 +290,42 @@ func TestAttacks(t *testing.T) {
 			if q.Pointer.ID != after.Pointer.ID {
 				t.Errorf("query reads combined output %s, want %s", q.Pointer.ID, after.Pointer.ID)
 			}
-			res, err := q.Run(f.ctx, query.Request{Measures: []string{formats.Admissions}, From: jan, To: jan})
+			res, err := q.Run(query.Request{Measures: []string{formats.Admissions}, From: jan, To: jan})
 			if err != nil {
 				t.Fatalf("query after the attack: %v", err)
 			}
-			var total int64
-			for _, r := range res.Rows {
-				if r.Count != nil {
-					total += *r.Count
-				}
-			}
-			if total != 60 { // A 20 + B2 10 + C 30, each exact under PolicyUK's rounding to 10
-				t.Errorf("query after the attack: admissions in January total %d, want 60", total)
+			// A 20 + B2 10 + C 30, each published exactly under PolicyUK's rounding to 5.
+			if len(res.Rows) != 1 || res.Rows[0].Count == nil || *res.Rows[0].Count != 60 || res.Rows[0].Practices != 3 || res.Rows[0].Status != formats.StatusRounded {
+				t.Errorf("query after the attack: admissions in January %+v, want 60 from 3 practices", res.Rows)
 			}
 		})
 	}
 
 	t.Run("old run re-uploaded unchanged", func(t *testing.T) {
+		t.Parallel()
 		f := setup(t)
 		before := f.combine()
 		// The same signed bytes put again: still ordered by their signed creation time.
-		for _, k := range []string{formats.SubmissionKey(b, runB1, jan), formats.SubmissionKey(b, runB1, feb), formats.ManifestKey(b, runB1)} {
+		for _, k := range []string{formats.SubmissionKey(b, runB1), formats.ManifestKey(b, runB1)} {
 			f.put(k, f.get(k))
 		}
 		after := f.combine()
 		if after.Pointer.Objects[combine.FederationArrow].SHA256 != before.Pointer.Objects[combine.FederationArrow].SHA256 {
 			t.Error("re-uploading an older run changed the figures")
 		}
+		found := false
 		for _, in := range after.Report.Inputs {
 			for _, file := range in.Files {
-				if in.RunID == runB1 && (file.Use != combine.UseRevision || file.SupersededBy != runB2) {
-					t.Errorf("%s used as %s (superseded by %q); want a revision superseded by %s", file.Key, file.Use, file.SupersededBy, runB2)
+				if in.RunID == runB1 {
+					found = true
+					if file.Use != combine.UseRevision || file.SupersededBy != runB2 {
+						t.Errorf("%s used as %s (superseded by %q); want a revision superseded by %s", file.Key, file.Use, file.SupersededBy, runB2)
+					}
 				}
 			}
+		}
+		if !found {
+			t.Error("the re-uploaded run is not among the report's inputs")
 		}
 	})
 }

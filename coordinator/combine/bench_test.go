@@ -20,7 +20,7 @@ import (
 )
 
 // BenchmarkCombine combines a generated federation, by default 1,000 practices × 60 months
-// (every cell of every measure: 513 cells a file, 60,000 files). The generated store is kept
+// (one run per practice: every period, measure and shape of 60 months, 1,000 files). The generated store is kept
 // in the temp directory, named by its parameters, so only the first run pays for it:
 //
 //	go test -run '^$' -bench BenchmarkCombine -benchtime 1x ./coordinator/combine/
@@ -85,8 +85,9 @@ func BenchmarkCombine(b *testing.B) {
 	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/combine")
 	b.ReportMetric((cpuTime()-cpuStart).Seconds()/float64(b.N), "cpu-s/combine")
 	b.ReportMetric(float64(procstat.PeakRSS(os.Getpid()))/(1<<20), "peak-RSS-MiB")
-	if want := params.Practices * params.Months; res.Report.FilesCombined != want || len(res.Report.Quarantined) != 0 {
-		b.Fatalf("combined %d files, want %d; %d quarantined", res.Report.FilesCombined, want, len(res.Report.Quarantined))
+	if res.Report.FilesCombined != params.Practices || res.Report.MonthsCombined != params.Practices*params.Months || len(res.Report.Quarantined) != 0 {
+		b.Fatalf("combined %d files (%d practice-months), want %d (%d); %d quarantined", res.Report.FilesCombined, res.Report.MonthsCombined,
+			params.Practices, params.Practices*params.Months, len(res.Report.Quarantined))
 	}
 	var sizes []string
 	for _, name := range []string{combine.FederationArrow, combine.FederationParquet, combine.ReportJSON} {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,22 +33,24 @@ func TestCacheIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.Hits() != 0 || cache.Len() != 12 {
-		t.Fatalf("first run: %d hits, %d cached; want 0 and 12", cache.Hits(), cache.Len())
+	// One file per practice's run.
+	if cache.Hits() != 0 || cache.Len() != 3 {
+		t.Fatalf("first run: %d hits, %d cached; want 0 and 3", cache.Hits(), cache.Len())
 	}
 	again, err := combine.Run(ctx, st, pub, combine.Options{Cache: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.Hits() != 12 || again.Pointer.ID != first.Pointer.ID {
-		t.Fatalf("second run: %d hits (want 12), id %s (want %s)", cache.Hits(), again.Pointer.ID, first.Pointer.ID)
+	if cache.Hits() != 3 || again.Pointer.ID != first.Pointer.ID {
+		t.Fatalf("second run: %d hits (want 3), id %s (want %s)", cache.Hits(), again.Pointer.ID, first.Pointer.ID)
 	}
 
-	// A new run of one practice for one month: only that file is read.
+	// A new run of one practice for one month: only that file is read, and the practice's
+	// older run, still newest for its other months, comes from the cache.
 	p := fed.Practices[1]
-	sub := fed.Submission(1, fed.Start+2)
-	sub.RunID = "20260301T000000Z-0000beef"
-	if _, err := fedgen.WriteSubmissions(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
+	sub := fedgen.Publish(fed.Policy, p.ID, "20260301T000000Z-0000beef", fed.Start+2, fed.Start+2, formats.Measures,
+		func(m formats.Month, measure string, b, x int) int64 { return fed.True(1, m, measure, b, x) + 1 })
+	if _, err := fedgen.WriteSubmission(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
 		t.Fatal(err)
 	}
 	inc, err := combine.Run(ctx, st, pub, combine.Options{Cache: cache})
@@ -57,8 +61,11 @@ func TestCacheIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.Hits() != 11 || inc.Pointer.ID != fresh.Pointer.ID || inc.Pointer.ID == first.Pointer.ID {
-		t.Fatalf("after a new run: %d hits (want 11), id %s, fresh id %s", cache.Hits(), inc.Pointer.ID, fresh.Pointer.ID)
+	if cache.Hits() != 3 || cache.Len() != 4 || inc.Pointer.ID != fresh.Pointer.ID || inc.Pointer.ID == first.Pointer.ID {
+		t.Fatalf("after a new run: %d hits (want 3), %d cached (want 4), id %s, fresh id %s", cache.Hits(), cache.Len(), inc.Pointer.ID, fresh.Pointer.ID)
+	}
+	if inc.Report.FilesCombined != 4 || inc.Report.MonthsCombined != 12 {
+		t.Fatalf("after a new run: %d files, %d practice-months combined; want 4 and 12", inc.Report.FilesCombined, inc.Report.MonthsCombined)
 	}
 	a, _, _ := st.Get(ctx, inc.Pointer.Objects[combine.FederationArrow].Key, 1<<30)
 	b, _, _ := st.Get(ctx, fresh.Pointer.Objects[combine.FederationArrow].Key, 1<<30)
@@ -66,15 +73,22 @@ func TestCacheIncremental(t *testing.T) {
 		t.Fatal("cached and fresh combines wrote different federation tables")
 	}
 
-	// A combined file rewritten after it was verified is read again and quarantined.
-	key := formats.SubmissionKey(fed.Practices[0].ID, fed.Practices[0].RunID, fed.Start)
+	// A combined file rewritten after it was verified, to the same size, is read again and
+	// quarantined.
+	key := formats.SubmissionKey(fed.Practices[0].ID, fed.Practices[0].RunID)
 	data, _, err := st.Get(ctx, key, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond) // a later modification time on coarse clocks
 	data[len(data)-1] ^= 0xff
-	if _, err := st.Put(ctx, key, data); err != nil {
+	info, err := st.Put(ctx, key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A clearly later modification time, as a rewrite gets, however coarse the file system's
+	// clock.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(st.Root(), filepath.FromSlash(info.Key)), later, later); err != nil {
 		t.Fatal(err)
 	}
 	res, err := combine.Run(ctx, st, pub, combine.Options{Cache: cache})
@@ -85,7 +99,7 @@ func TestCacheIncremental(t *testing.T) {
 	for _, q := range res.Report.Quarantined {
 		found = found || q.Key == key
 	}
-	if !found {
-		t.Fatalf("a file rewritten after verification was not quarantined; quarantine: %+v", res.Report.Quarantined)
+	if !found || cache.Hits() != 3 {
+		t.Fatalf("a file rewritten after verification was not read again (%d hits) and quarantined; quarantine: %+v", cache.Hits(), res.Report.Quarantined)
 	}
 }

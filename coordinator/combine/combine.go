@@ -1,31 +1,13 @@
-// Package combine turns the practices' signed submissions into federation figures: it verifies
-// every run, keeps the newest file for each practice-month, sums across practices with honest
-// bounds, and writes the result, a table for each practice and a report under federation/.
-//
-// # Federation figures and disclosure control
-//
-// Every practice file is already through the federation's disclosure policy, so a federation
-// cell is built from published values only: its count is the sum of the practices' published
-// values (a suppressed cell adds nothing), its lower bound the sum of their lower bounds and its
-// upper bound the sum of their upper bounds. Because each practice's true count lies within its
-// own bounds, the true federation total always lies within the summed bounds, whatever the
-// rounding and suppression. The status says how to read the count:
-//
-//   - rounded: every contribution was published; the count is a sum of rounded values.
-//   - partial: some contribution was suppressed; the count is the sum of what was published
-//     and the bounds say where the true total lies. The count leaves the suppressed
-//     contributions out while the lower bound counts each as at least 1, so the count can lie
-//     below the lower bound: read a partial figure by its bounds.
-//   - suppressed: the bounds lie wholly within the suppressed range 1..S, where S is the
-//     largest SuppressMax of the federation's policy and of any policy a file was made under.
-//     The total is then known to be a small count that the policy would itself withhold (one
-//     practice's suppressed cell and zeros elsewhere), so the count is withheld (null) and
-//     only the bounds are reported, exactly as a practice would report it.
+// Package combine turns the practices' signed submissions into federation figures: it
+// verifies every run, keeps for each practice-month the newest run that verifies, keeps a
+// practice's quarter and year values only where that run is still the newest for all their
+// months, and hands the result to coordinator/figures, which answers every figure from the
+// coarsest published values (see its package comment for bounds, counts and estimates). It
+// writes a table for each practice, the federation's table and a report under federation/.
 //
 // Nothing published is computed from a true count, only from published values and bounds,
-// so no federation figure, nor any difference of them, can reveal more about a suppressed
-// cell than its own published bounds do. Re-rounding the sums would only widen the bounds, so
-// they are not rounded again.
+// so no federation figure, nor any difference of them, can reveal more about a small count
+// than what the practices published.
 package combine
 
 import (
@@ -42,6 +24,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/internal/ordered"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
@@ -60,11 +43,12 @@ const (
 	PracticeTablesPrefix = formats.FederationPrefix + "practices/"
 )
 
-// Statuses of combined figures beside formats.StatusRounded and formats.StatusSuppressed.
-const StatusPartial = "partial"
+// StatusPartial is the status of a combined figure some of whose pieces were suppressed.
+const StatusPartial = figures.StatusPartial
 
-// Version of the combined outputs; part of every output's name.
-const Version = 1
+// Version of the combined outputs; part of every output's name. Version 2 holds periods
+// (months, quarters, years) and margins.
+const Version = 2
 
 // Options tune a combine. The zero value is ready to use.
 type Options struct {
@@ -130,8 +114,9 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	if err != nil {
 		return nil, err
 	}
-	c := &combiner{st: st, reg: reg, opts: opts, fed: map[fedKey]*fedCell{}, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{}, tables: map[string]ObjectRef{}}
-	c.suppressMax = opts.Policy.SuppressMax
+	c := &combiner{st: st, reg: reg, opts: opts, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{},
+		tables: map[string]ObjectRef{}, uses: map[string]InputFile{},
+		engine: figures.New(opts.Policy, opts.Policy.SuppressMax, formats.Measures)}
 	infos, err := st.List(ctx, formats.PracticesPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list submissions: %w", err)
@@ -146,7 +131,7 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 			c.digest = append(c.digest, "badkey "+info.Key)
 			continue
 		}
-		if k.Manifest {
+		if k.Manifest() {
 			manifestKeys = append(manifestKeys, info.Key)
 		}
 	}
@@ -185,14 +170,13 @@ func practiceOfKey(key string) string {
 }
 
 type combiner struct {
-	st          objstore.Store
-	reg         *registry.Loaded
-	opts        Options
-	suppressMax int64
+	st     objstore.Store
+	reg    *registry.Loaded
+	opts   Options
+	engine *figures.Engine
 
 	quarantined  []Quarantined
 	digest       []string // lines naming every input that shaped the output
-	fed          map[fedKey]*fedCell
 	completeness map[formats.Month][]Contributor
 	ignored      map[string]bool
 	uses         map[string]InputFile // file key -> what became of it
@@ -202,6 +186,7 @@ type combiner struct {
 	practiceRows int64
 	contributing int
 	files        int
+	months       int
 }
 
 func (c *combiner) quarantine(practice, key string, err error) {
@@ -211,9 +196,10 @@ func (c *combiner) quarantine(practice, key string, err error) {
 // manifest is a verified run manifest.
 type manifest struct {
 	*formats.Manifest
-	key    string
-	sha256 string
-	keyID  string
+	from, to formats.Month
+	key      string
+	sha256   string
+	keyID    string
 }
 
 type manifestResult struct {
@@ -264,24 +250,20 @@ func (c *combiner) readManifest(ctx context.Context, key string) (manifestResult
 		r.err = err
 		return r, nil
 	}
-	r.m = &manifest{Manifest: m, key: key, sha256: r.sha256, keyID: env.KeyID}
+	if m.Policy != c.opts.Policy.Name {
+		r.err = fmt.Errorf("%s: %w: the run was made under %s, the federation's policy is %s; set policy = %q in the practice's agent configuration and run it again",
+			key, ErrPolicy, m.Policy, c.opts.Policy.Name, c.opts.Policy.Name)
+		return r, nil
+	}
+	from, to, _ := m.Months() // validated with the manifest
+	r.m = &manifest{Manifest: m, from: from, to: to, key: key, sha256: r.sha256, keyID: env.KeyID}
 	return r, nil
 }
 
-// practiceWork is one practice's months, each with its candidate files newest first.
+// practiceWork is one practice's verified runs, newest first.
 type practiceWork struct {
 	practice string
-	months   []monthWork
-}
-
-type monthWork struct {
-	month formats.Month
-	cands []candidate
-}
-
-type candidate struct {
-	m    *manifest
-	file formats.FileEntry
+	runs     []*manifest
 }
 
 // newer orders runs newest first: by manifest creation time, then by run id.
@@ -293,77 +275,72 @@ func newer(a, b *manifest) int {
 }
 
 func plan(ms []*manifest) []practiceWork {
-	by := map[string]map[formats.Month][]candidate{}
+	by := map[string][]*manifest{}
 	for _, m := range ms {
-		if by[m.Practice] == nil {
-			by[m.Practice] = map[formats.Month][]candidate{}
-		}
-		for _, f := range m.Files {
-			p, _ := formats.ParseMonth(f.Period) // validated with the manifest
-			by[m.Practice][p] = append(by[m.Practice][p], candidate{m: m, file: f})
-		}
+		by[m.Practice] = append(by[m.Practice], m)
 	}
 	var work []practiceWork
-	for practice, months := range by {
-		w := practiceWork{practice: practice}
-		for month, cands := range months {
-			slices.SortFunc(cands, func(a, b candidate) int { return newer(a.m, b.m) })
-			w.months = append(w.months, monthWork{month: month, cands: cands})
-		}
-		slices.SortFunc(w.months, func(a, b monthWork) int { return int(a.month - b.month) })
-		work = append(work, w)
+	for practice, runs := range by {
+		slices.SortFunc(runs, newer)
+		work = append(work, practiceWork{practice: practice, runs: runs})
 	}
 	slices.SortFunc(work, func(a, b practiceWork) int { return strings.Compare(a.practice, b.practice) })
 	return work
 }
 
-// practiceResult is what one practice's files gave.
+// runValues is one verified run's published values, by period and catalogue measure. It is
+// never changed once made, so practices (and the cache) share its arrays.
+type runValues struct {
+	m        *manifest
+	blocks   map[formats.Period][]*figures.Shapes
+	measures int      // catalogue measures the run supplied
+	ignored  []string // measures outside the catalogue
+}
+
+// practiceResult is what one practice's runs gave.
 type practiceResult struct {
-	practice    string
-	months      []monthCells
+	practice    *figures.Practice
+	months      []monthUse // combined months, in order
 	quarantined []Quarantined
 	uses        []InputFile
 	digest      []string
 	table       ObjectRef // the practice's table, when it has a combined month
 	rows        int64
+	runs        int // run files combined
+	ignored     []string
 }
 
-// monthCells is one verified practice-month: every catalogue measure the file supplies, each
-// with all its cells (those absent from the file are zero), and the list size per cell.
-type monthCells struct {
-	period   formats.Month
-	m        *manifest
-	policy   string
-	measures []string
-	cells    []*[cellsPerMeasure]formats.Protected // parallel to measures
-	list     [cellsPerMeasure]int64
-	ignored  []string // measures outside the catalogue
+type monthUse struct {
+	month formats.Month
+	run   *runValues
 }
 
-// readPractice fetches and verifies, for each month, the newest file that verifies; files
-// that fail are quarantined and the next newest is tried, so one bad upload does not leave a
-// hole where an earlier good revision exists.
+// readPractice takes the practice's runs newest first and, for each month, the newest run
+// whose file verifies; a file that fails is quarantined and its months go to the next newest
+// run, so one bad upload does not leave a hole where an earlier good revision exists. A
+// run's quarter and year values are kept only where the run holds all their months.
 func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceResult, error) {
-	r := &practiceResult{practice: w.practice}
-	for _, mw := range w.months {
-		var used *manifest
-		for _, cand := range mw.cands {
-			f := cand.file
-			use := InputFile{Key: f.Key, Period: f.Period, Size: f.Size, SHA256: f.SHA256}
-			if used != nil {
-				use.Use, use.SupersededBy = UseRevision, used.RunID
-				r.uses = append(r.uses, use)
-				continue
+	r := &practiceResult{practice: c.engine.NewPractice(w.practice)}
+	taken := map[formats.Month]*runValues{}
+	for _, m := range w.runs {
+		f, _ := m.Submission() // validated with the manifest
+		use := InputFile{Key: f.Key, Size: f.Size, SHA256: f.SHA256}
+		var open []formats.Month
+		for month := m.from; month <= m.to; month++ {
+			if taken[month] == nil {
+				open = append(open, month)
 			}
-			if mc, ok := c.opts.Cache.get(f.Key, f.SHA256, c.listed[f.Key], cand.m); ok {
-				r.digest = append(r.digest, "file "+f.Key+" "+f.SHA256)
-				use.Use = UseCombined
-				r.uses = append(r.uses, use)
-				used = cand.m
-				r.months = append(r.months, mc)
-				continue
-			}
-			sub, sum, err := c.readFile(ctx, cand.m, f)
+		}
+		if len(open) == 0 {
+			use.Use, use.SupersededBy = UseRevision, taken[m.from].m.RunID
+			r.uses = append(r.uses, use)
+			continue
+		}
+		rv, ok := c.opts.Cache.get(f.Key, f.SHA256, c.listed[f.Key], m)
+		if ok {
+			r.digest = append(r.digest, "file "+f.Key+" "+f.SHA256)
+		} else {
+			sub, sum, err := c.readFile(ctx, m, f)
 			if err != nil && (fatal(err) || ctx.Err() != nil) {
 				return nil, fmt.Errorf("read %s: %w", f.Key, err)
 			}
@@ -374,12 +351,46 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 				r.quarantined = append(r.quarantined, Quarantined{Practice: w.practice, Key: f.Key, Kind: kindOf(err), Reason: err.Error()})
 				continue
 			}
-			use.Use = UseCombined
-			r.uses = append(r.uses, use)
-			used = cand.m
-			mc := cellsOf(cand.m, sub)
-			c.opts.Cache.put(f.Key, f.SHA256, c.listed[f.Key], mc)
-			r.months = append(r.months, mc)
+			if rv, err = c.valuesOf(m, sub); err != nil {
+				use.Use = UseQuarantined
+				r.uses = append(r.uses, use)
+				r.quarantined = append(r.quarantined, Quarantined{Practice: w.practice, Key: f.Key, Kind: kindOf(err), Reason: err.Error()})
+				continue
+			}
+			c.opts.Cache.put(f.Key, f.SHA256, c.listed[f.Key], rv)
+		}
+		use.Use = UseCombined
+		for _, month := range open {
+			taken[month] = rv
+			use.Months = append(use.Months, month.String())
+		}
+		r.uses = append(r.uses, use)
+		r.runs++
+		for _, name := range rv.ignored {
+			if !slices.Contains(r.ignored, name) {
+				r.ignored = append(r.ignored, name)
+			}
+		}
+	}
+	for month, rv := range taken {
+		r.months = append(r.months, monthUse{month, rv})
+		per := formats.MonthPeriod(month)
+		r.practice.SetBlock(per, rv.blocks[per])
+	}
+	slices.SortFunc(r.months, func(a, b monthUse) int { return int(a.month - b.month) })
+	// A quarter or year value stands for its months only where its run is theirs.
+	for _, mu := range r.months {
+		for _, per := range []formats.Period{formats.QuarterOf(mu.month), formats.YearOf(mu.month)} {
+			if mu.month != per.Start || mu.run.blocks[per] == nil {
+				continue
+			}
+			current := true
+			for month := per.Start; month <= per.End(); month++ {
+				current = current && taken[month] == mu.run
+			}
+			if current {
+				r.practice.SetBlock(per, mu.run.blocks[per])
+			}
 		}
 	}
 	if len(r.months) > 0 {
@@ -390,68 +401,59 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 	return r, nil
 }
 
-// cellsOf arranges a verified submission by measure and cell.
-func cellsOf(m *manifest, sub *formats.Submission) monthCells {
-	mc := monthCells{period: sub.Period, m: m, policy: sub.Policy}
-	byMeasure := map[string]*[cellsPerMeasure]formats.Protected{}
+// valuesOf arranges a verified submission by period, catalogue measure and shape.
+func (c *combiner) valuesOf(m *manifest, sub *formats.Submission) (*runValues, error) {
+	rv := &runValues{m: m, blocks: map[formats.Period][]*figures.Shapes{}}
+	supplied := map[int]bool{}
 	for _, cell := range sub.Cells {
-		if !formats.IsKnownMeasure(cell.Measure) {
-			if !slices.Contains(mc.ignored, cell.Measure) {
-				mc.ignored = append(mc.ignored, strings.Clone(cell.Measure))
+		mi, ok := c.engine.MeasureIndex(cell.Measure)
+		if !ok {
+			if !slices.Contains(rv.ignored, cell.Measure) {
+				rv.ignored = append(rv.ignored, strings.Clone(cell.Measure))
 			}
 			continue
 		}
-		cells := byMeasure[cell.Measure]
-		if cells == nil {
-			cells = new([cellsPerMeasure]formats.Protected)
-			for i := range cells {
-				cells[i].Status = formats.StatusRounded
-			}
-			byMeasure[cell.Measure] = cells
+		v, ok := figures.ValueOf(cell.Protected)
+		if !ok {
+			return nil, &formats.Error{Op: "read submission", Object: m.key, Kind: formats.ErrValue, Detail: "a value is too large for the coordinator to hold"}
 		}
-		cells[cellIndex(cell.AgeBand, cell.Sex)] = cell.Protected
-	}
-	for _, name := range formats.Measures {
-		if cells := byMeasure[name]; cells != nil {
-			mc.measures = append(mc.measures, name)
-			mc.cells = append(mc.cells, cells)
+		b := rv.blocks[cell.Period]
+		if b == nil {
+			b = make([]*figures.Shapes, len(c.engine.Measures))
+			rv.blocks[cell.Period] = b
 		}
-	}
-	if rp := byMeasure[formats.RegisteredPatients]; rp != nil {
-		for i, p := range rp {
-			if p.Status != formats.StatusSuppressed {
-				mc.list[i] = p.Count
-			}
+		if b[mi] == nil {
+			b[mi] = new(figures.Shapes)
 		}
+		b[mi][formats.ShapeIndex(cell.AgeBand, cell.Sex)] = v // labels were validated
+		supplied[mi] = true
 	}
-	return mc
+	rv.measures = len(supplied)
+	return rv, nil
 }
 
-// writePracticeTable stores the practice's published cells as its own table, named by digest.
+// writePracticeTable stores the practice's combined values as its own table, named by digest.
 func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) error {
-	// One record batch per month, named in the metadata, so a query for a few months reads
-	// only their batches.
-	months := make([]string, len(r.months))
-	for i, mc := range r.months {
-		months[i] = mc.period.String()
-	}
-	md := maps.Clone(c.practiceMeta)
-	md[MetaBatchMonths] = strings.Join(months, ",")
-	tw, err := newTableWriter(KindPractices, md, false)
+	tw, err := newTableWriter(KindPractices, maps.Clone(c.practiceMeta), false)
 	if err != nil {
 		return err
 	}
-	var row Row
-	for _, mc := range r.months {
-		if err := tw.flush(); err != nil {
-			return err
-		}
-		for k, measure := range mc.measures {
-			for i, p := range mc.cells[k] {
-				row = Row{Practice: r.practice, Month: mc.period, Measure: measure,
-					AgeBand: formats.AgeBands[i/len(formats.Sexes)], Sex: formats.Sexes[i%len(formats.Sexes)],
-					Count: p.Count, Status: p.Status, Lower: p.Lower, Upper: p.Upper, ListSize: mc.list[i], Practices: 1}
-				if err := tw.append(&row); err != nil {
+	p := r.practice
+	runOf := map[formats.Month]string{}
+	for _, mu := range r.months {
+		runOf[mu.month] = mu.run.m.RunID
+	}
+	var row PracticeRow
+	for _, per := range p.Periods() {
+		for mi, name := range c.engine.Measures {
+			vals := p.Get(per, mi)
+			if vals == nil {
+				continue
+			}
+			for shape, v := range vals {
+				band, sex := formats.ShapeLabels(shape)
+				row = PracticeRow{Practice: p.ID, RunID: runOf[per.Start], Period: per, Measure: name, AgeBand: band, Sex: sex, Protected: v.Protected()}
+				if err := tw.appendPractice(&row); err != nil {
 					return err
 				}
 			}
@@ -463,11 +465,11 @@ func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) er
 	}
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
-	key := PracticeTablesPrefix + r.practice + "/" + hexSum[:32] + ".arrow"
+	key := PracticeTablesPrefix + p.ID + "/" + hexSum[:32] + ".arrow"
 	// Named by content: when an earlier combine stored the same table, it is not written again.
 	if info, err := c.st.Stat(ctx, key); err != nil || info.SHA256 != hexSum || info.Size != int64(len(data)) {
 		if _, err := c.st.Put(ctx, key, data); err != nil {
-			return fmt.Errorf("write the table of practice %s: %w", r.practice, err)
+			return fmt.Errorf("write the table of practice %s: %w", p.ID, err)
 		}
 	}
 	r.table = ObjectRef{Key: key, Size: int64(len(data)), SHA256: hexSum}
@@ -502,104 +504,44 @@ func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntr
 	return nil, hex.EncodeToString(h[:]), err
 }
 
-// fedKey names a federation month and measure.
-type fedKey struct {
-	month   formats.Month
-	measure string
-}
-
-const cellsPerMeasure = 19 * 3 // age bands × sexes
-
-// fedCell accumulates one month and measure across practices.
-type fedCell struct {
-	practices int64
-	cells     [cellsPerMeasure]accum
-}
-
-type accum struct {
-	count, lower, upper, list int64
-	suppressed                int // contributions that were suppressed
-}
-
-func cellIndex(band, sex string) int {
-	b := formats.AgeBandIndex(band)
-	s := slices.Index(formats.Sexes, sex)
-	if b < 0 || s < 0 {
-		return -1
-	}
-	return b*len(formats.Sexes) + s
-}
-
-// add folds one practice's verified files into the federation sums. It runs in practice
-// order, so the outputs do not depend on which worker finished first.
+// add folds one practice's combined values into the engine and the report. It runs in
+// practice order, so the outputs do not depend on which worker finished first.
 func (c *combiner) add(r *practiceResult) error {
 	c.quarantined = append(c.quarantined, r.quarantined...)
 	c.digest = append(c.digest, r.digest...)
-	if c.uses == nil {
-		c.uses = map[string]InputFile{}
-	}
 	for _, u := range r.uses {
 		c.uses[u.Key] = u
 	}
-	if len(r.months) > 0 {
-		c.contributing++
-		c.tables[r.practice] = r.table
-		c.practiceRows += r.rows
+	for _, name := range r.ignored {
+		c.ignored[name] = true
 	}
-	for _, mc := range r.months {
-		c.files++
-		if pol, err := formats.PolicyByName(mc.policy); err == nil && pol.SuppressMax > c.suppressMax {
-			c.suppressMax = pol.SuppressMax
-		}
-		for _, name := range mc.ignored {
-			c.ignored[name] = true
-		}
-		c.completeness[mc.period] = append(c.completeness[mc.period], Contributor{
-			Practice: r.practice, RunID: mc.m.RunID, Created: mc.m.Created.UTC(), Measures: len(mc.measures)})
-		for k, measure := range mc.measures {
-			key := fedKey{mc.period, measure}
-			fc := c.fed[key]
-			if fc == nil {
-				fc = new(fedCell)
-				c.fed[key] = fc
-			}
-			fc.practices++
-			for i, p := range mc.cells[k] {
-				a := &fc.cells[i]
-				if p.Status == formats.StatusSuppressed {
-					a.suppressed++
-				} else {
-					a.count += p.Count
-				}
-				a.lower += p.Lower
-				a.upper += p.Upper
-				a.list += mc.list[i]
-			}
-		}
+	if len(r.months) == 0 {
+		return nil
+	}
+	c.contributing++
+	c.tables[r.practice.ID] = r.table
+	c.practiceRows += r.rows
+	c.files += r.runs
+	c.months += len(r.months)
+	c.engine.Add(r.practice)
+	for _, mu := range r.months {
+		c.completeness[mu.month] = append(c.completeness[mu.month], Contributor{
+			Practice: r.practice.ID, RunID: mu.run.m.RunID, Created: mu.run.m.Created.UTC(), Measures: mu.run.measures})
 	}
 	return nil
 }
 
-// Status returns the status of a combined figure with the given bounds, made of contributions
-// of which suppressed were suppressed, under a suppressed range of 1..suppressMax. See the
-// package comment for the rule.
-func Status(lower, upper int64, suppressed int, suppressMax int64) string {
-	switch {
-	case suppressMax > 0 && lower >= 1 && upper <= suppressMax:
-		return formats.StatusSuppressed
-	case suppressed > 0:
-		return StatusPartial
-	}
-	return formats.StatusRounded
-}
-
 func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, error) {
+	c.engine.Finish()
+	pol := c.opts.Policy
 	rep := &Report{
 		FormatVersion:  Version,
-		Policy:         c.opts.Policy.Name,
+		Policy:         pol.Name,
+		SuppressMax:    pol.SuppressMax,
 		RegistrySHA256: c.reg.SHA256,
 		Practices:      c.contributing,
 		FilesCombined:  c.files,
+		MonthsCombined: c.months,
 		Inputs:         []Input{},
 		Quarantined:    c.quarantined,
 		Completeness:   []Completeness{},
@@ -608,7 +550,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		rep.IgnoredMeasures = append(rep.IgnoredMeasures, m)
 	}
 	sort.Strings(rep.IgnoredMeasures)
-	c.digest = append(c.digest, "policy "+c.opts.Policy.Name, "registry "+c.reg.SHA256)
+	c.digest = append(c.digest, "policy "+pol.Name, "registry "+c.reg.SHA256)
 	sort.Strings(c.digest)
 	h := sha256.New()
 	fmt.Fprintf(h, "tributary combine v%d\n", Version)
@@ -617,54 +559,35 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	}
 	id := hex.EncodeToString(h.Sum(nil))[:32]
 	rep.ID = id
-	rep.SuppressMax = c.suppressMax
 	for _, m := range manifests {
-		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy, ManifestSHA256: m.sha256, KeyID: m.keyID}
+		in := Input{Practice: m.Practice, Manifest: m.key, RunID: m.RunID, Created: m.Created.UTC(), Policy: m.Policy,
+			From: m.From, To: m.To, ManifestSHA256: m.sha256, KeyID: m.keyID}
 		for _, f := range m.Files {
 			u, ok := c.uses[f.Key]
 			if !ok {
-				u = InputFile{Key: f.Key, Period: f.Period, Size: f.Size, SHA256: f.SHA256, Use: UseRevision}
+				u = InputFile{Key: f.Key, Size: f.Size, SHA256: f.SHA256, Use: UseRevision}
 			}
 			in.Files = append(in.Files, u)
 		}
 		rep.Inputs = append(rep.Inputs, in)
 	}
+	slices.SortFunc(rep.Inputs, func(a, b Input) int { return strings.Compare(a.Manifest, b.Manifest) })
 	rep.InputsSHA256 = rep.UsedDigest()
 
 	md := map[string]string{
+		formats.MetaKind:          KindFederation,
 		formats.MetaFormatVersion: itoa(Version),
-		formats.MetaPolicy:        c.opts.Policy.Name,
+		formats.MetaPolicy:        pol.Name,
 		MetaInputsSHA256:          rep.InputsSHA256,
-		MetaSuppressMax:           itoa(c.suppressMax),
+		MetaSuppressMax:           itoa(pol.SuppressMax),
 	}
-	fed, err := newTableWriter(KindFederation, withKind(md, KindFederation), true)
+	fed, err := newTableWriter(KindFederation, md, true)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]fedKey, 0, len(c.fed))
-	for k := range c.fed {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b fedKey) int {
-		if a.month != b.month {
-			return int(a.month - b.month)
-		}
-		return slices.Index(formats.Measures, a.measure) - slices.Index(formats.Measures, b.measure)
-	})
-	var row Row
-	for _, k := range keys {
-		fc := c.fed[k]
-		for i, a := range fc.cells {
-			row = Row{Month: k.month, Measure: k.measure, AgeBand: formats.AgeBands[i/len(formats.Sexes)],
-				Sex: formats.Sexes[i%len(formats.Sexes)], Count: a.count, Lower: a.lower, Upper: a.upper,
-				ListSize: a.list, Practices: fc.practices}
-			row.Status = Status(a.lower, a.upper, a.suppressed, c.suppressMax)
-			if row.Status == formats.StatusSuppressed {
-				row.Count = 0
-			}
-			if err := fed.append(&row); err != nil {
-				return nil, err
-			}
+	for _, f := range FederationFigures(c.engine) {
+		if err := fed.appendFederation(&f); err != nil {
+			return nil, err
 		}
 	}
 	fedArrow, fedPq, err := fed.finish(ctx)
@@ -710,7 +633,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 
 	prefix := CombinedPrefix + id + "/"
 	ptr := Pointer{FormatVersion: Version, ID: id, Prefix: prefix, Objects: map[string]ObjectRef{}, PracticeTables: c.tables,
-		Practices: c.contributing, Quarantined: len(rep.Quarantined), Policy: c.opts.Policy.Name, SuppressMax: c.suppressMax}
+		Practices: c.contributing, Quarantined: len(rep.Quarantined), Policy: pol.Name, SuppressMax: pol.SuppressMax}
 	if len(months) > 0 {
 		ptr.FirstMonth, ptr.LastMonth = months[0].String(), months[len(months)-1].String()
 	}
@@ -736,10 +659,25 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	return &Result{Pointer: ptr, Report: rep}, nil
 }
 
-func withKind(md map[string]string, kind string) map[string]string {
-	out := map[string]string{formats.MetaKind: kind}
-	for k, v := range md {
-		out[k] = v
+// FederationFigures lists the federation's figures for every period the engine holds
+// (months, and the calendar quarters and years wholly inside its range), every measure and
+// every shape: the rows of federation.arrow.
+func FederationFigures(e *figures.Engine) []figures.Figure {
+	var out []figures.Figure
+	for _, per := range e.Periods() {
+		for mi := range e.Measures {
+			for shape := range formats.NumShapes {
+				b, x := formats.ShapeDims(shape)
+				q := figures.Query{Measures: []int{mi}, From: per.Start, To: per.End(), ByBand: b >= 0, BySex: x >= 0, Federation: true}
+				if b >= 0 {
+					q.Bands = []int{b}
+				}
+				if x >= 0 {
+					q.Sexes = []int{x}
+				}
+				out = append(out, e.Figures(&q)...)
+			}
+		}
 	}
 	return out
 }

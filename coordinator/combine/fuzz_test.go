@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
@@ -84,10 +85,18 @@ func FuzzReadTable(f *testing.F) {
 		metrics.Read(sample)
 		before := sample[0].Value.Uint64()
 		rows := 0
-		_, err := combine.ReadTableMonths(data, 0, 0, func(r *combine.Row) error {
+		// Either reader on any table: each checks the table's kind before its columns.
+		_, err := combine.ReadFederationTable(data, func(*figures.Figure) error {
 			rows++
 			return nil
 		})
+		_, perr := combine.ReadPracticeTable(data, func(*combine.PracticeRow) error {
+			rows++
+			return nil
+		})
+		if perr != nil {
+			err = perr
+		}
 		metrics.Read(sample)
 		if n := sample[0].Value.Uint64() - before; n > 2*combine.MaxTableDecodedBytes+64*uint64(len(data)) {
 			t.Fatalf("one %d-byte table allocated %d MiB", len(data), n>>20)
@@ -102,6 +111,7 @@ func FuzzReadTable(f *testing.F) {
 func FuzzParsePointer(f *testing.F) {
 	addTruncations(f, seeds(f)["current.json"])
 	f.Add([]byte(`{"format_version":1}`))
+	f.Add([]byte(`{"format_version":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := combine.ParsePointer(data)
 		if err != nil {
@@ -149,7 +159,12 @@ func TestReadTableBomb(t *testing.T) {
 			t.Fatalf("%s holds no compressed buffer", name)
 		}
 		binary.LittleEndian.PutUint64(data[i-8:], 1<<40)
-		_, err := combine.ReadTable(data, func(*combine.Row) error { return nil })
+		var err error
+		if name == combine.FederationArrow {
+			_, err = combine.ReadFederationTable(data, func(*figures.Figure) error { return nil })
+		} else {
+			_, err = combine.ReadPracticeTable(data, func(*combine.PracticeRow) error { return nil })
+		}
 		if err == nil || !strings.Contains(err.Error(), "compression bomb") {
 			t.Errorf("%s claiming 1 TiB: %v, want a refusal naming a compression bomb", name, err)
 		}

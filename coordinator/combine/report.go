@@ -24,9 +24,10 @@ type Report struct {
 	SuppressMax     int64    `json:"suppress_max"`
 	RegistrySHA256  string   `json:"registry_sha256"`
 	Practices       int      `json:"practices"`                  // practices with at least one combined file
-	FilesCombined   int      `json:"files_combined"`             // practice-months combined
+	FilesCombined   int      `json:"files_combined"`             // practice run files combined
+	MonthsCombined  int      `json:"months_combined"`            // practice-months combined
 	FederationRows  int64    `json:"federation_rows"`            // rows of the federation table
-	PracticeRows    int64    `json:"practice_rows"`              // rows of the per-practice table
+	PracticeRows    int64    `json:"practice_rows"`              // rows of the practice tables
 	IgnoredMeasures []string `json:"ignored_measures,omitempty"` // measures outside the catalogue, not combined
 
 	Inputs       []Input        `json:"inputs"`
@@ -41,6 +42,8 @@ type Input struct {
 	RunID          string      `json:"run_id"`
 	Created        time.Time   `json:"created"`
 	Policy         string      `json:"policy"`
+	From           string      `json:"from"` // the run's months
+	To             string      `json:"to"`
 	ManifestSHA256 string      `json:"manifest_sha256"`
 	KeyID          string      `json:"key_id"` // the registered key the manifest verified with
 	Files          []InputFile `json:"files"`
@@ -48,19 +51,22 @@ type Input struct {
 
 // File uses.
 const (
-	UseCombined    = "combined"    // the newest verified file for its practice-month
-	UseRevision    = "revision"    // superseded by a newer run's file; kept for audit, not read
+	UseCombined    = "combined"    // the newest verified file for some of its practice's months
+	UseRevision    = "revision"    // every month superseded by newer runs; kept for audit, not read
 	UseQuarantined = "quarantined" // failed verification; see Quarantined
 )
 
 // InputFile is one file listed by a verified manifest.
 type InputFile struct {
-	Key          string `json:"key"`
-	Period       string `json:"period"`
-	Size         int64  `json:"size"`
-	SHA256       string `json:"sha256"`
-	Use          string `json:"use"`
-	SupersededBy string `json:"superseded_by,omitempty"` // run id whose file was combined instead
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Use    string `json:"use"`
+	// Months are the months combined from this file: those for which its run is the newest
+	// that verified. The others were superseded by newer runs.
+	Months []string `json:"months,omitempty"`
+	// SupersededBy is, for a revision, the newest run that took its months.
+	SupersededBy string `json:"superseded_by,omitempty"`
 }
 
 // Quarantined is an object that failed verification: never combined, reported here.
@@ -105,10 +111,15 @@ var quarantineKinds = []struct {
 	{formats.ErrFormatVersion, "format_version"},
 	{formats.ErrSchema, "schema"},
 	{formats.ErrCorrupt, "corrupt"},
+	{ErrPolicy, "policy"},
 	{formats.ErrValue, "invalid_value"},
 	{objstore.ErrNotFound, "missing"},
 	{objstore.ErrBadKey, "bad_key"},
 }
+
+// ErrPolicy: a run made under a disclosure policy other than the federation's. Its figures
+// are not comparable with the others' and may be weaker, so it is never combined.
+var ErrPolicy = errors.New("made under another disclosure policy")
 
 func kindOf(err error) string {
 	for _, k := range quarantineKinds {

@@ -22,7 +22,7 @@ func TestCombineOnMinIO(t *testing.T) {
 		t.Skip("starts a MinIO server")
 	}
 	ctx := context.Background()
-	fed := fedgen.New(fedgen.Params{Practices: 4, Months: 3, Seed: 7, Sparse: true})
+	fed := fedgen.New(fedgen.Params{Practices: 4, Months: 3, Seed: 7})
 	s3 := miniotest.Shared(t).Store(t, "")
 	dir, err := objstore.NewDir(t.TempDir())
 	if err != nil {
@@ -34,7 +34,7 @@ func TestCombineOnMinIO(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One practice's file changed after signing: quarantined on both.
-		bad := formats.SubmissionKey(fed.Practices[2].ID, fed.Practices[2].RunID, fed.Start+1)
+		bad := formats.SubmissionKey(fed.Practices[2].ID, fed.Practices[2].RunID)
 		data, _, err := st.Get(ctx, bad, 1<<20)
 		if err != nil {
 			t.Fatal(err)
@@ -47,8 +47,8 @@ func TestCombineOnMinIO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Report.Quarantined) != 1 || res.Report.Quarantined[0].Key != bad || res.Report.FilesCombined != 11 {
-			t.Fatalf("combined %d files, quarantined %+v; want 11 and %s", res.Report.FilesCombined, res.Report.Quarantined, bad)
+		if len(res.Report.Quarantined) != 1 || res.Report.Quarantined[0].Key != bad || res.Report.FilesCombined != 3 || res.Report.MonthsCombined != 9 {
+			t.Fatalf("combined %d files (%d practice-months), quarantined %+v; want 3 (9) and %s", res.Report.FilesCombined, res.Report.MonthsCombined, res.Report.Quarantined, bad)
 		}
 		results = append(results, res)
 	}
@@ -72,12 +72,24 @@ func TestCombineOnMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Run(ctx, query.Request{Measures: []string{formats.Consultations}, By: []string{query.ByPractice}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 4 practices × 3 months, less the quarantined month.
-	if len(res.Rows) != 11 {
-		t.Errorf("%d rows by practice, want 11", len(res.Rows))
+	for _, tc := range []struct {
+		by   []string
+		rows int
+	}{
+		{[]string{query.ByPractice}, 3},                // one row per practice combined, for the whole period
+		{[]string{query.ByMonth, query.ByPractice}, 9}, // and by month
+	} {
+		res, err := c.Run(query.Request{Measures: []string{formats.Consultations}, By: tc.by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Rows) != tc.rows {
+			t.Errorf("by %v: %d rows, want %d", tc.by, len(res.Rows), tc.rows)
+		}
+		for _, r := range res.Rows {
+			if r.Practice == fed.Practices[2].ID {
+				t.Errorf("by %v: a row of the practice whose run was quarantined: %+v", tc.by, r)
+			}
+		}
 	}
 }

@@ -19,26 +19,20 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/formats"
 )
 
-// Row is one row of a combined table: a federation cell (Practice empty) or one practice's
-// published cell (Practices 1).
-type Row struct {
+// PracticeRow is one row of a practice's table: one value the practice published, from the
+// run combined for its period.
+type PracticeRow struct {
 	Practice string
-	Month    formats.Month
+	RunID    string
+	Period   formats.Period
 	Measure  string
-	AgeBand  string
-	Sex      string
-	Count    int64 // sum of published values; meaningless when Status is suppressed
-	Status   string
-	Lower    int64 // the true count is at least Lower
-	Upper    int64 // and at most Upper
-	// ListSize is the published registered_patients value for the same month, age band and
-	// sex, summed over the practices that contributed this measure: the denominator of a
-	// crude rate. A suppressed list-size cell adds nothing.
-	ListSize  int64
-	Practices int64 // practices that contributed this measure in this month
+	AgeBand  string // a band or formats.All
+	Sex      string // a sex or formats.All
+	formats.Protected
 }
 
 // Table kinds, recorded as the tributary.kind schema metadata of each output.
@@ -53,36 +47,41 @@ const (
 	// files and manifests it was made from.
 	MetaInputsSHA256 = "tributary.inputs_sha256"
 	MetaSuppressMax  = "tributary.suppress_max"
-	// MetaBatchMonths lists the month (YYYY-MM) of each record batch, comma-separated, in a
-	// table written one batch per month, so readers can skip the months they do not want.
-	MetaBatchMonths = "tributary.batch_months"
 )
 
 var (
-	fieldsHead = []arrow.Field{
-		{Name: "month", Type: arrow.BinaryTypes.String},
-		{Name: "measure", Type: arrow.BinaryTypes.String},
-		{Name: "age_band", Type: arrow.BinaryTypes.String},
-		{Name: "sex", Type: arrow.BinaryTypes.String},
-		{Name: "count", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-		{Name: "status", Type: arrow.BinaryTypes.String},
-		{Name: "lower", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "upper", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "list_size", Type: arrow.PrimitiveTypes.Int64},
+	str      = arrow.BinaryTypes.String
+	i64      = arrow.PrimitiveTypes.Int64
+	f64      = arrow.PrimitiveTypes.Float64
+	optional = func(name string, t arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: t, Nullable: true}
 	}
-	practiceField  = arrow.Field{Name: "practice", Type: arrow.BinaryTypes.String}
-	practicesField = arrow.Field{Name: "practices", Type: arrow.PrimitiveTypes.Int64}
+	required = func(name string, t arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: t} }
+
+	practiceFields = []arrow.Field{
+		required("practice", str), required("run_id", str), required("period", str), required("measure", str),
+		required("age_band", str), required("sex", str), optional("count", i64), required("status", str),
+		optional("lower", i64), optional("upper", i64),
+	}
+	// federationFields are figures.Figure's columns (see its JSON names), with the period's
+	// kind for engines that filter on it.
+	federationFields = []arrow.Field{
+		required("period", str), required("period_kind", str), required("measure", str),
+		required("age_band", str), required("sex", str), required("status", str),
+		optional("count", i64), required("lower", i64), required("upper", i64), required("published_sum", i64),
+		required("method", str), optional("list_size", i64), optional("list_lower", f64), optional("list_upper", f64),
+		optional("rate_per_1000", f64), optional("rate_lower", f64), optional("rate_upper", f64),
+		optional("dsr_per_1000", f64), optional("dsr_ci_lower", f64), optional("dsr_ci_upper", f64),
+		optional("dsr_at_lower", f64), optional("dsr_at_upper", f64), required("practices", i64), required("note", str),
+	}
 )
 
 // Schema returns the Arrow schema of a combined table of kind (KindFederation or
-// KindPractices) with the given metadata. The practice table leads with a practice column;
-// the federation table ends with the number of practices contributing.
+// KindPractices) with the given metadata.
 func Schema(kind string, md map[string]string) *arrow.Schema {
-	var fields []arrow.Field
+	fields := federationFields
 	if kind == KindPractices {
-		fields = append([]arrow.Field{practiceField}, fieldsHead...)
-	} else {
-		fields = append(append([]arrow.Field{}, fieldsHead...), practicesField)
+		fields = practiceFields
 	}
 	m := arrow.MetadataFrom(md)
 	return arrow.NewSchema(fields, &m)
@@ -137,31 +136,97 @@ func newTableWriter(kind string, md map[string]string, withParquet bool) (*table
 	return t, nil
 }
 
-func (t *tableWriter) append(r *Row) error {
-	i := 0
-	if t.kind == KindPractices {
-		t.b.Field(0).(*array.StringBuilder).Append(r.Practice)
-		i = 1
-	}
-	t.b.Field(i).(*array.StringBuilder).Append(r.Month.String())
-	t.b.Field(i + 1).(*array.StringBuilder).Append(r.Measure)
-	t.b.Field(i + 2).(*array.StringBuilder).Append(r.AgeBand)
-	t.b.Field(i + 3).(*array.StringBuilder).Append(r.Sex)
-	if r.Status == formats.StatusSuppressed {
-		t.b.Field(i + 4).(*array.Int64Builder).AppendNull()
-	} else {
-		t.b.Field(i + 4).(*array.Int64Builder).Append(r.Count)
+func (t *tableWriter) appendPractice(r *PracticeRow) error {
+	f := t.b.Fields()
+	f[0].(*array.StringBuilder).Append(r.Practice)
+	f[1].(*array.StringBuilder).Append(r.RunID)
+	f[2].(*array.StringBuilder).Append(r.Period.String())
+	f[3].(*array.StringBuilder).Append(r.Measure)
+	f[4].(*array.StringBuilder).Append(r.AgeBand)
+	f[5].(*array.StringBuilder).Append(r.Sex)
+	switch r.Status {
+	case formats.StatusRounded:
+		f[6].(*array.Int64Builder).Append(r.Count)
 		t.sums[0] += r.Count
+	default:
+		f[6].(*array.Int64Builder).AppendNull()
 	}
-	t.b.Field(i + 5).(*array.StringBuilder).Append(r.Status)
-	t.b.Field(i + 6).(*array.Int64Builder).Append(r.Lower)
-	t.b.Field(i + 7).(*array.Int64Builder).Append(r.Upper)
-	t.b.Field(i + 8).(*array.Int64Builder).Append(r.ListSize)
-	if t.kind == KindFederation {
-		t.b.Field(i + 9).(*array.Int64Builder).Append(r.Practices)
+	f[7].(*array.StringBuilder).Append(r.Status)
+	if r.Status == formats.StatusWithheld {
+		f[8].(*array.Int64Builder).AppendNull()
+		f[9].(*array.Int64Builder).AppendNull()
+	} else {
+		f[8].(*array.Int64Builder).Append(r.Lower)
+		f[9].(*array.Int64Builder).Append(r.Upper)
 	}
 	t.sums[1] += r.Lower
 	t.sums[2] += r.Upper
+	return t.appended()
+}
+
+func (t *tableWriter) appendFederation(r *figures.Figure) error {
+	f := t.b.Fields()
+	optI := func(i int, v *int64) {
+		if v == nil {
+			f[i].(*array.Int64Builder).AppendNull()
+		} else {
+			f[i].(*array.Int64Builder).Append(*v)
+		}
+	}
+	optF := func(i int, v *float64) {
+		if v == nil {
+			f[i].(*array.Float64Builder).AppendNull()
+		} else {
+			f[i].(*array.Float64Builder).Append(*v)
+		}
+	}
+	band, sex := r.AgeBand, r.Sex
+	if band == "" {
+		band = formats.All
+	}
+	if sex == "" {
+		sex = formats.All
+	}
+	p, err := formats.ParsePeriod(r.Period)
+	if err != nil {
+		return fmt.Errorf("federation figure of period %q: %w", r.Period, err)
+	}
+	f[0].(*array.StringBuilder).Append(r.Period)
+	f[1].(*array.StringBuilder).Append(periodKinds[p.Kind])
+	f[2].(*array.StringBuilder).Append(r.Measure)
+	f[3].(*array.StringBuilder).Append(band)
+	f[4].(*array.StringBuilder).Append(sex)
+	f[5].(*array.StringBuilder).Append(r.Status)
+	optI(6, r.Count)
+	f[7].(*array.Int64Builder).Append(r.Lower)
+	f[8].(*array.Int64Builder).Append(r.Upper)
+	f[9].(*array.Int64Builder).Append(r.PublishedSum)
+	f[10].(*array.StringBuilder).Append(r.Method)
+	optI(11, r.ListSize)
+	optF(12, r.ListLower)
+	optF(13, r.ListUpper)
+	optF(14, r.Rate)
+	optF(15, r.RateLower)
+	optF(16, r.RateUpper)
+	optF(17, r.DSR)
+	optF(18, r.DSRCILower)
+	optF(19, r.DSRCIUpper)
+	optF(20, r.DSRAtLower)
+	optF(21, r.DSRAtUpper)
+	f[22].(*array.Int64Builder).Append(r.Practices)
+	f[23].(*array.StringBuilder).Append(r.Note)
+	if r.Count != nil {
+		t.sums[0] += *r.Count
+	}
+	t.sums[1] += r.Lower
+	t.sums[2] += r.Upper
+	return t.appended()
+}
+
+// periodKinds names formats.PeriodKind values in the federation table.
+var periodKinds = map[formats.PeriodKind]string{formats.KindMonth: "month", formats.KindQuarter: "quarter", formats.KindYear: "year"}
+
+func (t *tableWriter) appended() error {
 	t.rows++
 	if t.b.Field(0).Len() >= batchRows {
 		return t.flush()
@@ -267,18 +332,105 @@ func parquetTotals(ctx context.Context, data []byte) (int64, [3]int64, error) {
 	return rows, sums, nil
 }
 
-// ReadTable reads a combined table written by Run from its Arrow IPC bytes and calls fn for
-// every row in order. The Row passed to fn is reused: copy what you keep. Its strings are
-// safe to keep: none of them holds on to the table's decoded buffers. It returns the table's
-// schema metadata.
-func ReadTable(data []byte, fn func(*Row) error) (md map[string]string, err error) {
-	return ReadTableMonths(data, 0, 0, fn)
+// ReadPracticeTable reads a practice's table written by Run from its Arrow IPC bytes and
+// calls fn for every row in order. The row passed to fn is reused; its strings are safe to
+// keep (none holds on to the table's decoded buffers). It returns the schema metadata.
+func ReadPracticeTable(data []byte, fn func(*PracticeRow) error) (map[string]string, error) {
+	var r PracticeRow
+	var lastPeriod, lastPractice, lastRun string
+	return readTable(data, KindPractices, func(rec arrow.Record) error {
+		practice := rec.Column(0).(*array.String)
+		run := rec.Column(1).(*array.String)
+		period := rec.Column(2).(*array.String)
+		measure := rec.Column(3).(*array.String)
+		band := rec.Column(4).(*array.String)
+		sex := rec.Column(5).(*array.String)
+		count := rec.Column(6).(*array.Int64)
+		status := rec.Column(7).(*array.String)
+		lower := rec.Column(8).(*array.Int64)
+		upper := rec.Column(9).(*array.Int64)
+		for j := 0; j < int(rec.NumRows()); j++ {
+			if s := period.Value(j); s != lastPeriod {
+				p, err := formats.ParsePeriod(s)
+				if err != nil {
+					return fmt.Errorf("row %d of a practice table: %w", j, err)
+				}
+				lastPeriod, r.Period = strings.Clone(s), p
+			}
+			if s := practice.Value(j); s != lastPractice {
+				lastPractice = strings.Clone(s)
+			}
+			if s := run.Value(j); s != lastRun {
+				lastRun = strings.Clone(s)
+			}
+			r.Practice, r.RunID = lastPractice, lastRun
+			r.Measure, r.AgeBand, r.Sex = intern(measure.Value(j)), intern(band.Value(j)), intern(sex.Value(j))
+			r.Protected = formats.Protected{Status: intern(status.Value(j))}
+			if count.IsValid(j) {
+				r.Count = count.Value(j)
+			}
+			if lower.IsValid(j) && upper.IsValid(j) {
+				r.Lower, r.Upper = lower.Value(j), upper.Value(j)
+			}
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-// ReadTableMonths is ReadTable for the rows of months from to to (inclusive; zero is open).
-// Batches of a table that names their months (MetaBatchMonths) outside the range are not
-// decoded; other rows outside it are still passed to fn, so fn must filter too.
-func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (md map[string]string, err error) {
+// ReadFederationTable reads federation.arrow and calls fn for every figure in order, as the
+// engine gave it: From and To are the first and last months of its period.
+func ReadFederationTable(data []byte, fn func(*figures.Figure) error) (map[string]string, error) {
+	var lastPeriod, from, to string
+	return readTable(data, KindFederation, func(rec arrow.Record) error {
+		str := func(i, j int) string { return strings.Clone(rec.Column(i).(*array.String).Value(j)) }
+		optI := func(i, j int) *int64 {
+			c := rec.Column(i).(*array.Int64)
+			if c.IsNull(j) {
+				return nil
+			}
+			v := c.Value(j)
+			return &v
+		}
+		optF := func(i, j int) *float64 {
+			c := rec.Column(i).(*array.Float64)
+			if c.IsNull(j) {
+				return nil
+			}
+			v := c.Value(j)
+			return &v
+		}
+		for j := 0; j < int(rec.NumRows()); j++ {
+			if period := rec.Column(0).(*array.String).Value(j); period != lastPeriod {
+				p, err := formats.ParsePeriod(period)
+				if err != nil {
+					return fmt.Errorf("row %d of the federation table: %w", j, err)
+				}
+				lastPeriod, from, to = strings.Clone(period), p.Start.String(), p.End().String()
+			}
+			f := figures.Figure{Period: lastPeriod, From: from, To: to, Measure: str(2, j), AgeBand: str(3, j), Sex: str(4, j), Status: str(5, j),
+				Count: optI(6, j), Lower: *optI(7, j), Upper: *optI(8, j), PublishedSum: *optI(9, j), Method: str(10, j),
+				ListSize: optI(11, j), ListLower: optF(12, j), ListUpper: optF(13, j), Rate: optF(14, j), RateLower: optF(15, j),
+				RateUpper: optF(16, j), DSR: optF(17, j), DSRCILower: optF(18, j), DSRCIUpper: optF(19, j), DSRAtLower: optF(20, j),
+				DSRAtUpper: optF(21, j), Practices: *optI(22, j), Note: str(23, j)}
+			if f.AgeBand == formats.All {
+				f.AgeBand = ""
+			}
+			if f.Sex == formats.All {
+				f.Sex = ""
+			}
+			if err := fn(&f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// readTable checks a combined table's framing and schema and calls fn for each batch.
+func readTable(data []byte, kind string, fn func(arrow.Record) error) (md map[string]string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(error); ok && errors.Is(e, errTableAlloc) {
@@ -304,77 +456,22 @@ func ReadTableMonths(data []byte, from, to formats.Month, fn func(*Row) error) (
 	for i, k := range schema.Metadata().Keys() {
 		md[k] = schema.Metadata().Values()[i]
 	}
-	kind := md[formats.MetaKind]
-	if kind != KindFederation && kind != KindPractices {
-		return nil, fmt.Errorf("the table's kind is %q, not a combined table", kind)
+	if got := md[formats.MetaKind]; got != kind {
+		return nil, fmt.Errorf("the table's kind is %q, not a %s table", got, kind)
 	}
-	want := Schema(kind, nil)
-	if !want.Equal(arrow.NewSchema(schema.Fields(), nil)) {
+	if v := md[formats.MetaFormatVersion]; v != itoa(Version) {
+		return nil, fmt.Errorf("the %s table is of combined format %q, this build reads %d; run 'tributary-coordinator combine' again with this version", kind, v, Version)
+	}
+	if !Schema(kind, nil).Equal(arrow.NewSchema(schema.Fields(), nil)) {
 		return nil, fmt.Errorf("the %s table does not have the expected columns; run 'tributary-coordinator combine' again with this version", kind)
 	}
-	var batchMonths []string
-	if v := md[MetaBatchMonths]; v != "" {
-		batchMonths = strings.Split(v, ",")
-		if len(batchMonths) != rdr.NumRecords() {
-			batchMonths = nil
-		}
-	}
-	var r Row
 	for n := 0; n < rdr.NumRecords(); n++ {
-		if batchMonths != nil {
-			if m, err := formats.ParseMonth(batchMonths[n]); err == nil && ((from != 0 && m < from) || (to != 0 && m > to)) {
-				continue
-			}
-		}
 		rec, err := rdr.Record(n)
 		if err != nil {
 			return nil, fmt.Errorf("record batch %d of the %s table: %w", n, kind, err)
 		}
-		i := 0
-		var practice *array.String
-		if kind == KindPractices {
-			practice = rec.Column(0).(*array.String)
-			i = 1
-		}
-		month := rec.Column(i).(*array.String)
-		measure := rec.Column(i + 1).(*array.String)
-		band := rec.Column(i + 2).(*array.String)
-		sex := rec.Column(i + 3).(*array.String)
-		count := rec.Column(i + 4).(*array.Int64)
-		status := rec.Column(i + 5).(*array.String)
-		lower := rec.Column(i + 6).(*array.Int64)
-		upper := rec.Column(i + 7).(*array.Int64)
-		list := rec.Column(i + 8).(*array.Int64)
-		var practices *array.Int64
-		if kind == KindFederation {
-			practices = rec.Column(i + 9).(*array.Int64)
-		}
-		var lastMonth, lastPractice string
-		var m formats.Month
-		for j := 0; j < int(rec.NumRows()); j++ {
-			if s := month.Value(j); s != lastMonth {
-				if m, err = formats.ParseMonth(s); err != nil {
-					return nil, fmt.Errorf("row %d of the %s table: %w", j, kind, err)
-				}
-				lastMonth = s
-			}
-			r = Row{Month: m, Measure: intern(measure.Value(j)), AgeBand: intern(band.Value(j)), Sex: intern(sex.Value(j)),
-				Status: intern(status.Value(j)), Lower: lower.Value(j), Upper: upper.Value(j), ListSize: list.Value(j), Practices: 1}
-			if count.IsValid(j) {
-				r.Count = count.Value(j)
-			}
-			if practice != nil {
-				if p := practice.Value(j); p != lastPractice {
-					lastPractice = strings.Clone(p)
-				}
-				r.Practice = lastPractice
-			}
-			if practices != nil {
-				r.Practices = practices.Value(j)
-			}
-			if err := fn(&r); err != nil {
-				return nil, err
-			}
+		if err := fn(rec); err != nil {
+			return nil, err
 		}
 	}
 	return md, nil
@@ -420,7 +517,7 @@ func (a *tableAllocator) Free(b []byte) { a.mem.Free(b) }
 var vocabulary = func() map[string]string {
 	m := map[string]string{}
 	for _, list := range [][]string{formats.Measures, formats.AgeBands, formats.Sexes,
-		{formats.StatusRounded, formats.StatusSuppressed, StatusPartial}} {
+		{formats.All, formats.StatusRounded, formats.StatusSuppressed, formats.StatusWithheld, StatusPartial}} {
 		for _, s := range list {
 			m[s] = s
 		}

@@ -72,7 +72,9 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fed := fedgen.New(fedgen.Params{Practices: 8, Months: 14, Seed: 11, Start: formats.MonthFor(2024, time.January)})
+	// Practices of realistic size and rates, each with its own level of use, as a real
+	// federation's would be: the funnel plot must tell them apart.
+	fed := fedgen.New(fedgen.Params{Practices: 8, Months: 14, Seed: 11, Start: formats.MonthFor(2024, time.January), Realistic: true})
 	if err := fed.Write(ctx, st, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +135,11 @@ const readPoints = `Array.from(document.querySelectorAll('#trend-charts g.pt')).
 
 // figure is the part of an API row the page draws.
 type figure struct {
-	Month, Measure, Practice, Status string
-	Count                            *int64
-	Estimate                         *float64
-	Rate                             *float64 `json:"rate_per_1000"`
-	DSR                              *float64 `json:"dsr_per_1000"`
-	DSRPartial                       bool     `json:"dsr_partial"`
+	Period, Measure, Practice, Status, Method string
+	Count                                     *int64
+	Rate                                      *float64 `json:"rate_per_1000"`
+	DSR                                       *float64 `json:"dsr_per_1000"`
+	DSRPartial                                bool     `json:"dsr_partial"`
 }
 
 // expect returns what the page must show for an API row in the given mode.
@@ -150,16 +151,16 @@ func expect(f figure, mode string) (kind string, v *float64) {
 	switch {
 	case f.Status == formats.StatusSuppressed:
 		return "suppressed", nil
-	case f.Status == "partial" || (mode == "dsr" && f.DSRPartial):
+	case f.Method == "estimated" || (mode == "dsr" && f.DSRPartial):
 		kind = "estimate"
 	}
 	switch mode {
 	case "count":
-		if f.Count != nil {
-			c := float64(*f.Count)
-			return kind, &c
+		if f.Count == nil {
+			return kind, nil
 		}
-		return kind, f.Estimate
+		c := float64(*f.Count)
+		return kind, &c
 	case "rate":
 		return kind, f.Rate
 	}
@@ -173,7 +174,7 @@ func checkAgainstAPI(t *testing.T, s *site, role, query, mode string, shown []sh
 	s.api(t, role, "/api/figures?"+query, &fed)
 	want := map[string]figure{}
 	for _, f := range fed.Rows {
-		want[f.Measure+" "+f.Month+" "] = f
+		want[f.Measure+" "+f.Period+" "] = f
 	}
 	if len(shown) != len(fed.Rows) {
 		t.Errorf("%s: the page shows %d federation figures, the API gives %d", query, len(shown), len(fed.Rows))
@@ -368,12 +369,23 @@ func TestDashboardInChromium(t *testing.T) {
 		Practices []struct {
 			Practice string
 			Rate     *float64 `json:"standardised_rate_per_1000"`
+			Position string
 		}
 		Limits []any
 	}
 	s.api(t, server.RoleLead, "/api/compare?measure=admissions_emergency&sex=female&from="+from+"&to="+to, &cmp)
 	if len(dots) != len(cmp.Practices) || len(cmp.Practices) != 8 {
 		t.Fatalf("funnel: %d dots, API %d practices", len(dots), len(cmp.Practices))
+	}
+	// Practices whose levels differ by up to 2 times separate: a practice is uncertain only
+	// when its narrow bounds happen to straddle a limit, never most of them.
+	positions := map[string]int{}
+	for _, p := range cmp.Practices {
+		positions[p.Position]++
+	}
+	t.Logf("funnel positions of emergency admissions (women): %v", positions)
+	if 2*positions["uncertain"] >= len(cmp.Practices) || positions["above_95"]+positions["above_998"]+positions["below_95"]+positions["below_998"] < 2 {
+		t.Errorf("funnel positions %v: practices of different levels must separate, few uncertain", positions)
 	}
 	for i, d := range dots {
 		want := cmp.Practices[i]

@@ -7,6 +7,7 @@ package demo
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tributary-health/tributary/agent"
@@ -29,17 +31,21 @@ import (
 // Options say what to run.
 type Options struct {
 	// Practices is a folder with one subfolder of Synthea CSV files per practice; the
-	// subfolder's name is the practice id. Empty: generate Generate practices of synthetic data.
+	// subfolder's name is the practice id. Empty: generate Generate practices of synthetic data
+	// with England's hospital rates (synthgen.EnglandRates).
 	Practices string
 	// Generate is how many practices to generate when Practices is empty (default 5).
 	Generate int
-	// PatientsPerPractice for generated practices (default 2,000).
+	// PatientsPerPractice for generated practices. Zero: each practice's list size is drawn
+	// from Seed between MinPatients and MaxPatients, as lists in England differ.
 	PatientsPerPractice int
 	// Workdir holds everything the demo makes: keys, spools, the store (workdir/store).
 	Workdir string
 	// Plugin is the Synthea extractor binary.
 	Plugin string
-	// From and To are the months each agent extracts.
+	// From and To are the months each agent extracts. Zero (0000-01, never a real month of
+	// data) means: for Practices, the first and the last month of their encounters, To no
+	// later than the last complete month; for generated practices, DefaultFrom and DefaultTo.
 	From, To formats.Month
 	// Seed for generated data.
 	Seed int64
@@ -51,13 +57,39 @@ type Options struct {
 	Out          io.Writer // progress for people
 }
 
+// The months of generated practices when Options do not say.
+var (
+	DefaultFrom = formats.MonthFor(2023, 1)
+	DefaultTo   = formats.MonthFor(2024, 12)
+)
+
+// The range of generated practices' list sizes when Options do not fix one, from a small
+// practice's list to a large one's.
+const (
+	MinPatients = 2000
+	MaxPatients = 12000
+)
+
+// maxMonths is the longest range an agent's configuration accepts (agent/config, 50 years).
+// Synthea follows people from birth, so an export's encounters can reach back further.
+const maxMonths = 50 * 12
+
 // Result says where things are.
 type Result struct {
-	StoreURL  string
+	StoreURL string
+	// Practices are those whose agent ran and uploaded; Skipped the others, with the reason.
 	Practices []string
-	CoordKey  string // the coordinator's private key file
+	Skipped   []Skip
+	From, To  formats.Month // the months extracted
+	CoordKey  string        // the coordinator's private key file
 	Combine   *combine.Result
 	Runs      []*agent.RunReport
+}
+
+// Skip is a practice left out of the run.
+type Skip struct {
+	Practice string
+	Err      error
 }
 
 // Run runs the demo.
@@ -85,31 +117,64 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
+	from, to := o.From, o.To
 	practicesDir := o.Practices
 	if practicesDir == "" {
+		if from == 0 {
+			from = DefaultFrom
+		}
+		if to == 0 {
+			to = DefaultTo
+		}
+		if to < from {
+			return nil, fmt.Errorf("demo: --to %s is before --from %s", to, from)
+		}
 		practicesDir = filepath.Join(work, "practices")
-		n := o.Generate
-		if n <= 0 {
-			n = 5
-		}
-		pp := o.PatientsPerPractice
-		if pp <= 0 {
-			pp = 2000
-		}
-		fmt.Fprintf(o.Out, "generating %d synthetic practices of %d patients in %s\n", n, pp, practicesDir)
-		if _, err := synthgen.WriteFederation(practicesDir, n, synthgen.Config{
-			Seed: o.Seed, Patients: pp,
-			From: o.From.Start().AddDate(-1, 0, 0), To: (o.To + 1).Start(),
-		}); err != nil {
+		if err := generate(o, practicesDir, from, to); err != nil {
 			return nil, err
 		}
+	} else if practicesDir, err = filepath.Abs(practicesDir); err != nil {
+		// The plugin runs in its own folder, so a relative dir would name another place.
+		return nil, err
 	}
 	practices, err := listPractices(practicesDir)
 	if err != nil {
 		return nil, err
 	}
 
-	res := &Result{StoreURL: o.Store, Practices: practices}
+	res := &Result{StoreURL: o.Store}
+	skip := func(id string, err error) {
+		fmt.Fprintf(o.Out, "practice %s: %v; skipped\n", id, err)
+		res.Skipped = append(res.Skipped, Skip{Practice: id, Err: err})
+	}
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		// Months as the plugin counts them by default; without zone data UTC is at most an
+		// hour off at a month's edge.
+		loc = time.UTC
+	}
+	months := map[string]map[formats.Month]int{}
+	var scanned []string
+	for _, id := range practices {
+		m, err := encounterMonths(filepath.Join(practicesDir, id, "encounters.csv"), loc)
+		if err != nil {
+			skip(id, err)
+			continue
+		}
+		months[id] = m
+		scanned = append(scanned, id)
+	}
+	if o.Practices != "" && (from == 0 || to == 0) {
+		from, to, err = dataRange(o.Out, months, from, to, formats.MonthOf(time.Now().UTC())-1)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if to < from {
+		return nil, fmt.Errorf("demo: --to %s is before --from %s", to, from)
+	}
+	res.From, res.To = from, to
+
 	if res.StoreURL == "" {
 		res.StoreURL = "file://" + filepath.ToSlash(filepath.Join(work, "store"))
 	}
@@ -123,67 +188,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.CoordKey = filepath.Join(work, "coordinator", "coordinator.key")
 
-	for _, id := range practices {
-		keyDir := filepath.Join(work, "agents", id, "keys")
-		priv := filepath.Join(keyDir, agent.PrivateKeyFile)
-		if _, err := os.Stat(priv); errors.Is(err, os.ErrNotExist) {
-			if _, _, err := agent.InitKeys(keyDir); err != nil {
-				return nil, err
-			}
+	pr := practiceRun{o: o, work: work, dir: practicesDir, sum: sum, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
+	for _, id := range scanned {
+		if !anyIn(months[id], from, to) {
+			fmt.Fprintf(o.Out, "practice %s has no encounters between %s and %s; skipped\n", id, from, to)
+			res.Skipped = append(res.Skipped, Skip{Practice: id, Err: fmt.Errorf("no encounters between %s and %s", from, to)})
+			continue
 		}
-		pubPEM, err := os.ReadFile(filepath.Join(keyDir, agent.PublicKeyFile))
+		rep, err := pr.run(ctx, id)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
-			return nil, err
-		}
-		pub, err := formats.ParsePublicKey(pubPEM)
-		if err != nil {
-			return nil, err
-		}
-		if err := registerOnce(ctx, st, coordPriv, id, pub); err != nil {
-			return nil, err
-		}
-		cfg := &config.Config{
-			Practice: id,
-			KeyFile:  priv,
-			Store:    res.StoreURL,
-			Spool:    filepath.Join(work, "agents", id, "spool"),
-			Policy:   formats.DefaultPolicy.Name,
-			Months:   config.Months{From: o.From.String(), To: o.To.String()},
-			S3:       config.S3{AccessKey: o.StoreOptions.AccessKey, SecretKey: o.StoreOptions.SecretKey},
-			Plugins: []config.Plugin{{
-				Name: "synthea", Path: o.Plugin, SHA256: sum,
-				Config: map[string]string{"dir": filepath.Join(practicesDir, id)},
-			}},
-		}
-		cfg.PluginStartTimeout.Duration = 30 * time.Second
-		cfg.PluginRunTimeout.Duration = 30 * time.Minute
-		cfg.Listen = config.ListenOff // one agent after another on this machine: no metrics endpoint
-		cfg.Defaults()
-		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("practice %s: %w", id, err)
-		}
-		a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, o.Log), o.Log)
-		if err != nil {
-			return nil, err
-		}
-		rep, err := a.RunOnce(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("practice %s: %w", id, err)
-		}
-		if rep.Failed() || rep.UploadErr != nil {
-			for _, p := range rep.Plugins {
-				if p.Err != nil {
-					return nil, fmt.Errorf("practice %s: %w", id, p.Err)
-				}
-			}
-			return nil, fmt.Errorf("practice %s: upload: %w", id, rep.UploadErr)
+			skip(id, err)
+			continue
 		}
 		var events int64
 		for _, p := range rep.Plugins {
 			events += p.Events
 		}
 		fmt.Fprintf(o.Out, "practice %-8s run %s: %d patients, %d events, %d monthly files uploaded\n", id, rep.RunID, rep.Patients, events, rep.Files)
+		res.Practices = append(res.Practices, id)
 		res.Runs = append(res.Runs, rep)
+	}
+	if len(res.Runs) == 0 {
+		errs := make([]error, len(res.Skipped))
+		for i, sk := range res.Skipped {
+			errs[i] = fmt.Errorf("practice %s: %w", sk.Practice, sk.Err)
+		}
+		return nil, fmt.Errorf("demo: no practice ran:\n%w", errors.Join(errs...))
 	}
 
 	cr, err := combine.Run(ctx, st, coordPriv.Public().(ed25519.PublicKey), combine.Options{})
@@ -192,6 +225,212 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Combine = cr
 	return res, nil
+}
+
+// generate writes o.Generate practices into dir with England's hospital rates, their
+// encounters from a year before from (a history before the first month) to the end of to.
+func generate(o Options, dir string, from, to formats.Month) error {
+	n := o.Generate
+	if n <= 0 {
+		n = 5
+	}
+	sizes := make([]int, n)
+	if o.PatientsPerPractice > 0 {
+		for i := range sizes {
+			sizes[i] = o.PatientsPerPractice
+		}
+	} else {
+		var err error
+		if sizes, err = synthgen.Sizes(o.Seed, n, MinPatients, MaxPatients); err != nil {
+			return err
+		}
+	}
+	list := make([]string, n)
+	for i, s := range sizes {
+		list[i] = fmt.Sprint(s)
+	}
+	fmt.Fprintf(o.Out, "generating %d synthetic practices with England's hospital rates (%s patients) in %s\n", n, strings.Join(list, ", "), dir)
+	_, err := synthgen.WriteFederationSizes(dir, sizes, synthgen.Config{
+		Seed: o.Seed, Rates: synthgen.EnglandRates,
+		From: from.Start().AddDate(-1, 0, 0), To: (to + 1).Start(),
+	})
+	return err
+}
+
+// practiceRun runs one practice's agent once.
+type practiceRun struct {
+	o        Options
+	work     string
+	dir      string // the practices' folder, absolute
+	sum      string // the plugin's SHA-256
+	store    objstore.Store
+	storeURL string
+	coord    ed25519.PrivateKey
+	from, to formats.Month
+}
+
+func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, error) {
+	keyDir := filepath.Join(pr.work, "agents", id, "keys")
+	priv := filepath.Join(keyDir, agent.PrivateKeyFile)
+	if _, err := os.Stat(priv); errors.Is(err, os.ErrNotExist) {
+		if _, _, err := agent.InitKeys(keyDir); err != nil {
+			return nil, err
+		}
+	}
+	pubPEM, err := os.ReadFile(filepath.Join(keyDir, agent.PublicKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := formats.ParsePublicKey(pubPEM)
+	if err != nil {
+		return nil, err
+	}
+	if err := registerOnce(ctx, pr.store, pr.coord, id, pub); err != nil {
+		return nil, err
+	}
+	o := pr.o
+	cfg := &config.Config{
+		Practice: id,
+		KeyFile:  priv,
+		Store:    pr.storeURL,
+		Spool:    filepath.Join(pr.work, "agents", id, "spool"),
+		Policy:   formats.DefaultPolicy.Name,
+		Months:   config.Months{From: pr.from.String(), To: pr.to.String()},
+		S3:       config.S3{AccessKey: o.StoreOptions.AccessKey, SecretKey: o.StoreOptions.SecretKey},
+		Plugins: []config.Plugin{{
+			Name: "synthea", Path: o.Plugin, SHA256: pr.sum,
+			Config: map[string]string{"dir": filepath.Join(pr.dir, id)},
+		}},
+	}
+	cfg.PluginStartTimeout.Duration = 30 * time.Second
+	cfg.PluginRunTimeout.Duration = 30 * time.Minute
+	cfg.Listen = config.ListenOff // one agent after another on this machine: no metrics endpoint
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, o.Log), o.Log)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := a.RunOnce(ctx)
+	// The plugin's own error says more than the agent's "nothing extracted".
+	if rep != nil {
+		for _, p := range rep.Plugins {
+			if p.Err != nil {
+				return nil, p.Err
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rep.UploadErr != nil {
+		return nil, fmt.Errorf("upload: %w", rep.UploadErr)
+	}
+	return rep, nil
+}
+
+// encounterMonths counts the encounters of a Synthea encounters.csv by the month of START in
+// loc, reading it a row at a time. Rows whose START is not a timestamp are left to the
+// plugin, which skips and reports them. Errors do not quote the file, which is patient data.
+func encounterMonths(path string, loc *time.Location) (map[formats.Month]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read encounters.csv: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.ReuseRecord = true
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("encounters.csv has no header row: %w", err)
+	}
+	col := -1
+	for i, h := range head {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		if strings.TrimSpace(h) == "START" {
+			col = i
+		}
+	}
+	if col < 0 {
+		return nil, errors.New("encounters.csv has no START column")
+	}
+	out := map[formats.Month]int{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("encounters.csv line %d is not valid CSV: %w", pe.Line, pe.Err)
+			}
+			return nil, fmt.Errorf("reading encounters.csv: %w", err)
+		}
+		if col >= len(rec) {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, rec[col])
+		if err != nil {
+			continue
+		}
+		out[formats.MonthOf(t.In(loc))]++
+	}
+}
+
+// dataRange fills the unset ends of from..to with the union of the practices' months, to no
+// later than lastComplete: a month still under way would be published as if it were whole.
+func dataRange(out io.Writer, months map[string]map[formats.Month]int, from, to, lastComplete formats.Month) (formats.Month, formats.Month, error) {
+	var first, last formats.Month
+	found := false
+	for _, ms := range months {
+		for m := range ms {
+			if !found || m < first {
+				first = m
+			}
+			if !found || m > last {
+				last = m
+			}
+			found = true
+		}
+	}
+	if !found {
+		return 0, 0, errors.New("demo: no practice has an encounter to take the months from; pass --from and --to")
+	}
+	note := ""
+	if to == 0 {
+		to = last
+		if to > lastComplete {
+			to = lastComplete
+			note = fmt.Sprintf("; %s is the last complete month", to)
+		}
+	}
+	if from == 0 {
+		from = first
+		if to-from >= maxMonths {
+			from = to - maxMonths + 1
+			note += fmt.Sprintf("; the data begin in %s but an agent extracts at most %d years", first, maxMonths/12)
+		}
+	}
+	if to < from {
+		return 0, 0, fmt.Errorf("demo: the practices' encounters run from %s to %s, which leaves no months from %s to %s; pass --from and --to", first, last, from, to)
+	}
+	fmt.Fprintf(out, "extracting %s to %s, the months of the practices' encounters%s\n", from, to, note)
+	return from, to, nil
+}
+
+func anyIn(months map[formats.Month]int, from, to formats.Month) bool {
+	for m := range months {
+		if from <= m && m <= to {
+			return true
+		}
+	}
+	return false
 }
 
 func listPractices(dir string) ([]string, error) {

@@ -37,6 +37,7 @@ var (
 
 type rawPatient struct {
 	id, first, last, birthS, county string
+	practice                        string
 	birth, death                    formats.Date // death NoEnd when alive
 }
 
@@ -73,7 +74,7 @@ func splitShared(t *testing.T, out string) (map[string]*rawPatient, []rawEncount
 			}
 			practiceOf[r[pc["Id"]]] = id
 			byPractice[id] = append(byPractice[id], r)
-			p := &rawPatient{id: r[pc["Id"]], first: r[pc["FIRST"]], last: r[pc["LAST"]], birthS: r[pc["BIRTHDATE"]], county: county, death: formats.NoEnd}
+			p := &rawPatient{id: r[pc["Id"]], first: r[pc["FIRST"]], last: r[pc["LAST"]], birthS: r[pc["BIRTHDATE"]], county: county, practice: id, death: formats.NoEnd}
 			p.birth = mustDate(t, p.birthS)
 			if d := r[pc["DEATHDATE"]]; d != "" {
 				p.death = mustDate(t, d)
@@ -109,7 +110,13 @@ func splitShared(t *testing.T, out string) (map[string]*rawPatient, []rawEncount
 // started in the 24 hours before it (or its description says emergency), elective when the
 // description says elective or non-urgent; bed days are nights, counted in the month the stay
 // ends.
-func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters []rawEncounter) map[string]map[formats.Month]int64 {
+func independentTruth(t testing.TB, patients map[string]*rawPatient, encounters []rawEncounter) map[string]map[formats.Month]int64 {
+	return truthBy(t, patients, encounters, e2eFrom, e2eTo, func(*rawPatient) string { return "" })[""]
+}
+
+// truthBy is independentTruth for the months from..to, by a key of the patient (its
+// practice, say): key -> measure -> month -> count.
+func truthBy(t testing.TB, patients map[string]*rawPatient, encounters []rawEncounter, from, to formats.Month, key func(*rawPatient) string) map[string]map[string]map[formats.Month]int64 {
 	t.Helper()
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
@@ -119,9 +126,10 @@ func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters 
 		l := tm.In(london)
 		return formats.DateOf(time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.UTC))
 	}
-	truth := map[string]map[formats.Month]int64{}
+	out := map[string]map[string]map[formats.Month]int64{}
+	var truth map[string]map[formats.Month]int64
 	add := func(measure string, m formats.Month, n int64) {
-		if m < e2eFrom || m > e2eTo {
+		if m < from || m > to {
 			return
 		}
 		if truth[measure] == nil {
@@ -129,8 +137,16 @@ func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters 
 		}
 		truth[measure][m] += n
 	}
+	use := func(p *rawPatient) {
+		k := key(p)
+		if out[k] == nil {
+			out[k] = map[string]map[formats.Month]int64{}
+		}
+		truth = out[k]
+	}
 	for _, p := range patients {
-		for m := e2eFrom; m <= e2eTo; m++ {
+		use(p)
+		for m := from; m <= to; m++ {
 			first := formats.DateOf(m.Start())
 			if p.birth <= first && (p.death == formats.NoEnd || first <= p.death) {
 				add(formats.RegisteredPatients, m, 1)
@@ -154,6 +170,7 @@ func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters 
 		if p == nil || e.code == "308646001" || d < p.birth || (p.death != formats.NoEnd && d > p.death) {
 			continue
 		}
+		use(p)
 		m := d.Month()
 		switch e.class {
 		case "ambulatory", "wellness", "virtual", "urgentcare":
@@ -195,7 +212,7 @@ func independentTruth(t *testing.T, patients map[string]*rawPatient, encounters 
 			}
 		}
 	}
-	return truth
+	return out
 }
 
 // TestFederationEndToEnd runs the whole flow over the shared Synthea data split into
@@ -245,7 +262,7 @@ func TestFederationEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := c.Run(ctx, query.Request{From: e2eFrom, To: e2eTo})
+			q, err := c.Run(query.Request{From: e2eFrom, To: e2eTo, By: []string{query.ByMonth}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,26 +282,29 @@ func storeDirOf(url string) string {
 	return ""
 }
 
-func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[formats.Month]int64, practices int) {
+func checkAgainstTruth(t testing.TB, q *query.Result, truth map[string]map[formats.Month]int64, practices int) {
 	t.Helper()
 	type moved struct {
 		abs, width, n, exact, tot int64
-		estAbs                    float64
+		pubAbs                    float64
 	}
 	byMeasure := map[string]*moved{}
 	seen := 0
 	for _, r := range q.Rows {
-		m, err := formats.ParseMonth(r.Month)
+		m, err := formats.ParseMonth(r.Period)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := truth[r.Measure][m]
 		seen++
 		if want < r.Lower || want > r.Upper {
-			t.Errorf("%s %s: true total %d is outside the published bounds [%d, %d] (count %v)", r.Month, r.Measure, want, r.Lower, r.Upper, r.Count)
+			t.Errorf("%s %s: true total %d is outside the published bounds [%d, %d] (count %v)", r.Period, r.Measure, want, r.Lower, r.Upper, r.Count)
+		}
+		if r.Count != nil && (*r.Count < r.Lower || *r.Count > r.Upper) {
+			t.Errorf("%s %s: count %d is outside its own bounds [%d, %d]", r.Period, r.Measure, *r.Count, r.Lower, r.Upper)
 		}
 		if r.Practices != int64(practices) {
-			t.Errorf("%s %s: %d practices contributed, want %d", r.Month, r.Measure, r.Practices, practices)
+			t.Errorf("%s %s: %d practices contributed, want %d", r.Period, r.Measure, r.Practices, practices)
 		}
 		mv := byMeasure[r.Measure]
 		if mv == nil {
@@ -300,9 +320,7 @@ func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[forma
 			d = -d
 		}
 		mv.abs += d
-		if r.Estimate != nil {
-			mv.estAbs += math.Abs(*r.Estimate - float64(want))
-		}
+		mv.pubAbs += math.Abs(float64(r.PublishedSum - want))
 		mv.width += r.Upper - r.Lower
 		mv.n++
 		mv.tot += want
@@ -319,10 +337,10 @@ func checkAgainstTruth(t *testing.T, q *query.Result, truth map[string]map[forma
 	}
 	sort.Strings(names)
 	t.Logf("how far disclosure control moved each month's federation total from the truth:")
-	t.Logf("%-28s %7s %11s %15s %18s %11s", "measure", "months", "true total", "mean |count-true|", "mean |estimate-true|", "mean width")
+	t.Logf("%-28s %7s %11s %17s %24s %11s", "measure", "months", "true total", "mean |count-true|", "mean |published_sum-true|", "mean width")
 	for _, k := range names {
 		mv := byMeasure[k]
-		t.Logf("%-28s %7d %11d %17.1f %20.1f %11.1f", k, mv.n, mv.tot, float64(mv.abs)/float64(mv.n), mv.estAbs/float64(mv.n), float64(mv.width)/float64(mv.n))
+		t.Logf("%-28s %7d %11d %17.1f %24.1f %11.1f", k, mv.n, mv.tot, float64(mv.abs)/float64(mv.n), mv.pubAbs/float64(mv.n), float64(mv.width)/float64(mv.n))
 	}
 }
 
@@ -420,7 +438,7 @@ func leakNeedles(patients map[string]*rawPatient) []string {
 	return out
 }
 
-func readCSV(t *testing.T, path string) ([]string, [][]string) {
+func readCSV(t testing.TB, path string) ([]string, [][]string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -446,7 +464,7 @@ func readCSV(t *testing.T, path string) ([]string, [][]string) {
 	return header, rows
 }
 
-func writeCSV(t *testing.T, path string, header []string, rows [][]string) {
+func writeCSV(t testing.TB, path string, header []string, rows [][]string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -470,7 +488,7 @@ func index(header []string) map[string]int {
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-func mustDate(t *testing.T, s string) formats.Date {
+func mustDate(t testing.TB, s string) formats.Date {
 	t.Helper()
 	if !dateRE.MatchString(s) {
 		t.Fatalf("not a date: %q", s)
@@ -482,7 +500,7 @@ func mustDate(t *testing.T, s string) formats.Date {
 	return d
 }
 
-func mustTime(t *testing.T, s string) time.Time {
+func mustTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	tm, err := time.Parse(time.RFC3339, s)
 	if err != nil {

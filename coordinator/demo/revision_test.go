@@ -88,7 +88,7 @@ func consultations(t *testing.T, ctx context.Context, st objstore.Store, m forma
 	}
 	out := map[string]int64{}
 	for _, by := range [][]string{nil, {query.ByPractice}} {
-		q, err := c.Run(ctx, query.Request{Measures: []string{formats.Consultations}, From: m, To: m, By: by})
+		q, err := c.Run(query.Request{Measures: []string{formats.Consultations}, From: m, To: m, By: by})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,8 @@
 // Package provenance traces a combined figure back to the signed practice files it was made
 // from, and re-verifies the stored bytes of every link against the digests the combine
 // recorded: federation/current.json → the combined output's report.json → each practice's
-// run manifest (run id, SHA-256, signing key) → the practice-month file (SHA-256).
+// run manifest (run id, SHA-256, signing key) → the run's file (SHA-256) the month was
+// combined from.
 //
 // A link whose stored bytes no longer match what the combine read — a file or manifest
 // rewritten, deleted, or re-signed after the combine — is a Problem, named with the object,
@@ -15,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/registry"
@@ -44,7 +46,7 @@ type Chain struct {
 	Problems     []string // empty when every stored byte matches what the combine read
 }
 
-// Link is one practice file that the combine used for the month.
+// Link is one practice run file that the combine used for the month.
 type Link struct {
 	Practice       string
 	RunID          string
@@ -52,7 +54,7 @@ type Link struct {
 	ManifestSHA256 string // as the combine read it
 	KeyID          string
 	File           combine.InputFile
-	Cells          int // cells of the measure in the file as stored now; -1 if unreadable
+	Cells          int // values of the measure for the month in the file as stored now; -1 if unreadable
 }
 
 // Trace reads the newest combined output in st and builds the chain for measure and month,
@@ -108,11 +110,11 @@ func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey
 			continue
 		}
 		for _, f := range in.Files {
-			if f.Period != ch.Month || f.Use != combine.UseCombined {
+			if f.Use != combine.UseCombined || !slices.Contains(f.Months, ch.Month) {
 				continue
 			}
 			l := Link{Practice: in.Practice, RunID: in.RunID, Manifest: in.Manifest, ManifestSHA256: in.ManifestSHA256, KeyID: in.KeyID, File: f, Cells: -1}
-			l.Cells = check(ctx, st, reg, in, f, measure, problem)
+			l.Cells = check(ctx, st, reg, in, f, measure, month, problem)
 			ch.Links = append(ch.Links, l)
 		}
 	}
@@ -121,7 +123,7 @@ func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey
 
 // check re-reads one link's manifest and file, reporting what no longer matches, and returns
 // the number of the measure's cells in the file, or -1 if it cannot be read.
-func check(ctx context.Context, st objstore.Store, reg *registry.Loaded, in combine.Input, f combine.InputFile, measure string, problem func(string, ...any)) int {
+func check(ctx context.Context, st objstore.Store, reg *registry.Loaded, in combine.Input, f combine.InputFile, measure string, month formats.Month, problem func(string, ...any)) int {
 	mdata, _, err := st.Get(ctx, in.Manifest, formats.MaxEnvelopeBytes)
 	if err != nil {
 		problem("cannot re-read manifest %s: %v", in.Manifest, err)
@@ -172,7 +174,7 @@ func check(ctx context.Context, st objstore.Store, reg *registry.Loaded, in comb
 	}
 	n := 0
 	for _, c := range sub.Cells {
-		if c.Measure == measure {
+		if c.Measure == measure && c.Period == formats.MonthPeriod(month) {
 			n++
 		}
 	}

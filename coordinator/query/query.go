@@ -1,17 +1,15 @@
-// Package query answers federation leads' questions from the newest combined output: counts
-// with honest bounds, crude rates per 1,000 registered patients and the number of practices
-// behind each figure, by month, measure, age band, sex and practice.
+// Package query loads the newest combined output of a store into a figures.Engine and
+// answers federation leads' questions from it: counts with honest bounds, rates per 1,000
+// registered patients, age-standardised rates and the practices behind each figure, by
+// month or for a whole period, by age band, sex and practice. The CLI and the HTTP server
+// both answer through it, so they say the same thing about the same figure.
 //
 // # Disclosure control in queries
 //
-// A query never sees a true count. Every figure it shows is a sum of cells that already went
-// through the federation's policy (each practice's published cells, or the federation cells
-// made from them), summed the way combine sums them: count = sum of published values, lower
-// and upper = sums of the bounds, and a figure whose bounds lie wholly within the suppressed
-// range is shown as suppressed, count withheld. Since nothing is derived from a true count,
-// no row, and no difference between rows, narrows a suppressed cell beyond its own published
-// bounds; that is why a breakdown by practice is offered at every level, built from the
-// practices' published cells, with practice figures that the rule withholds shown suppressed.
+// A query never sees a true count. Every figure is computed by coordinator/figures from the
+// values the practices published, each already through the federation's policy, so no row,
+// and no difference between rows, narrows a small count beyond what the practices published
+// themselves; that is why a breakdown by practice is offered at every level.
 package query
 
 import (
@@ -20,12 +18,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/internal/ordered"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -33,7 +31,7 @@ import (
 
 // Breakdowns a query can ask for.
 const (
-	ByMonth    = "month" // every query is by month; accepted for clarity
+	ByMonth    = "month"
 	ByAgeBand  = "age_band"
 	BySex      = "sex"
 	ByPractice = "practice"
@@ -42,55 +40,28 @@ const (
 // Breakdowns lists the valid values of Request.By.
 var Breakdowns = []string{ByMonth, ByAgeBand, BySex, ByPractice}
 
-// Request is one question. Its zero value asks for every measure and month of the whole
-// federation.
+// Request is one question. By keeps exactly the dimensions asked for: without "month" a row
+// covers the whole of From..To. Its zero value asks for every measure of the whole
+// federation over all its months, in one row per measure.
 type Request struct {
 	Measures []string      // catalogue measures; empty means all
 	From, To formats.Month // inclusive; zero means open
-	By       []string      // breakdowns beside month and measure
-}
-
-// Row is one answer line.
-type Row struct {
-	Month    string `json:"month"`
-	Measure  string `json:"measure"`
-	AgeBand  string `json:"age_band,omitempty"`
-	Sex      string `json:"sex,omitempty"`
-	Practice string `json:"practice,omitempty"`
-	Count    *int64 `json:"count"` // nil when suppressed
-	Lower    int64  `json:"lower"`
-	Upper    int64  `json:"upper"`
-	// Estimate is the figure to read: the count when every contribution was published, the
-	// midpoint of the bounds when some were suppressed (a partial count leaves them out, so it
-	// can lie below its own lower bound; the estimate never does), nil when suppressed.
-	Estimate  *float64 `json:"estimate"`
-	Status    string   `json:"status"`
-	ListSize  int64    `json:"list_size"`
-	Rate      *float64 `json:"rate_per_1000"` // crude rate of Estimate; nil when suppressed or no list size
-	RateLower *float64 `json:"rate_lower"`
-	RateUpper *float64 `json:"rate_upper"`
-	Practices int64    `json:"practices"`
+	By       []string      // breakdowns
 }
 
 // Result is the answer to a Request.
 type Result struct {
-	Combined string   `json:"combined"` // id of the combined output it was read from
-	Policy   string   `json:"policy"`
-	By       []string `json:"by"` // breakdowns beside month and measure, in column order
-	Rows     []Row    `json:"rows"`
-}
-
-// Combined is the newest combined output of a store.
-type Combined struct {
-	st      objstore.Store
-	Pointer combine.Pointer
+	Combined string           `json:"combined"` // id of the combined output it was read from
+	Policy   string           `json:"policy"`
+	By       []string         `json:"by"` // breakdowns, in column order
+	Rows     []figures.Figure `json:"rows"`
 }
 
 // ErrNotCombined is returned by Open for a store without combined figures.
 var ErrNotCombined = errors.New("the store has no combined figures yet; run 'tributary-coordinator combine' first")
 
-// Open reads federation/current.json.
-func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
+// Pointer reads federation/current.json.
+func Pointer(ctx context.Context, st objstore.Store) (*combine.Pointer, error) {
 	data, _, err := st.Get(ctx, combine.CurrentKey, 1<<20)
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, ErrNotCombined
@@ -98,61 +69,122 @@ func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", combine.CurrentKey, err)
 	}
-	ptr, err := combine.ParsePointer(data)
+	return combine.ParsePointer(data)
+}
+
+// Combined is one combined output held in memory: its pointer, report and every practice's
+// values in an engine. It is never changed once loaded.
+type Combined struct {
+	Pointer combine.Pointer
+	Report  *combine.Report
+	Engine  *figures.Engine
+	tables  map[string]tableRef // practice -> the table its values were read from
+}
+
+type tableRef struct {
+	sha      string
+	practice *figures.Practice
+}
+
+// Open reads the newest combined output of st.
+func Open(ctx context.Context, st objstore.Store) (*Combined, error) {
+	ptr, err := Pointer(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	return &Combined{st: st, Pointer: *ptr}, nil
+	return Load(ctx, st, *ptr, nil)
 }
 
-// aggregate reads one table named by the pointer, checks it is the one the pointer names,
-// and sums the rows req asks for into groups.
-func (c *Combined) aggregate(ctx context.Context, ref combine.ObjectRef, req *Request) (map[groupKey]*group, error) {
-	if ref.Key == "" {
-		return nil, fmt.Errorf("the combined output %s names no table; run 'tributary-coordinator combine' again", c.Pointer.ID)
-	}
-	data, _, err := c.st.Get(ctx, ref.Key, ref.Size)
+// Load reads the combined output ptr names, reusing the practices of prev whose tables have
+// not changed: only practices whose figures changed are read again.
+func Load(ctx context.Context, st objstore.Store, ptr combine.Pointer, prev *Combined) (*Combined, error) {
+	repRef := ptr.Objects[combine.ReportJSON]
+	data, err := getChecked(ctx, st, repRef)
 	if err != nil {
-		return nil, fmt.Errorf("read combined figures: %w", err)
+		return nil, fmt.Errorf("read the combine report: %w", err)
+	}
+	c := &Combined{Pointer: ptr, tables: map[string]tableRef{}}
+	if c.Report, err = combine.ParseReport(data); err != nil {
+		return nil, err
+	}
+	pol, err := formats.PolicyByName(ptr.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("%s names %w", combine.CurrentKey, err)
+	}
+	c.Engine = figures.New(pol, ptr.SuppressMax, formats.Measures)
+	ids := make([]string, 0, len(ptr.PracticeTables))
+	for id := range ptr.PracticeTables {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	loaded := make([]*figures.Practice, len(ids))
+	err = ordered.Run(ctx, len(ids), 2*runtime.GOMAXPROCS(0),
+		func(ctx context.Context, i int) (*figures.Practice, error) {
+			ref := ptr.PracticeTables[ids[i]]
+			if prev != nil {
+				if t, ok := prev.tables[ids[i]]; ok && t.sha == ref.SHA256 {
+					return t.practice, nil
+				}
+			}
+			return readPractice(ctx, st, c.Engine, ids[i], ref)
+		},
+		func(i int, p *figures.Practice) error { loaded[i] = p; return nil })
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		c.Engine.Add(loaded[i])
+		c.tables[id] = tableRef{sha: ptr.PracticeTables[id].SHA256, practice: loaded[i]}
+	}
+	c.Engine.Finish()
+	return c, nil
+}
+
+// getChecked reads an object the pointer names and checks it is the one the combine wrote.
+func getChecked(ctx context.Context, st objstore.Store, ref combine.ObjectRef) ([]byte, error) {
+	if ref.Key == "" {
+		return nil, fmt.Errorf("the combined output names no object; run 'tributary-coordinator combine' again")
+	}
+	data, _, err := st.Get(ctx, ref.Key, max(ref.Size, 1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", ref.Key, err)
 	}
 	if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != ref.SHA256 {
 		return nil, fmt.Errorf("%s does not match the SHA-256 in %s; it was changed after the combine: run 'tributary-coordinator combine' again", ref.Key, combine.CurrentKey)
 	}
-	has := func(b string) bool { return slices.Contains(req.By, b) }
-	groups := map[groupKey]*group{}
-	_, err = combine.ReadTableMonths(data, req.From, req.To, func(r *combine.Row) error {
-		if (req.From != 0 && r.Month < req.From) || (req.To != 0 && r.Month > req.To) ||
-			(len(req.Measures) > 0 && !slices.Contains(req.Measures, r.Measure)) {
+	return data, nil
+}
+
+// readPractice reads one practice's table into the engine's form.
+func readPractice(ctx context.Context, st objstore.Store, e *figures.Engine, id string, ref combine.ObjectRef) (*figures.Practice, error) {
+	data, err := getChecked(ctx, st, ref)
+	if err != nil {
+		return nil, err
+	}
+	p := e.NewPractice(id)
+	_, err = combine.ReadPracticeTable(data, func(r *combine.PracticeRow) error {
+		if r.Practice != id {
+			return fmt.Errorf("%s holds rows of practice %q, not %s; run 'tributary-coordinator combine' again", ref.Key, r.Practice, id)
+		}
+		mi, ok := e.MeasureIndex(r.Measure)
+		if !ok {
 			return nil
 		}
-		k := groupKey{month: r.Month, measure: r.Measure}
-		if has(ByAgeBand) {
-			k.band = r.AgeBand
+		shape := formats.ShapeIndex(r.AgeBand, r.Sex)
+		if shape < 0 {
+			return fmt.Errorf("%s: a row names age band %q and sex %q, which are not in the contract", ref.Key, r.AgeBand, r.Sex)
 		}
-		if has(BySex) {
-			k.sex = r.Sex
+		v, ok := figures.ValueOf(r.Protected)
+		if !ok {
+			return fmt.Errorf("%s: a value is too large to hold or has an unknown status", ref.Key)
 		}
-		if has(ByPractice) {
-			k.practice = r.Practice
-		}
-		g := groups[k]
-		if g == nil {
-			g = new(group)
-			groups[k] = g
-		}
-		if r.Status != formats.StatusSuppressed {
-			g.count += r.Count
-		}
-		if r.Status != formats.StatusRounded {
-			g.notRounded++
-		}
-		g.lower += r.Lower
-		g.upper += r.Upper
-		g.list += r.ListSize
-		g.practices = max(g.practices, r.Practices)
+		p.Values(r.Period, mi)[shape] = v
 		return nil
 	})
-	return groups, err
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Validate checks a request, with errors that say what to write instead.
@@ -173,99 +205,32 @@ func (r *Request) Validate() error {
 	return nil
 }
 
-type groupKey struct {
-	month               formats.Month
-	measure             string
-	band, sex, practice string
+// Query turns the request into the engine's question.
+func (c *Combined) Query(r Request) figures.Query {
+	q := figures.Query{From: r.From, To: r.To, Federation: true,
+		ByMonth: slices.Contains(r.By, ByMonth), ByBand: slices.Contains(r.By, ByAgeBand), BySex: slices.Contains(r.By, BySex)}
+	for _, m := range r.Measures {
+		if mi, ok := c.Engine.MeasureIndex(m); ok {
+			q.Measures = append(q.Measures, mi)
+		}
+	}
+	if slices.Contains(r.By, ByPractice) {
+		q.ByPractice, q.Federation = true, false
+	}
+	return q
 }
 
-type group struct {
-	count, lower, upper, list, practices int64
-	notRounded                           int
-}
-
-// Run answers req from the combined figures: the federation table, or every practice's table
-// when req breaks down by practice.
-func (c *Combined) Run(ctx context.Context, req Request) (*Result, error) {
+// Run answers req.
+func (c *Combined) Run(req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	var groups map[groupKey]*group
-	if slices.Contains(req.By, ByPractice) {
-		// Each practice's table makes its own groups (they never share a key); read and
-		// sum them on a few goroutines, merged in practice order.
-		practices := make([]string, 0, len(c.Pointer.PracticeTables))
-		for p := range c.Pointer.PracticeTables {
-			practices = append(practices, p)
-		}
-		slices.Sort(practices)
-		groups = map[groupKey]*group{}
-		err := ordered.Run(ctx, len(practices), 2*runtime.GOMAXPROCS(0),
-			func(ctx context.Context, i int) (map[groupKey]*group, error) {
-				return c.aggregate(ctx, c.Pointer.PracticeTables[practices[i]], &req)
-			},
-			func(_ int, g map[groupKey]*group) error {
-				maps.Copy(groups, g)
-				return nil
-			})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if groups, err = c.aggregate(ctx, c.Pointer.Objects[combine.FederationArrow], &req); err != nil {
-			return nil, err
-		}
-	}
-	res := &Result{Combined: c.Pointer.ID, Policy: c.Pointer.Policy, Rows: []Row{}}
-	for _, b := range req.By {
-		if b != ByMonth && !slices.Contains(res.By, b) {
+	q := c.Query(req)
+	res := &Result{Combined: c.Pointer.ID, Policy: c.Pointer.Policy, By: []string{}, Rows: c.Engine.Figures(&q)}
+	for _, b := range Breakdowns {
+		if slices.Contains(req.By, b) && b != ByMonth {
 			res.By = append(res.By, b)
 		}
 	}
-	keys := make([]groupKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, compareKeys)
-	for _, k := range keys {
-		g := groups[k]
-		row := Row{Month: k.month.String(), Measure: k.measure, AgeBand: k.band, Sex: k.sex, Practice: k.practice,
-			Lower: g.lower, Upper: g.upper, ListSize: g.list, Practices: g.practices,
-			Status: combine.Status(g.lower, g.upper, g.notRounded, c.Pointer.SuppressMax)}
-		if row.Status != formats.StatusSuppressed {
-			n := g.count
-			row.Count = &n
-			est := float64(g.lower+g.upper) / 2
-			if row.Status == formats.StatusRounded {
-				est = float64(n)
-			}
-			row.Estimate = &est
-		}
-		if g.list > 0 {
-			per := func(n float64) *float64 { v := n / float64(g.list) * 1000; return &v }
-			if row.Estimate != nil {
-				row.Rate = per(*row.Estimate)
-			}
-			row.RateLower, row.RateUpper = per(float64(g.lower)), per(float64(g.upper))
-		}
-		res.Rows = append(res.Rows, row)
-	}
 	return res, nil
-}
-
-func compareKeys(a, b groupKey) int {
-	if a.month != b.month {
-		return int(a.month - b.month)
-	}
-	if c := slices.Index(formats.Measures, a.measure) - slices.Index(formats.Measures, b.measure); c != 0 {
-		return c
-	}
-	if c := formats.AgeBandIndex(a.band) - formats.AgeBandIndex(b.band); c != 0 {
-		return c
-	}
-	if c := slices.Index(formats.Sexes, a.sex) - slices.Index(formats.Sexes, b.sex); c != 0 {
-		return c
-	}
-	return strings.Compare(a.practice, b.practice)
 }

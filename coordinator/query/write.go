@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tributary-health/tributary/coordinator/figures"
 )
 
 // Output formats.
@@ -22,14 +25,15 @@ var Formats = []string{FormatTable, FormatCSV, FormatJSON}
 
 // Columns returns the column names of the result, in order.
 func (r *Result) Columns() []string {
-	cols := []string{"month", "measure"}
+	cols := []string{"period", "measure"}
 	cols = append(cols, r.By...)
-	return append(cols, "count", "lower", "upper", "estimate", "status", "list_size", "rate_per_1000", "rate_lower", "rate_upper", "practices")
+	return append(cols, "count", "lower", "upper", "status", "method", "published_sum", "list_size",
+		"rate_per_1000", "rate_lower", "rate_upper", "dsr_per_1000", "dsr_at_lower", "dsr_at_upper", "practices", "note")
 }
 
 // fields renders a row's values as text in Columns order; empty is null.
-func (r *Result) fields(row *Row) []string {
-	out := []string{row.Month, row.Measure}
+func (r *Result) fields(row *figures.Figure) []string {
+	out := []string{row.Period, row.Measure}
 	for _, b := range r.By {
 		switch b {
 		case ByAgeBand:
@@ -46,12 +50,6 @@ func (r *Result) fields(row *Row) []string {
 		}
 		return strconv.FormatInt(*p, 10)
 	}
-	estimate := func(p *float64) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatFloat(*p, 'f', 1, 64)
-	}
 	rate := func(p *float64) string {
 		if p == nil {
 			return ""
@@ -59,8 +57,9 @@ func (r *Result) fields(row *Row) []string {
 		return strconv.FormatFloat(*p, 'f', 3, 64)
 	}
 	return append(out, num(row.Count), strconv.FormatInt(row.Lower, 10), strconv.FormatInt(row.Upper, 10),
-		estimate(row.Estimate), row.Status, strconv.FormatInt(row.ListSize, 10), rate(row.Rate), rate(row.RateLower), rate(row.RateUpper),
-		strconv.FormatInt(row.Practices, 10))
+		row.Status, row.Method, strconv.FormatInt(row.PublishedSum, 10), num(row.ListSize),
+		rate(row.Rate), rate(row.RateLower), rate(row.RateUpper), rate(row.DSR), rate(row.DSRAtLower), rate(row.DSRAtUpper),
+		strconv.FormatInt(row.Practices, 10), row.Note)
 }
 
 // Write prints the result as a table for people, CSV with a header line, or JSON.
@@ -84,9 +83,11 @@ func (r *Result) Write(w io.Writer, format string) error {
 		return enc.Encode(r)
 	case FormatTable, "":
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, strings.Join(r.Columns(), "\t")+"\t")
+		cols := r.Columns()
+		fmt.Fprintln(tw, strings.Join(cols[:len(cols)-1], "\t")+"\t")
 		for i := range r.Rows {
 			f := r.fields(&r.Rows[i])
+			f = f[:len(f)-1] // notes are for CSV and JSON; a table keeps to the figures
 			for j := range f {
 				if f[j] == "" {
 					f[j] = "-"
@@ -94,7 +95,22 @@ func (r *Result) Write(w io.Writer, format string) error {
 			}
 			fmt.Fprintln(tw, strings.Join(f, "\t")+"\t")
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		// A table prints each note once, under it.
+		var notes []string
+		for i := range r.Rows {
+			if n := r.Rows[i].Note; n != "" && !slices.Contains(notes, n) {
+				notes = append(notes, n)
+			}
+		}
+		for _, n := range notes {
+			if _, err := fmt.Fprintf(w, "note: %s\n", n); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown output format %q; choose one of: %s", format, strings.Join(Formats, ", "))
 }

@@ -49,7 +49,7 @@ func Load(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey)
 func loadOrNew(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey) (*formats.Registry, error) {
 	l, err := Load(ctx, st, coordinator)
 	if errors.Is(err, ErrNoRegistry) {
-		return &formats.Registry{FormatVersion: formats.FormatVersion}, nil
+		return &formats.Registry{FormatVersion: formats.RegistryVersion}, nil
 	}
 	if err != nil {
 		return nil, err

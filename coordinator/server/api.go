@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/coordinator/dashboard"
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/formats"
 )
 
@@ -129,32 +130,28 @@ func list(v url.Values, name string) []string {
 var knownParams = map[string]bool{"measure": true, "from": true, "to": true, "by": true, "age_band": true, "sex": true,
 	"practice": true, "format": true, "month": true, "federation": true}
 
-// parse reads the common parameters into a selection and checks what the caller may see.
-// allowed names the practices the caller may see (nil: all).
-func (s *Server) parse(r *http.Request, snap *snapshot) (*selection, error) {
+// parse reads the common parameters into a question and checks what the caller may see.
+// Without by=, rows are by month; by= keeps exactly the breakdowns it names, so
+// by=practice gives one row per practice for the whole of from..to.
+func (s *Server) parse(r *http.Request, snap *snapshot) (*figures.Query, error) {
 	v := r.URL.Query()
 	for k := range v {
 		if !knownParams[k] {
 			return nil, &badRequest{fmt.Sprintf("unknown parameter %q; see /api/openapi.json", k)}
 		}
 	}
-	q := &selection{federation: true}
+	q := &figures.Query{Federation: true}
 	for _, m := range list(v, "measure") {
-		i, ok := measureIndex[m]
+		i, ok := snap.engine.MeasureIndex(m)
 		if !ok {
-			return nil, &badRequest{fmt.Sprintf("unknown measure %q; choose from: %s", m, strings.Join(formats.Measures, ", "))}
+			return nil, &badRequest{fmt.Sprintf("unknown measure %q; choose from: %s", m, strings.Join(snap.engine.Measures, ", "))}
 		}
-		q.measures = append(q.measures, i)
-	}
-	if len(q.measures) == 0 {
-		for i := range formats.Measures {
-			q.measures = append(q.measures, i)
-		}
+		q.Measures = append(q.Measures, i)
 	}
 	for _, p := range []struct {
 		name string
 		m    *formats.Month
-	}{{"from", &q.from}, {"to", &q.to}} {
+	}{{"from", &q.From}, {"to", &q.To}} {
 		if s := v.Get(p.name); s != "" {
 			m, err := formats.ParseMonth(s)
 			if err != nil {
@@ -163,38 +160,54 @@ func (s *Server) parse(r *http.Request, snap *snapshot) (*selection, error) {
 			*p.m = m
 		}
 	}
-	if q.from != 0 && q.to != 0 && q.from > q.to {
-		return nil, &badRequest{fmt.Sprintf("from=%s is after to=%s; give the earlier month first", q.from, q.to)}
+	if q.From != 0 && q.To != 0 && q.From > q.To {
+		return nil, &badRequest{fmt.Sprintf("from=%s is after to=%s; give the earlier month first", q.From, q.To)}
 	}
-	for _, b := range list(v, "by") {
+	by := list(v, "by")
+	if len(by) == 0 {
+		by = []string{"month"}
+	}
+	byPractice := false
+	for _, b := range by {
 		switch b {
 		case "month":
+			q.ByMonth = true
 		case "age_band":
-			q.byBand = true
+			q.ByBand = true
 		case "sex":
-			q.bySex = true
+			q.BySex = true
 		case "practice":
-			q.byPractice = true
+			byPractice = true
 		default:
 			return nil, &badRequest{fmt.Sprintf("cannot break down by %q; choose from: month, age_band, sex, practice", b)}
 		}
 	}
 	bands, sexes := list(v, "age_band"), list(v, "sex")
-	for i, b := range formats.AgeBands {
-		q.bands[i] = len(bands) == 0 || slices.Contains(bands, b)
-	}
 	for _, b := range bands {
-		if formats.AgeBandIndex(b) < 0 {
+		i := formats.AgeBandIndex(b)
+		if i < 0 {
 			return nil, &badRequest{fmt.Sprintf("unknown age band %q; choose from: %s", b, strings.Join(formats.AgeBands, ", "))}
 		}
+		if !slices.Contains(q.Bands, i) {
+			q.Bands = append(q.Bands, i)
+		}
 	}
-	for i, x := range formats.Sexes {
-		q.sexes[i] = len(sexes) == 0 || slices.Contains(sexes, x)
+	slices.Sort(q.Bands)
+	if len(q.Bands) == formats.NumBands {
+		q.Bands = nil // every band: the coarsest values answer
 	}
 	for _, x := range sexes {
-		if !formats.ValidSex(x) {
+		i := slices.Index(formats.Sexes, x)
+		if i < 0 {
 			return nil, &badRequest{fmt.Sprintf("unknown sex %q; choose from: %s", x, strings.Join(formats.Sexes, ", "))}
 		}
+		if !slices.Contains(q.Sexes, i) {
+			q.Sexes = append(q.Sexes, i)
+		}
+	}
+	slices.Sort(q.Sexes)
+	if len(q.Sexes) == formats.NumSexes {
+		q.Sexes = nil
 	}
 	practices := list(v, "practice")
 	tok := caller(r)
@@ -207,14 +220,15 @@ func (s *Server) parse(r *http.Request, snap *snapshot) (*selection, error) {
 		}
 	}
 	if len(practices) > 0 {
-		q.byPractice = true
-		q.practices = practices
+		byPractice = true
+		q.Practices = practices
 	}
-	if q.byPractice {
+	if byPractice {
+		q.ByPractice = true
 		if tok.Role == RolePractice {
-			q.practices = []string{tok.Practice}
+			q.Practices = []string{tok.Practice}
 		}
-		q.federation = v.Get("federation") == "true"
+		q.Federation = v.Get("federation") == "true"
 	}
 	return q, nil
 }
@@ -260,15 +274,15 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, err)
 		return
 	}
-	if len(list(r.URL.Query(), "measure")) != 1 || q.byBand || q.bySex {
+	if len(q.Measures) != 1 || q.ByBand || q.BySex {
 		s.writeErr(w, &badRequest{"compare needs exactly one measure=, and no by=; filter with age_band= and sex="})
 		return
 	}
 	var practices []string
 	if tok := caller(r); tok.Role == RolePractice {
 		practices = []string{tok.Practice}
-	} else if q.practices != nil {
-		practices = q.practices
+	} else if q.Practices != nil {
+		practices = q.Practices
 	}
 	c := snap.compare(q, practices)
 	if f := r.URL.Query().Get("format"); f != "" && f != FormatJSON {
@@ -291,14 +305,14 @@ func (s *Server) handleCompleteness(w http.ResponseWriter, r *http.Request) {
 	var practices []string
 	if tok := caller(r); tok.Role == RolePractice {
 		practices = []string{tok.Practice}
-	} else if q.practices != nil {
-		practices = q.practices
+	} else if q.Practices != nil {
+		practices = q.Practices
 	}
 	env := envelope(snap)
 	if caller(r).Role == RoleLead {
 		env["quarantined"] = snap.report.Quarantined
 	}
-	writeTable(w, r.URL.Query().Get("format"), env, snap.completeness(practices, q.from, q.to))
+	writeTable(w, r.URL.Query().Get("format"), env, snap.completeness(practices, q.From, q.To))
 }
 
 func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
@@ -319,11 +333,11 @@ func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(q.practices) == 1 {
-		writeTable(w, v.Get("format"), envelope(snap), snap.practiceRevisions(q.practices[0], month))
+	if len(q.Practices) == 1 {
+		writeTable(w, v.Get("format"), envelope(snap), snap.practiceRevisions(q.Practices[0], month))
 		return
 	}
-	if len(q.practices) > 1 || q.byPractice {
+	if len(q.Practices) > 1 || q.ByPractice {
 		s.writeErr(w, &badRequest{"revisions take one practice= (the runs of that practice's files) or none (a federation figure)"})
 		return
 	}
@@ -332,7 +346,7 @@ func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, &badRequest{"a federation figure's revisions need one measure= and one month=; a practice's runs need practice= (and optionally month=)"})
 		return
 	}
-	revs, err := s.hist.figure(r.Context(), snap.ptr.ID, month, measureIndex[ms[0]])
+	revs, err := s.hist.figure(r.Context(), snap.ptr.ID, month, ms[0])
 	if err != nil {
 		s.writeErr(w, err)
 		return
@@ -363,6 +377,9 @@ type Meta struct {
 type MeasureInfo struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
+	// Rates says whether rates per 1,000 registered patients are offered: not for the list
+	// size itself.
+	Rates bool `json:"rates"`
 }
 
 // PracticeInfo names a practice.
@@ -377,7 +394,7 @@ func (s *Server) handleMeta(w http.ResponseWriter, r *http.Request) {
 		Months: []string{}, Practices: []PracticeInfo{}, Measures: []MeasureInfo{},
 		ESP2013: map[string]string{"source": "Eurostat, Revision of the European Standard Population, 2013 edition"}}
 	for _, name := range formats.Measures {
-		m.Measures = append(m.Measures, MeasureInfo{name, formats.MeasureDescriptions[name]})
+		m.Measures = append(m.Measures, MeasureInfo{Name: name, Description: formats.MeasureDescriptions[name], Rates: name != formats.RegisteredPatients})
 	}
 	snap := s.snap.Load()
 	if snap != nil && tok.Role != RoleAdmin {

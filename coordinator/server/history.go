@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
@@ -19,43 +20,32 @@ const maxHistory = 50
 // FigureRevision is a federation figure (one month and measure, all ages and sexes) as one
 // combined output gave it.
 type FigureRevision struct {
-	Combined       string   `json:"combined"`
-	CombinedAt     string   `json:"combined_at"` // when the output was written
-	Month          string   `json:"month"`
-	Measure        string   `json:"measure"`
-	Status         string   `json:"status"`
-	Count          *int64   `json:"count"`
-	Lower          int64    `json:"lower"`
-	Upper          int64    `json:"upper"`
-	Estimate       *float64 `json:"estimate"`
-	EstimateMethod string   `json:"estimate_method"`
-	Practices      int64    `json:"practices"`
-	Current        bool     `json:"current"` // the output the server answers from
+	Combined     string `json:"combined"`
+	CombinedAt   string `json:"combined_at"` // when the output was written
+	Month        string `json:"month"`
+	Measure      string `json:"measure"`
+	Status       string `json:"status"`
+	Count        *int64 `json:"count"`
+	Lower        int64  `json:"lower"`
+	Upper        int64  `json:"upper"`
+	PublishedSum int64  `json:"published_sum"`
+	Method       string `json:"method"`
+	Practices    int64  `json:"practices"`
+	Current      bool   `json:"current"` // the output the server answers from
 }
 
 // history reads the combined outputs kept in the store, each once (they never change).
 type history struct {
 	st objstore.Store
 	mu sync.Mutex
-	by map[string]*histOutput // combined id -> totals
+	by map[string]map[totalKey]figures.Figure // combined id -> its monthly federation totals
 }
 
-type histOutput struct {
-	totals map[fedKey]*histTotal
-	sm     int64
-}
+type totalKey struct{ month, measure string }
 
-type fedKey struct {
-	month   formats.Month
-	measure int
+func newHistory(st objstore.Store) *history {
+	return &history{st: st, by: map[string]map[totalKey]figures.Figure{}}
 }
-
-type histTotal struct {
-	acc
-	practices int64
-}
-
-func newHistory(st objstore.Store) *history { return &history{st: st, by: map[string]*histOutput{}} }
 
 // observe is called with every snapshot served; its totals are taken from memory.
 func (h *history) observe(s *snapshot) {
@@ -64,24 +54,15 @@ func (h *history) observe(s *snapshot) {
 	if _, ok := h.by[s.ptr.ID]; ok {
 		return
 	}
-	out := &histOutput{totals: map[fedKey]*histTotal{}, sm: s.ptr.SuppressMax}
-	for m, md := range s.fed.months {
-		for mi, cells := range md.cells {
-			if cells == nil {
-				continue
-			}
-			t := &histTotal{practices: int64(md.practices[mi])}
-			for ci, c := range cells {
-				t.add(c, md.lists[mi][ci])
-			}
-			out.totals[fedKey{m, mi}] = t
-		}
+	totals := map[totalKey]figures.Figure{}
+	for _, f := range s.engine.Figures(&figures.Query{ByMonth: true, Federation: true}) {
+		totals[totalKey{f.Period, f.Measure}] = f
 	}
-	h.by[s.ptr.ID] = out
+	h.by[s.ptr.ID] = totals
 }
 
 // figure returns the revisions of one federation figure, newest first.
-func (h *history) figure(ctx context.Context, current string, month formats.Month, measure int) ([]FigureRevision, error) {
+func (h *history) figure(ctx context.Context, current string, month formats.Month, measure string) ([]FigureRevision, error) {
 	infos, err := h.st.List(ctx, combine.CombinedPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list combined outputs: %w", err)
@@ -99,30 +80,22 @@ func (h *history) figure(ctx context.Context, current string, month formats.Mont
 	res := []FigureRevision{}
 	for _, in := range outs {
 		id := strings.TrimSuffix(strings.TrimPrefix(in.Key, combine.CombinedPrefix), "/"+combine.FederationArrow)
-		o, err := h.output(ctx, id, in)
+		totals, err := h.output(ctx, id, in)
 		if err != nil {
 			return nil, err
 		}
-		t := o.totals[fedKey{month, measure}]
-		if t == nil {
+		f, ok := totals[totalKey{month.String(), measure}]
+		if !ok {
 			continue
 		}
-		r := FigureRevision{Combined: id, CombinedAt: in.Modified.UTC().Format(time.RFC3339), Month: month.String(), Measure: formats.Measures[measure],
-			Lower: t.lower, Upper: t.upper, Practices: t.practices, Current: id == current}
-		st, est, ok := t.estimate(o.sm)
-		r.Status = st
-		if ok {
-			r.Estimate, r.EstimateMethod = ptr(est), EstimateMidpoint
-			if st == formats.StatusRounded {
-				r.Count, r.EstimateMethod = ptr(t.count), EstimatePublished
-			}
-		}
-		res = append(res, r)
+		res = append(res, FigureRevision{Combined: id, CombinedAt: in.Modified.UTC().Format(time.RFC3339), Month: f.Period,
+			Measure: f.Measure, Status: f.Status, Count: f.Count, Lower: f.Lower, Upper: f.Upper, PublishedSum: f.PublishedSum,
+			Method: f.Method, Practices: f.Practices, Current: id == current})
 	}
 	return res, nil
 }
 
-func (h *history) output(ctx context.Context, id string, in objstore.Info) (*histOutput, error) {
+func (h *history) output(ctx context.Context, id string, in objstore.Info) (map[totalKey]figures.Figure, error) {
 	h.mu.Lock()
 	o := h.by[id]
 	h.mu.Unlock()
@@ -133,30 +106,16 @@ func (h *history) output(ctx context.Context, id string, in objstore.Info) (*his
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", in.Key, err)
 	}
-	o = &histOutput{totals: map[fedKey]*histTotal{}}
-	md, err := combine.ReadTable(data, func(r *combine.Row) error {
-		mi, ok := measureIndex[r.Measure]
-		if !ok {
-			return nil
+	o = map[totalKey]figures.Figure{}
+	_, err = combine.ReadFederationTable(data, func(f *figures.Figure) error {
+		if len(f.Period) == 7 && f.Period[5] != 'Q' && f.AgeBand == "" && f.Sex == "" {
+			o[totalKey{f.Period, f.Measure}] = *f
 		}
-		k := fedKey{r.Month, mi}
-		t := o.totals[k]
-		if t == nil {
-			t = new(histTotal)
-			o.totals[k] = t
-		}
-		st, err := statusCode(r.Status)
-		if err != nil {
-			return err
-		}
-		t.add(cell{count: int32(r.Count), lower: int32(r.Lower), upper: int32(r.Upper), status: st}, r.ListSize)
-		t.practices = max(t.practices, r.Practices)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", in.Key, err)
 	}
-	fmt.Sscan(md[combine.MetaSuppressMax], &o.sm)
 	h.mu.Lock()
 	h.by[id] = o
 	h.mu.Unlock()

@@ -91,12 +91,10 @@ func TestLiveUpdateOnMinIO(t *testing.T) {
 				return 0
 			}
 			waitFor(2, 30*time.Second) // the first combine
-			// Let the notification subscription settle before the new month lands.
-			time.Sleep(500 * time.Millisecond)
 			p := fed.Practices[0]
-			sub := fed.Submission(0, fed.Start+2)
-			sub.RunID = "20260501T000000Z-00001234"
-			if _, err := fedgen.WriteSubmissions(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
+			sub := fedgen.Publish(fed.Policy, p.ID, "20260501T000000Z-00001234", fed.Start+2, fed.Start+2, formats.Measures,
+				func(m formats.Month, measure string, b, x int) int64 { return fed.True(0, m, measure, b, x) })
+			if _, err := fedgen.WriteSubmission(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
 				t.Fatal(err)
 			}
 			took := waitFor(3, 10*time.Second)

@@ -142,16 +142,22 @@ func (s *Server) LoadCurrent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.publish(snap)
+	s.publish(snap, nil)
 	return nil
 }
 
-func (s *Server) publish(snap *snapshot) {
-	s.snap.Store(snap)
+// publish serves snap. update, when not nil, records in the status what made it, in the same
+// step: whoever sees the new figures and then asks /api/status is told about the combine
+// that made them, never the one before.
+func (s *Server) publish(snap *snapshot, update func(*Status)) {
 	s.hist.observe(snap)
 	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	s.snap.Store(snap)
 	s.status.Combined, s.status.LoadedAt = snap.ptr.ID, snap.loaded
-	s.statusMu.Unlock()
+	if update != nil {
+		update(&s.status)
+	}
 }
 
 // names returns the practices' display names from the registry, or none if it cannot be read.
@@ -212,18 +218,17 @@ func (s *Server) Refresh(ctx context.Context) error {
 	if err != nil {
 		return s.fail(fmt.Errorf("load the combined figures: %w", err))
 	}
-	s.publish(snap)
+	hits := s.cache.Hits()
+	s.publish(snap, func(st *Status) {
+		st.Combines++
+		st.FilesCached, st.FilesRead = hits, res.Report.FilesCombined-hits
+		st.CombineMillis = time.Since(start).Milliseconds()
+		st.LastError, st.LastErrorAt = "", time.Time{}
+	})
 	s.fp = fp
 	// A combine leaves much garbage behind; give it back to the system now rather than
 	// holding it until the next collection.
 	debug.FreeOSMemory()
-	hits := s.cache.Hits()
-	s.statusMu.Lock()
-	s.status.Combines++
-	s.status.FilesCached, s.status.FilesRead = hits, res.Report.FilesCombined-hits
-	s.status.CombineMillis = time.Since(start).Milliseconds()
-	s.status.LastError, s.status.LastErrorAt = "", time.Time{}
-	s.statusMu.Unlock()
 	s.opts.Logger.Info("combined", "id", res.Pointer.ID, "practices", res.Report.Practices,
 		"files", res.Report.FilesCombined, "read", res.Report.FilesCombined-hits, "quarantined", len(res.Report.Quarantined),
 		"cached_before", before, "took", time.Since(start).Round(time.Millisecond))

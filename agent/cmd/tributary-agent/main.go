@@ -165,7 +165,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 }
 
 func printReport(w io.Writer, rep *agent.RunReport) {
-	fmt.Fprintf(w, "run %s: months %s to %s, %d file(s), %d patients registered\n", rep.RunID, rep.From, rep.To, rep.Files, rep.Patients)
+	fmt.Fprintf(w, "run %s: months %s to %s, %d file(s) (%d periods, %d values, %d withheld by the disclosure audit), %d patients registered\n",
+		rep.RunID, rep.From, rep.To, rep.Files, rep.Periods, rep.Values, rep.Withheld, rep.Patients)
 	for _, p := range rep.Plugins {
 		if p.Err != nil {
 			fmt.Fprintf(w, "  plugin %s: FAILED: %v\n", p.Name, p.Err)
@@ -176,7 +177,8 @@ func printReport(w io.Writer, rep *agent.RunReport) {
 	for reason, n := range rep.Dropped {
 		fmt.Fprintf(w, "  not counted: %d %s\n", n, reason)
 	}
-	fmt.Fprintf(w, "  uploaded: %d run(s), %d object(s), %d bytes; %d run(s) waiting\n", rep.Upload.RunsSent, rep.Upload.FilesSent+rep.Upload.RunsSent, rep.Upload.BytesSent, rep.Upload.RunsPending)
+	// FilesSent already counts each run's manifest.
+	fmt.Fprintf(w, "  uploaded: %d run(s), %d object(s), %d bytes; %d run(s) waiting\n", rep.Upload.RunsSent, rep.Upload.FilesSent, rep.Upload.BytesSent, rep.Upload.RunsPending)
 }
 
 func cmdConfig(args []string, stdout io.Writer) error {
@@ -236,9 +238,9 @@ func cmdReleases(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-20s  %-25s  %-7s  %8s  %s\n", "when (UTC)", "run", "month", "bytes", "object")
+	fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8s  %s\n", "when (UTC)", "run", "months", "bytes", "object")
 	for _, r := range rel {
-		fmt.Fprintf(stdout, "%-20s  %-25s  %-7s  %8d  %s/%s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Store, r.Key)
+		fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8d  %s/%s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Store, r.Key)
 	}
 	return nil
 }

@@ -65,12 +65,13 @@ sha256 = "%s"
 	cfgPath := filepath.Join(dir, "agent.toml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	code, out, errs := runCLI(t, "run", "--once", "--config", cfgPath)
-	if code != 0 || !strings.Contains(out, "3 file(s)") || !strings.Contains(out, "0 run(s) waiting") {
+	// One submission and its manifest: two objects, and the summary must say two.
+	if code != 0 || !strings.Contains(out, "1 file(s) (4 periods") || !strings.Contains(out, "1 run(s), 2 object(s)") || !strings.Contains(out, "0 run(s) waiting") {
 		t.Fatalf("run --once: %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = runCLI(t, "releases", "--config", cfgPath)
-	if code != 0 || strings.Count(out, "practices/P1/runs/") != 4 {
-		t.Fatalf("releases must list 3 files and the manifest:\n%s", out)
+	if code != 0 || strings.Count(out, "practices/P1/runs/") != 2 || !strings.Contains(out, "2021-01..2021-03") {
+		t.Fatalf("releases must list the submission (months 2021-01..2021-03) and the manifest:\n%s", out)
 	}
 	// A plugin whose checksum differs from the pin is refused, and the command fails.
 	bad := strings.Replace(cfg, hex.EncodeToString(sum[:]), strings.Repeat("0", 64), 1)

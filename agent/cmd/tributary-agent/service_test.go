@@ -20,6 +20,7 @@ import (
 
 	"github.com/tributary-health/tributary/agent/status"
 	"github.com/tributary-health/tributary/coordinator/combine"
+	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/miniotest"
@@ -235,7 +236,7 @@ func storedRuns(t *testing.T, st objstore.Store) []string {
 	}
 	var ids []string
 	for _, in := range infos {
-		if k, err := formats.ParseKey(in.Key); err == nil && k.Manifest {
+		if k, err := formats.ParseKey(in.Key); err == nil && k.Manifest() {
 			ids = append(ids, k.RunID)
 		}
 	}
@@ -275,8 +276,8 @@ func (f *federation) combined(st objstore.Store) ([]string, *combine.Report) {
 		f.t.Fatalf("combine quarantined %d object(s): %+v", n, res.Report.Quarantined)
 	}
 	for _, in := range res.Report.Inputs {
-		if len(in.Files) != 3 {
-			f.t.Fatalf("run %s is visible with %d files, want all 3", in.RunID, len(in.Files))
+		if len(in.Files) != 1 {
+			f.t.Fatalf("run %s is visible with %d files, want its one submission", in.RunID, len(in.Files))
 		}
 	}
 	data, _, err := st.Get(ctx, res.Pointer.Objects[combine.FederationArrow].Key, 1<<30)
@@ -284,13 +285,20 @@ func (f *federation) combined(st objstore.Store) ([]string, *combine.Report) {
 		f.t.Fatal(err)
 	}
 	var rows []string
-	if _, err := combine.ReadTable(data, func(r *combine.Row) error {
-		rows = append(rows, fmt.Sprintf("%+v", *r))
+	if _, err := combine.ReadFederationTable(data, func(r *figures.Figure) error {
+		rows = append(rows, fmt.Sprintf("%s %s %s %s %s %v %d %d %d", r.Period, r.Measure, r.AgeBand, r.Sex, r.Status, deref(r.Count), r.Lower, r.Upper, r.Practices))
 		return nil
 	}); err != nil {
 		f.t.Fatal(err)
 	}
 	return rows, res.Report
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return "null"
+	}
+	return *p
 }
 
 // reference is the federation table of one undisturbed run --once into a bucket of its own.
@@ -397,8 +405,8 @@ func TestStoreOutage(t *testing.T) {
 			t.Errorf("%s was uploaded %d times", key, n)
 		}
 	}
-	if len(puts) != 4*len(stored) {
-		t.Errorf("release log has %d objects for %d runs, want 4 per run", len(puts), len(stored))
+	if len(puts) != 2*len(stored) {
+		t.Errorf("release log has %d objects for %d runs, want 2 per run (its file and its manifest)", len(puts), len(stored))
 	}
 	rows, rep := f.combined(f.store) // verifies every signature and checksum
 	if !slices.Equal(rows, want) {

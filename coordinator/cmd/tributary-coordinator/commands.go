@@ -214,7 +214,7 @@ func combineCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if p.FirstMonth != "" {
 		span = p.FirstMonth + " to " + p.LastMonth
 	}
-	fmt.Fprintf(stdout, "combined %d practices, %d practice-months (%s) into %s\n", rep.Practices, rep.FilesCombined, span, p.Prefix)
+	fmt.Fprintf(stdout, "combined %d practices, %d practice-months (%s) from %d run files into %s\n", rep.Practices, rep.MonthsCombined, span, rep.FilesCombined, p.Prefix)
 	fmt.Fprintf(stdout, "report: %s; %s now names it\n", p.Objects[combine.ReportJSON].Key, combine.CurrentKey)
 	if n := len(rep.Quarantined); n > 0 {
 		fmt.Fprintf(stderr, "%d objects quarantined (not combined); fix them at the practice and run combine again:\n", n)
@@ -277,12 +277,19 @@ func queryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&measures, "measure", "a measure to show, repeatable (default all): "+strings.Join(formats.Measures, ", "))
 	fs.Var(from, "from", "first month, YYYY-MM")
 	fs.Var(to, "to", "last month, YYYY-MM")
-	fs.Var(&by, "by", "break down by month (always), age_band, sex or practice; repeatable")
+	fs.Var(&by, "by", "break down by month, age_band, sex or practice; repeatable or comma-separated (default month; without month a row covers the whole of --from..--to)")
 	format := fs.String("format", query.FormatTable, "output: "+strings.Join(query.Formats, ", "))
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	req := query.Request{Measures: measures, From: from.m, To: to.m, By: by}
+	var breakdowns []string
+	for _, b := range by {
+		breakdowns = append(breakdowns, strings.Split(b, ",")...)
+	}
+	if len(breakdowns) == 0 {
+		breakdowns = []string{query.ByMonth}
+	}
+	req := query.Request{Measures: measures, From: from.m, To: to.m, By: breakdowns}
 	if err := req.Validate(); err != nil {
 		return err
 	}
@@ -299,7 +306,7 @@ func queryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res, err := c.Run(ctx, req)
+	res, err := c.Run(req)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,16 +56,19 @@ func TestWholeFlow(t *testing.T) {
 			t.Fatalf("registry add: %d %s %s", code, out, errs)
 		}
 		run := "20240301T000000Z-0000000" + string(rune('a'+i))
-		var subs []*formats.Submission
-		for _, m := range []string{"2024-01", "2024-02"} {
-			month, _ := formats.ParseMonth(m)
-			subs = append(subs, &formats.Submission{Practice: p, Period: month, RunID: run, Policy: formats.PolicyUK.Name,
-				Extractors: []string{"hand@1"}, Cells: []formats.Cell{
-					{Measure: formats.Consultations, AgeBand: "40-44", Sex: "female", Protected: formats.PolicyUK.Apply(int64(40 + 10*i))},
-					{Measure: formats.RegisteredPatients, AgeBand: "40-44", Sex: "female", Protected: formats.PolicyUK.Apply(1000)},
-				}})
-		}
-		if _, err := fedgen.WriteSubmissions(ctx, st, priv, created, subs...); err != nil {
+		// One run over January and February: consultations 40-44 female 40 (A) or 50 (B)
+		// in each month, 1,000 registered in the band; every other value 0.
+		sub := fedgen.Publish(formats.PolicyUK, p, run, formats.MonthFor(2024, time.January), formats.MonthFor(2024, time.February),
+			[]string{formats.RegisteredPatients, formats.Consultations}, func(_ formats.Month, measure string, b, x int) int64 {
+				if formats.AgeBands[b] != "40-44" || formats.Sexes[x] != "female" {
+					return 0
+				}
+				if measure == formats.RegisteredPatients {
+					return 1000
+				}
+				return int64(40 + 10*i)
+			})
+		if _, err := fedgen.WriteSubmission(ctx, st, priv, created, sub); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,16 +77,70 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatalf("registry list: %d %s %s", code, out, errs)
 	}
 	code, out, errs := cli(t, "combine", "--store", store, "--key", coordKey)
-	if code != 0 || !strings.Contains(out, "combined 2 practices, 4 practice-months (2024-01 to 2024-02)") {
+	if code != 0 || !strings.Contains(out, "combined 2 practices, 4 practice-months (2024-01 to 2024-02) from 2 run files") {
 		t.Fatalf("combine: %d %s %s", code, out, errs)
 	}
+	// Each month: A's 40 (38-42) and B's 50 (48-52); lists of 1,000 (998-1,002) each. The
+	// directly standardised rate is the band's rate weighted by its share of the standard
+	// population (7,000 of 100,000).
+	const header = "period,measure,count,lower,upper,status,method,published_sum,list_size,rate_per_1000,rate_lower,rate_upper,dsr_per_1000,dsr_at_lower,dsr_at_upper,practices,note\n"
 	code, out, errs = cli(t, "query", "--store", storeDir, "--measure", "consultations", "--by", "month", "--format", "csv")
-	want := `month,measure,count,lower,upper,estimate,status,list_size,rate_per_1000,rate_lower,rate_upper,practices
-2024-01,consultations,90,86,94,90.0,rounded,2000,45.000,43.000,47.000,2
-2024-02,consultations,90,86,94,90.0,rounded,2000,45.000,43.000,47.000,2
-`
+	want := header +
+		"2024-01,consultations,90,86,94,rounded,published,90,2000,45.000,42.914,47.094,3.150,3.004,3.297,2,\n" +
+		"2024-02,consultations,90,86,94,rounded,published,90,2000,45.000,42.914,47.094,3.150,3.004,3.297,2,\n"
 	if code != 0 || out != want {
 		t.Errorf("query: %d %s\n%s\nwant\n%s", code, errs, out, want)
+	}
+	// Without --by, the rows are by month too.
+	if code, out, errs := cli(t, "query", "--store", storeDir, "--measure", "consultations", "--format", "csv"); code != 0 || out != want {
+		t.Errorf("query without --by: %d %s\n%s\nwant\n%s", code, errs, out, want)
+	}
+	// By practice alone: one row per practice for the whole period; by month and practice,
+	// one per month too.
+	for _, tc := range []struct {
+		by   string
+		rows []string
+	}{
+		{"practice", []string{"2024-01..2024-02,consultations,A81001,80,", "2024-01..2024-02,consultations,B82002,100,"}},
+		{"month,practice", []string{"2024-01,consultations,A81001,40,", "2024-02,consultations,A81001,40,", "2024-01,consultations,B82002,50,", "2024-02,consultations,B82002,50,"}},
+	} {
+		code, out, errs := cli(t, "query", "--store", store, "--measure", "consultations", "--by", tc.by, "--format", "csv")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if code != 0 || len(lines) != 1+len(tc.rows) || !strings.HasPrefix(lines[0], "period,measure,practice,count,") {
+			t.Errorf("query --by %s: %d %s\n%s", tc.by, code, errs, out)
+			continue
+		}
+		for i, row := range tc.rows {
+			if !strings.HasPrefix(lines[i+1], row) {
+				t.Errorf("query --by %s: row %d is %q, want it to start %q", tc.by, i, lines[i+1], row)
+			}
+		}
+	}
+	code, out, errs = cli(t, "query", "--store", store, "--measure", "consultations", "--by", "age_band", "--by", "sex", "--from", "2024-02", "--format", "json")
+	var res struct {
+		Combined string
+		By       []string
+		Rows     []struct {
+			Period  string `json:"period"`
+			AgeBand string `json:"age_band"`
+			Sex     string `json:"sex"`
+			Count   *int64 `json:"count"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || len(res.Rows) != formats.NumFine || strings.Join(res.By, ",") != "age_band,sex" {
+		t.Fatalf("query --by age_band --by sex as JSON: %d %v %s\n%.300s", code, err, errs, out)
+	}
+	for _, r := range res.Rows {
+		want := int64(0)
+		if r.AgeBand == "40-44" && r.Sex == "female" {
+			want = 90
+		}
+		if r.Period != "2024-02" || r.Count == nil || *r.Count != want {
+			t.Errorf("February %s %s: %v in %s, want %d", r.AgeBand, r.Sex, r.Count, r.Period, want)
+		}
+	}
+	if code, out, _ := cli(t, "query", "--store", store, "--measure", "consultations"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "period") || strings.Count(out, "\n") != 3 {
+		t.Errorf("query as a table: %d\n%s", code, out)
 	}
 
 	// Revoke B: the next combine quarantines its run and says so.
@@ -90,13 +148,21 @@ func TestWholeFlow(t *testing.T) {
 		t.Fatalf("revoke: %d %s %s", code, out, errs)
 	}
 	code, out, errs = cli(t, "combine", "--store", store, "--coordinator-pub", filepath.Join(keys, "coordinator.pub"))
-	if code != 0 || !strings.Contains(out, "combined 1 practices") || !strings.Contains(errs, "[revoked_key]") {
+	if code != 0 || !strings.Contains(out, "combined 1 practices, 2 practice-months") || !strings.Contains(errs, "[revoked_key]") {
 		t.Errorf("combine after revoke: %d %s %s", code, out, errs)
 	}
 	if code, out, errs := cli(t, "query", "--store", store, "--measure", "consultations", "--to", "2024-01", "--format", "csv"); code != 0 ||
-		!strings.Contains(out, "2024-01,consultations,40,38,42,40.0,rounded,1000,40.000,38.000,42.000,1\n") ||
+		out != header+"2024-01,consultations,40,38,42,rounded,published,40,1000,40.000,37.924,42.084,2.800,2.655,2.946,1,\n" ||
 		!strings.Contains(errs, "1 objects were quarantined") {
 		t.Errorf("query after revoke: %d\n%s\n%s", code, out, errs)
+	}
+	// A combine under another policy than the practices' quarantines every run.
+	code, out, errs = cli(t, "combine", "--store", store, "--key", coordKey, "--policy", formats.PolicyMidpoint6.Name)
+	if code != 0 || !strings.Contains(out, "combined 0 practices, 0 practice-months (no months)") || strings.Count(errs, "[policy]") != 1 {
+		t.Errorf("combine under another policy: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := cli(t, "query", "--store", store, "--format", "csv"); code != 0 || !strings.Contains(errs, "no combined figures match") {
+		t.Errorf("query of an empty combine: %d %s", code, errs)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,12 +46,13 @@ func TestProvenance(t *testing.T) {
 	month := fed.Start.String()
 	args := []string{"provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", month}
 	code, out, errs := cli(t, args...)
-	if code != 0 || !strings.Contains(out, "verified: every stored byte") || !strings.Contains(out, "3 practice files made this figure") {
+	if code != 0 || !strings.Contains(out, "verified: every stored byte") || !strings.Contains(out, "3 practice files made this figure") ||
+		strings.Count(out, fmt.Sprintf("%d cells of admissions", formats.NumShapes)) != 3 {
 		t.Fatalf("provenance before any change: %d\n%s\n%s", code, out, errs)
 	}
 	t.Logf("provenance output:\n%s", out)
 	for _, p := range fed.Practices {
-		for _, want := range []string{p.ID, p.RunID, formats.KeyID(p.Key.Public().(ed25519.PublicKey)), formats.SubmissionKey(p.ID, p.RunID, fed.Start)} {
+		for _, want := range []string{p.ID, p.RunID, formats.KeyID(p.Key.Public().(ed25519.PublicKey)), formats.SubmissionKey(p.ID, p.RunID)} {
 			if !strings.Contains(out, want) {
 				t.Errorf("provenance output lacks %q:\n%s", want, out)
 			}
@@ -62,7 +64,7 @@ func TestProvenance(t *testing.T) {
 
 	// One practice's file is rewritten after the combine.
 	victim := fed.Practices[1]
-	fileKey := formats.SubmissionKey(victim.ID, victim.RunID, fed.Start)
+	fileKey := formats.SubmissionKey(victim.ID, victim.RunID)
 	data, _, err := st.Get(ctx, fileKey, 1<<30)
 	if err != nil {
 		t.Fatal(err)
@@ -76,9 +78,14 @@ func TestProvenance(t *testing.T) {
 		t.Fatalf("provenance after altering %s: %d\n%s\n%s", fileKey, code, out, errs)
 	}
 	t.Logf("after altering a file:\n%s%s", out, errs)
-	// Other months of the same practice are untouched, so their chain still verifies.
-	if code, out, _ := cli(t, "provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", (fed.Start + 1).String()); code != 0 {
-		t.Errorf("provenance of the unaltered month: %d\n%s", code, out)
+	// The run's one file made every month of the practice: the other month's chain is broken
+	// too, while a chain limited to another practice still verifies.
+	next := []string{"provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", (fed.Start + 1).String()}
+	if code, out, _ := cli(t, next...); code != 1 || !strings.Contains(out, "CHANGED: file "+fileKey) {
+		t.Errorf("provenance of the other month of the altered file: %d\n%s", code, out)
+	}
+	if code, out, _ := cli(t, append(next, "--practice", fed.Practices[0].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") {
+		t.Errorf("provenance of another practice: %d\n%s", code, out)
 	}
 
 	// A manifest deleted after the combine is detected too.

@@ -182,9 +182,9 @@ func TestServeCommand(t *testing.T) {
 	}
 	wait(2)
 	p := fed.Practices[1]
-	sub := fed.Submission(1, fed.Start+2)
-	sub.RunID = "20260601T000000Z-00000abc"
-	if _, err := fedgen.WriteSubmissions(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
+	sub := fedgen.Publish(fed.Policy, p.ID, "20260601T000000Z-00000abc", fed.Start+2, fed.Start+2, formats.Measures,
+		func(m formats.Month, measure string, b, x int) int64 { return fed.True(1, m, measure, b, x) })
+	if _, err := fedgen.WriteSubmission(ctx, st, p.Key, p.Created.Add(time.Hour), sub); err != nil {
 		t.Fatal(err)
 	}
 	wait(3)

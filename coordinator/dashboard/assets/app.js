@@ -114,16 +114,22 @@ function monthsInRange() {
 
 // ---- values ----
 
-// value picks what a chart draws from a figure row: v is null when suppressed, lo/hi bound it.
+// hasRates says whether a measure offers rates: the list size itself does not.
+function hasRates(measure) { return (S.meta.measures.find((m) => m.name === measure) || {}).rates !== false; }
+
+// value picks what a chart draws from a figure row: v is the figure to read (count, or its
+// rate), null when suppressed; lo/hi bound the truth (hi null: no upper bound). kind is
+// published (a sum of published values), estimate (it includes estimates of suppressed
+// values) or suppressed.
 function value(row, mode) {
-  if (row.measure === 'registered_patients') mode = 'count';
+  if (!hasRates(row.measure)) mode = 'count';
   let v, lo, hi;
-  if (mode === 'count') { v = row.status === 'rounded' ? row.count : row.estimate; lo = row.lower; hi = row.upper; }
+  if (mode === 'count') { v = row.count; lo = row.lower; hi = row.upper; }
   else if (mode === 'rate') { v = row.rate_per_1000; lo = row.rate_lower; hi = row.rate_upper; }
   else { v = row.dsr_per_1000; lo = row.dsr_at_lower; hi = row.dsr_at_upper; }
-  const kind = row.status === 'suppressed' ? 'suppressed' : (row.status === 'partial' || (mode === 'dsr' && row.dsr_partial)) ? 'estimate' : 'published';
+  const kind = row.status === 'suppressed' ? 'suppressed' : (row.method === 'estimated' || (mode === 'dsr' && row.dsr_partial)) ? 'estimate' : 'published';
   if (kind === 'suppressed') v = null;
-  return { v: v ?? null, lo: lo ?? null, hi: hi ?? null, kind };
+  return { v: v ?? null, lo: lo ?? null, hi: hi ?? null, kind, note: mode === 'dsr' ? (row.dsr_note || '') : '' };
 }
 
 const MODE_LABEL = { rate: 'crude rate per 1,000', dsr: 'age-standardised rate per 1,000', count: 'count' };
@@ -149,7 +155,7 @@ function ticksFor(max) {
 function lineChart(measure, months, series, mode) {
   const W = 440, H = 210, L = 52, R = 10, T = 10, B = 28;
   let ymax = 0;
-  for (const s of series) for (const p of s.points) ymax = Math.max(ymax, p.v ?? 0, p.hi ?? 0);
+  for (const s of series) for (const p of s.points) ymax = Math.max(ymax, p.v ?? 0, p.hi ?? p.v ?? 0);
   ymax = niceMax(ymax * 1.05);
   const x = (i) => L + (months.length <= 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (months.length - 1));
   const y = (v) => T + (H - T - B) * (1 - v / ymax);
@@ -176,16 +182,20 @@ function lineChart(measure, months, series, mode) {
     for (const p of s.points) {
       const g = el('svg:g', { class: 'pt', 'data-measure': measure, 'data-month': months[p.i], 'data-practice': s.practice || '',
         'data-kind': p.kind, 'data-value': p.v ?? '', 'data-lower': p.lo ?? '', 'data-upper': p.hi ?? '' });
-      if (p.kind !== 'published' && p.lo !== null && p.hi !== null) {
-        g.append(el('svg:line', { class: 'bound', x1: x(p.i), x2: x(p.i), y1: y(p.lo), y2: y(p.hi), stroke: p.kind === 'suppressed' ? '#8a919c' : color, 'stroke-dasharray': p.kind === 'suppressed' ? '2 2' : null }));
+      // The bounds: a bar from lower to upper (to the top of the chart when unbounded above).
+      if (p.lo !== null && (p.hi === null || p.hi > p.lo) && (p.kind !== 'published' || p.hi === null || (p.hi - p.lo) > 0)) {
+        g.append(el('svg:line', { class: 'bound', x1: x(p.i), x2: x(p.i), y1: y(p.lo), y2: y(p.hi === null ? ymax : Math.min(p.hi, ymax)), stroke: p.kind === 'suppressed' ? '#8a919c' : color, 'stroke-width': 1, 'stroke-opacity': p.kind === 'published' ? 0.35 : 1, 'stroke-dasharray': p.kind === 'suppressed' ? '2 2' : null }));
       }
+      const between = `between ${fmt(p.lo, 2)} and ${p.hi === null ? 'no upper bound' : fmt(p.hi, 2)}`;
       let title;
       if (p.v !== null) {
         g.append(el('svg:circle', { cx: x(p.i), cy: y(p.v), r: 3.2, fill: p.kind === 'published' ? color : '#fff', stroke: color, 'stroke-width': 1.5 }));
-        title = `${s.label} ${months[p.i]}: ${fmt(p.v, 2)}` + (p.kind === 'estimate' ? ` (estimate; between ${fmt(p.lo, 2)} and ${fmt(p.hi, 2)})` : '');
+        title = `${s.label} ${months[p.i]}: ${fmt(p.v, 2)}` + (p.kind === 'estimate' ? ` (includes estimates of suppressed values; the truth is ${between})` : `; the truth is ${between}`);
+      } else if (p.note) {
+        title = `${s.label} ${months[p.i]}: not shown: ${p.note}`;
       } else {
         g.append(el('svg:text', { class: 'supp-mark', x: x(p.i), y: y(0) - 3, 'text-anchor': 'middle', text: 'S' }));
-        title = `${s.label} ${months[p.i]}: suppressed, between ${fmt(p.lo, 2)} and ${fmt(p.hi, 2)}`;
+        title = `${s.label} ${months[p.i]}: suppressed, ${between}`;
       }
       g.append(el('svg:title', { text: title }));
       svg.append(g);
@@ -219,32 +229,34 @@ async function renderTrends() {
   const charts = $('trend-charts');
   charts.replaceChildren();
   const tableRows = [];
-  const csv = [['month', 'measure', 'practice', 'status', 'shown', 'value', 'lower', 'upper', 'estimate_method', 'list_size']];
+  const csv = [['period', 'measure', 'practice', 'status', 'method', 'shown', 'value', 'lower', 'upper', 'list_size', 'note']];
   for (const meas of S.meta.measures) {
     const series = [];
     const mk = (rows, practice, label, color) => {
-      const byMonth = new Map(rows.filter((r) => r.measure === meas.name && (r.practice || '') === practice).map((r) => [r.month, r]));
+      const byMonth = new Map(rows.filter((r) => r.measure === meas.name && (r.practice || '') === practice).map((r) => [r.period, r]));
       const pts = [];
       months.forEach((mo, i) => {
         const r = byMonth.get(mo);
         if (!r) return;
         const v = value(r, mode);
         pts.push({ i, ...v });
-        const shown = meas.name === 'registered_patients' ? 'count' : mode;
+        const shown = hasRates(meas.name) ? mode : 'count';
+        const dp = shown === 'count' ? 0 : 2;
+        const cellText = v.v === null ? (v.note ? 'not shown' : 'suppressed') : fmt(v.v, dp) + (v.kind === 'estimate' ? ' (est.)' : '');
         const tr = el('tr', { 'data-measure': meas.name, 'data-month': mo, 'data-practice': practice, 'data-value': v.v ?? '', 'data-kind': v.kind },
           el('td', { class: 'l', text: mo }), el('td', { class: 'l', text: meas.name }), el('td', { class: 'l', text: practice || 'federation' }),
           el('td', { class: 'l', text: r.status }),
-          el('td', { class: v.kind === 'suppressed' ? 'supp' : v.kind === 'estimate' ? 'est' : null, text: v.v === null ? 'suppressed' : fmt(v.v, shown === 'count' ? (v.kind === 'estimate' ? 1 : 0) : 2) + (v.kind === 'estimate' ? ' (est.)' : '') }),
-          el('td', { text: fmt(v.lo, shown === 'count' ? 0 : 2) }), el('td', { text: fmt(v.hi, shown === 'count' ? 0 : 2) }),
+          el('td', { class: v.kind === 'suppressed' ? 'supp' : v.kind === 'estimate' ? 'est' : null, title: v.note || null, text: cellText }),
+          el('td', { text: fmt(v.lo, dp) }), el('td', { text: v.hi === null && v.lo !== null ? 'unbounded' : fmt(v.hi, dp) }),
           el('td', { text: fmt(r.list_size, 0) }));
         tableRows.push(tr);
-        csv.push([mo, meas.name, practice || 'federation', r.status, shown, v.v ?? '', v.lo ?? '', v.hi ?? '', r.estimate_method, r.list_size]);
+        csv.push([mo, meas.name, practice || 'federation', r.status, r.method, shown, v.v ?? '', v.lo ?? '', v.hi ?? '', r.list_size ?? '', v.note || r.note || '']);
       });
       series.push({ practice, label, color, points: pts });
     };
     mk(fed.rows, '', 'Federation', '#005eb8');
     practices.forEach((id, k) => mk(prs.rows, id, id, PALETTE[k % PALETTE.length]));
-    const shownMode = meas.name === 'registered_patients' ? 'count' : mode;
+    const shownMode = hasRates(meas.name) ? mode : 'count';
     const fig = el('figure', { class: 'chart', 'data-measure': meas.name },
       el('h3', { text: meas.name.replaceAll('_', ' ') + ' — ' + MODE_LABEL[shownMode] }),
       el('p', { class: 'desc', text: meas.description }),
@@ -318,7 +330,7 @@ async function renderCompare() {
   }
   for (const u of ticksFor(xmax)) svg.append(el('svg:text', { x: x(u), y: H - 22, 'text-anchor': 'middle', text: fmt(u, xmax < 10 ? 1 : 0) }));
   svg.append(el('svg:text', { x: (L + W) / 2, y: H - 5, 'text-anchor': 'middle', text: 'expected events at the federation\'s age-sex rates' }));
-  svg.append(el('svg:text', { x: 12, y: H / 2, transform: `rotate(-90 12 ${H / 2})`, 'text-anchor': 'middle', text: 'standardised rate per 1,000 per month' }));
+  svg.append(el('svg:text', { x: 12, y: H / 2, transform: `rotate(-90 12 ${H / 2})`, 'text-anchor': 'middle', text: `standardised rate per 1,000, ${c.from} to ${c.to}` }));
   const curve = (key, dash, color) => {
     const d = c.limits.filter((pt) => pt.expected <= xmax).map((pt, i) => (i ? 'L' : 'M') + x(pt.expected).toFixed(1) + ',' + y(pt[key] * fr).toFixed(1)).join('');
     if (d) svg.append(el('svg:path', { d, fill: 'none', stroke: color, 'stroke-dasharray': dash, 'stroke-width': 1.3, 'data-limit': key }));
@@ -327,12 +339,12 @@ async function renderCompare() {
   curve('limit998_lower', null, '#b3261e'); curve('limit998_upper', null, '#b3261e');
   svg.append(el('svg:line', { x1: L, x2: W - R, y1: y(fr), y2: y(fr), stroke: '#005eb8', 'stroke-width': 1.5 }));
   svg.append(el('svg:text', { x: W - R, y: y(fr) - 4, 'text-anchor': 'end', fill: '#005eb8', text: `federation ${fmt(fr, 2)}` }));
-  const csv = [['practice', 'name', 'status', 'observed', 'estimate_method', 'observed_lower', 'observed_upper', 'expected', 'ratio', 'ratio_ci_lower', 'ratio_ci_upper', 'standardised_rate_per_1000', 'position']];
+  const csv = [['practice', 'name', 'status', 'observed', 'method', 'observed_lower', 'observed_upper', 'expected', 'ratio', 'ratio_ci_lower', 'ratio_ci_upper', 'standardised_rate_per_1000', 'position']];
   const trs = [];
   for (const pr of c.practices) {
-    const est = pr.estimate_method === 'midpoint';
+    const est = pr.method === 'estimated';
     const g = el('svg:g', { class: 'pt', 'data-practice': pr.practice, 'data-value': pr.standardised_rate_per_1000 ?? '', 'data-position': pr.position });
-    if (pr.status !== 'rounded' && pr.ratio_at_lower !== null) {
+    if (pr.ratio_at_lower !== null && pr.ratio_at_upper > pr.ratio_at_lower) {
       g.append(el('svg:line', { x1: x(pr.expected), x2: x(pr.expected), y1: y(pr.ratio_at_lower * fr), y2: y(pr.ratio_at_upper * fr), stroke: '#8a919c', 'stroke-dasharray': pr.status === 'suppressed' ? '2 2' : null }));
     }
     if (pr.standardised_rate_per_1000 !== null && pr.standardised_rate_per_1000 !== undefined) {
@@ -341,9 +353,9 @@ async function renderCompare() {
     }
     g.append(el('svg:title', { text: `${pr.practice} ${pr.name || ''}: ` + (pr.status === 'suppressed' ? 'suppressed' : `${fmt(pr.standardised_rate_per_1000, 2)} per 1,000${est ? ' (estimate)' : ''}`) + `; ${fmt(pr.observed_lower, 0)}–${fmt(pr.observed_upper, 0)} observed, ${fmt(pr.expected, 1)} expected; ${pr.position.replaceAll('_', ' ')}` }));
     svg.append(g);
-    csv.push([pr.practice, pr.name || '', pr.status, pr.observed ?? '', pr.estimate_method, pr.observed_lower, pr.observed_upper, pr.expected, pr.ratio ?? '', pr.ratio_ci_lower ?? '', pr.ratio_ci_upper ?? '', pr.standardised_rate_per_1000 ?? '', pr.position]);
+    csv.push([pr.practice, pr.name || '', pr.status, pr.observed ?? '', pr.method, pr.observed_lower, pr.observed_upper, pr.expected, pr.ratio ?? '', pr.ratio_ci_lower ?? '', pr.ratio_ci_upper ?? '', pr.standardised_rate_per_1000 ?? '', pr.position]);
     trs.push(el('tr', { 'data-practice': pr.practice }, el('td', { class: 'l', text: pr.practice }), el('td', { class: 'l', text: pr.name || '' }), el('td', { class: 'l', text: pr.status }),
-      el('td', { class: pr.status === 'suppressed' ? 'supp' : est ? 'est' : null, text: pr.status === 'suppressed' ? 'suppressed' : fmt(pr.observed, est ? 1 : 0) + (est ? ' (est.)' : '') }),
+      el('td', { class: pr.status === 'suppressed' ? 'supp' : est ? 'est' : null, text: pr.status === 'suppressed' ? 'suppressed' : fmt(pr.observed, 0) + (est ? ' (est.)' : '') }),
       el('td', { text: `${fmt(pr.observed_lower, 0)}–${fmt(pr.observed_upper, 0)}` }), el('td', { text: fmt(pr.expected, 1) }),
       el('td', { text: pr.ratio === null ? '' : `${fmt(pr.ratio, 3)} (${fmt(pr.ratio_ci_lower, 3)}–${fmt(pr.ratio_ci_upper, 3)})` }),
       el('td', { text: fmt(pr.standardised_rate_per_1000, 2) }), el('td', { class: 'l', text: pr.position.replaceAll('_', ' ') })));

@@ -172,6 +172,48 @@ func (e *Engine) Figures(q *Query) []Figure {
 	return out
 }
 
+// MaxRows is how many rows Figures may give for q at most (rows with no data are left
+// out, so the answer may hold fewer): a caller bounds the cost of a question before asking.
+func (e *Engine) MaxRows(q *Query) int {
+	from, to := e.Range(q)
+	if from == 0 || to < from {
+		return 0
+	}
+	windows := 1
+	if q.ByMonth {
+		windows = int(to-from) + 1
+	}
+	measures := len(q.Measures)
+	if measures == 0 {
+		measures = len(e.Measures)
+	}
+	bands, sexes := 1, 1
+	if q.ByBand {
+		bands = formats.NumBands
+		if q.Bands != nil {
+			bands = len(q.Bands)
+		}
+	}
+	if q.BySex {
+		sexes = formats.NumSexes
+		if q.Sexes != nil {
+			sexes = len(q.Sexes)
+		}
+	}
+	targets := 0
+	if q.Federation {
+		targets++
+	}
+	if q.ByPractice {
+		if q.Practices != nil {
+			targets += len(q.Practices)
+		} else {
+			targets += len(e.ids)
+		}
+	}
+	return windows * measures * bands * sexes * targets
+}
+
 // figure computes one row; ok is false when nothing contributed to it.
 func (e *Engine) figure(p *Practice, mi int, s span, byBand, bySex bool) (Figure, bool) {
 	ev, list, ok := e.sum(p, mi, s)

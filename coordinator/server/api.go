@@ -45,7 +45,7 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such endpoint; see /api/openapi.json")
 	})
 	mux.Handle("/", dashboard.Handler())
-	return securityHeaders(mux)
+	return securityHeaders(s.guard(mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -261,7 +261,32 @@ func (s *Server) handleFigures(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, err)
 		return
 	}
-	writeTable(w, r.URL.Query().Get("format"), envelope(snap), snap.figures(q))
+	if n := snap.engine.MaxRows(q); n > s.limits.MaxRows {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the answer could hold %d rows; at most %d are given at once: narrow from/to, measure=, the breakdowns (by=) or practice=", n, s.limits.MaxRows))
+		return
+	}
+	rows := snap.figures(q)
+	env := envelope(snap)
+	if tok := caller(r); tok.Role == RolePractice {
+		rows, env["federation_rows_withheld"] = s.forPractice(rows)
+	}
+	writeTable(w, r.URL.Query().Get("format"), env, rows)
+}
+
+// forPractice drops the federation rows a practice token may not see: those made of fewer
+// than MinOtherPractices practices besides its own, from which it could take its own figure
+// away and read another practice's. It returns the rows kept and how many were dropped.
+func (s *Server) forPractice(rows []Figure) ([]Figure, int) {
+	kept := rows[:0]
+	dropped := 0
+	for _, f := range rows {
+		if f.Practice == "" && f.Practices < int64(s.opts.MinOtherPractices)+1 {
+			dropped++
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept, dropped
 }
 
 func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
@@ -281,6 +306,14 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
 	var practices []string
 	if tok := caller(r); tok.Role == RolePractice {
 		practices = []string{tok.Practice}
+		// The federation's rates, which the comparison stands on, must include enough other
+		// practices.
+		whole := *q
+		whole.ByMonth, whole.ByPractice, whole.Federation = false, false, true
+		if fed := snap.figures(&whole); len(fed) == 1 && fed[0].Practices < int64(s.opts.MinOtherPractices)+1 {
+			s.writeErr(w, &forbidden{fmt.Sprintf("the federation's figures for this comparison include fewer than %d practices besides yours; a practice token sees them only when they do", s.opts.MinOtherPractices)})
+			return
+		}
 	} else if q.Practices != nil {
 		practices = q.Practices
 	}
@@ -339,6 +372,12 @@ func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(q.Practices) > 1 || q.ByPractice {
 		s.writeErr(w, &badRequest{"revisions take one practice= (the runs of that practice's files) or none (a federation figure)"})
+		return
+	}
+	if caller(r).Role == RolePractice {
+		// The difference between two combines is the practices that submitted in between:
+		// a practice token sees its own runs, never the federation's history.
+		s.writeErr(w, &forbidden{"a practice token sees the revisions of its own practice's runs (practice=), not of federation figures"})
 		return
 	}
 	ms := list(v, "measure")

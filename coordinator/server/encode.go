@@ -181,14 +181,20 @@ func encodeArrow[T any](buf *bytes.Buffer, rows []T) error {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		code, data = http.StatusInternalServerError, []byte(`{"error":"the answer could not be encoded"}`)
+	// Not HTML-escaped: the answers are JSON for programs (served as application/json with
+	// nosniff), and an error saying "use '&'" should say '&'.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	data := []byte(`{"error":"the answer could not be encoded"}` + "\n")
+	if err := enc.Encode(v); err == nil {
+		data = buf.Bytes()
+	} else {
+		code = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", contentJSON)
 	w.WriteHeader(code)
 	w.Write(data)
-	w.Write([]byte("\n"))
 }
 
 // writeError answers with {"error": msg}: what went wrong and what to do.

@@ -41,8 +41,12 @@ func (c *respCache) get(key string) (*cachedResp, bool) {
 	return e.Value.(*cachedResp), true
 }
 
+// size is what an entry holds: its key (held twice, in the map and the entry), body and
+// content type.
+func (r *cachedResp) size() int { return 2*len(r.key) + len(r.body) + len(r.contentType) + 64 }
+
 func (c *respCache) put(r *cachedResp) {
-	if len(r.body) > c.maxBytes/8 {
+	if r.size() > c.maxBytes/8 {
 		return // one answer may not crowd out the rest
 	}
 	c.mu.Lock()
@@ -51,13 +55,13 @@ func (c *respCache) put(r *cachedResp) {
 		return
 	}
 	c.items[r.key] = c.order.PushFront(r)
-	c.bytes += len(r.body)
+	c.bytes += r.size()
 	for c.order.Len() > c.maxItems || c.bytes > c.maxBytes {
 		old := c.order.Back()
 		o := old.Value.(*cachedResp)
 		c.order.Remove(old)
 		delete(c.items, o.key)
-		c.bytes -= len(o.body)
+		c.bytes -= o.size()
 	}
 }
 

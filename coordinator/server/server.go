@@ -43,14 +43,22 @@ type Options struct {
 	// Logger receives one line per check that changed something or failed; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Limits bound what one client can make the server hold (connections, request and
+	// answer sizes, timeouts); zero values take their defaults.
+	Limits Limits
+	// MinOtherPractices is how many other practices a federation figure must include before
+	// a practice token sees it (default 2), so that no practice can take its own figure
+	// from the federation's and read another's.
+	MinOtherPractices int
 }
 
 // Server holds the newest combined figures and serves them.
 type Server struct {
-	opts  Options
-	cache *combine.Cache
-	snap  atomic.Pointer[snapshot]
-	hist  *history
+	opts   Options
+	limits Limits
+	cache  *combine.Cache
+	snap   atomic.Pointer[snapshot]
+	hist   *history
 	// responses keeps recent answers of the newest snapshot.
 	responses *respCache
 
@@ -88,7 +96,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, cache: combine.NewCache(), hist: newHistory(opts.Store), responses: newRespCache(1024, 256<<20)}, nil
+	if opts.MinOtherPractices <= 0 {
+		opts.MinOtherPractices = 2
+	}
+	return &Server{opts: opts, limits: opts.Limits.withDefaults(), cache: combine.NewCache(), hist: newHistory(opts.Store), responses: newRespCache(1024, 256<<20)}, nil
 }
 
 // Status returns the server's current status.

@@ -350,3 +350,28 @@ func TestDiscover(t *testing.T) {
 		t.Fatal("a missing directory was not an error")
 	}
 }
+
+// lateContext is a context whose deadline has passed but which has not noticed yet: its Err
+// is still nil. That is the state a real context is in between its deadline and the moment
+// its timer fires, which on a loaded machine can be long enough for the plugin's own side of
+// the call (its copy of the deadline) to end the stream first.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// TestDeadlinePassedBeforeContextNoticed is the race TestHangIsKilledAtItsTimeout lost under
+// load, made certain: the stream ends with DeadlineExceeded before the host's context says
+// so. It is still the host's timeout, and the plugin must be killed.
+func TestDeadlinePassedBeforeContextNoticed(t *testing.T) {
+	p, err := launch(t, "hangs", host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Extract(lateContext{context.Background()}, sdk.Request{From: jan, To: jan}, func(string, arrow.Record) error { return nil })
+	if !errors.Is(err, host.ErrTimeout) || errors.Is(err, host.ErrPlugin) {
+		t.Fatalf("err = %v, want a timeout, not the plugin's failure", err)
+	}
+	if !p.Exited() {
+		t.Fatal("the plugin is still running after its timeout")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -34,12 +35,12 @@ func (p *Plugin) callError(ctx context.Context, op string, err error) error {
 	if p.closed.Load() {
 		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the plugin was closed during the call", Err: err}
 	}
-	if ctx.Err() != nil {
+	if why := ended(ctx); why != nil {
 		p.kill()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(why, context.DeadlineExceeded) {
 			return &Error{Op: op, Plugin: p.path, Kind: ErrTimeout, Detail: "no answer in time; the plugin was killed. Check the data source it reads is reachable, or raise the timeout"}
 		}
-		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the call was cancelled and the plugin killed", Err: ctx.Err()}
+		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the call was cancelled and the plugin killed", Err: why}
 	}
 	st, ok := status.FromError(err)
 	if ok {
@@ -58,6 +59,22 @@ func (p *Plugin) callError(ctx context.Context, op string, err error) error {
 		return &Error{Op: op, Plugin: p.path, Kind: ErrCrashed, Detail: "the process ended during the call" + status + "; its stderr is in the agent log"}
 	}
 	return &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Err: err}
+}
+
+// ended says why the host's side of a call is over, or nil while it is not: its context is
+// done, or its deadline has passed although the context has not noticed yet. The second case
+// is not rare: a context learns of its deadline from a timer, which on a loaded machine fires
+// late, while the plugin's copy of the same deadline (gRPC sends it along) or gRPC's own
+// clock check can end the stream first. The stream then fails with DeadlineExceeded as if
+// the plugin had reported it, and only the deadline tells it is the host's timeout.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // describeFromProto converts and checks a plugin's self-description.

@@ -146,7 +146,16 @@ func Run(ctx context.Context, ex Extractor, req Request, emit func(kind string, 
 	}
 	stats := w.Stats()
 	if err != nil {
-		if !errors.Is(err, ErrPanic) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, ErrPanic):
+		case ctx.Err() != nil:
+			// The run was cut short by its caller (the agent's timeout or cancellation);
+			// whatever the extractor returned is a consequence of that.
+			err = ctx.Err()
+		default:
+			// Including a context.DeadlineExceeded of the extractor's own (a database
+			// query that timed out): that is the extractor's failure, not the agent's
+			// timeout, and must not be reported as one.
 			err = &Error{Kind: ErrExtract, Err: err}
 		}
 		return stats, err

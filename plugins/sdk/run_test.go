@@ -72,6 +72,9 @@ func TestRun(t *testing.T) {
 		{name: "budget malformed", ex: fakeExtractor{}, config: map[string]string{"max_skipped_fraction": "lots"}, wantErr: ErrConfig},
 		{name: "panic", ex: fakeExtractor{panic: true}, wantErr: ErrPanic, errHas: "run_test.go"},
 		{name: "extract error", ex: fakeExtractor{fail: errors.New("cannot open export")}, wantErr: ErrExtract, errHas: "cannot open export"},
+		// A timeout of the extractor's own, while the agent still waits, is its failure: the
+		// agent must not take it for its own timeout.
+		{name: "own deadline", ex: fakeExtractor{fail: fmt.Errorf("query: %w", context.DeadlineExceeded)}, wantErr: ErrExtract, errHas: "query"},
 		{name: "required key", ex: fakeExtractor{require: true}, wantErr: ErrConfig, errHas: "dir"},
 		{name: "backwards range", ex: fakeExtractor{}, to: m - 1, wantErr: ErrRequest},
 	}

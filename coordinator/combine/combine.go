@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/internal/ordered"
@@ -62,6 +63,12 @@ type Options struct {
 	// Cache, when set, keeps verified practice-months from one Run to the next, so a
 	// long-running coordinator re-reads and re-verifies only files it has not seen.
 	Cache *Cache
+	// Keep is how many published combined outputs are kept (the revision history); older
+	// ones, and what an interrupted combine left, are pruned. Zero means DefaultKeep.
+	Keep int
+	// Now is the coordinator's clock; nil means time.Now. A run created more than
+	// MaxClockSkew after it, or covering a month after its month, is quarantined.
+	Now func() time.Time
 }
 
 // Pointer is federation/current.json: it names the newest combined output.
@@ -94,6 +101,11 @@ type ObjectRef struct {
 type Result struct {
 	Pointer Pointer
 	Report  *Report
+	// Pruned counts the objects the retention setting removed; PruneErr says why recording
+	// the history or pruning failed (the figures are published all the same; both are tried
+	// again by the next combine).
+	Pruned   int
+	PruneErr error
 }
 
 // Run combines every practice's newest verified submissions in st, trusting the registry
@@ -109,6 +121,9 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	}
 	if opts.Limits.MaxObjectBytes <= 0 {
 		opts.Limits = formats.DefaultLimits
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	reg, err := registry.Load(ctx, st, coordinator)
 	if err != nil {
@@ -153,10 +168,12 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 		return nil, err
 	}
 	res, err := c.finish(ctx, manifests)
-	if err == nil {
-		opts.Cache.end()
+	if err != nil {
+		return nil, err
 	}
-	return res, err
+	opts.Cache.end()
+	res.Pruned, res.PruneErr = record(ctx, st, res.Pointer, opts.Keep, opts.Now())
+	return res, nil
 }
 
 // practiceOfKey returns the practice segment of a key under practices/, if it is a valid id.
@@ -256,6 +273,10 @@ func (c *combiner) readManifest(ctx context.Context, key string) (manifestResult
 		return r, nil
 	}
 	from, to, _ := m.Months() // validated with the manifest
+	if err := checkClock(m, to, c.opts.Now()); err != nil {
+		r.err = err
+		return r, nil
+	}
 	r.m = &manifest{Manifest: m, from: from, to: to, key: key, sha256: r.sha256, keyID: env.KeyID}
 	return r, nil
 }

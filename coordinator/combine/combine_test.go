@@ -792,7 +792,9 @@ func TestDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, in := range infos {
-			out[in.Key] = f.get(in.Key)
+			if in.Key != combine.HistoryKey { // a log of when each output was published
+				out[in.Key] = f.get(in.Key)
+			}
 		}
 		return out
 	}

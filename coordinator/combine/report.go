@@ -112,6 +112,7 @@ var quarantineKinds = []struct {
 	{formats.ErrSchema, "schema"},
 	{formats.ErrCorrupt, "corrupt"},
 	{ErrPolicy, "policy"},
+	{ErrFuture, "future"},
 	{formats.ErrValue, "invalid_value"},
 	{objstore.ErrNotFound, "missing"},
 	{objstore.ErrBadKey, "bad_key"},

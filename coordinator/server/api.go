@@ -385,12 +385,18 @@ func (s *Server) handleRevisions(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, &badRequest{"a federation figure's revisions need one measure= and one month=; a practice's runs need practice= (and optionally month=)"})
 		return
 	}
-	revs, err := s.hist.figure(r.Context(), snap.ptr.ID, month, ms[0])
+	revs, skipped, err := s.hist.figure(r.Context(), snap.ptr.ID, month, ms[0])
 	if err != nil {
 		s.writeErr(w, err)
 		return
 	}
-	writeTable(w, v.Get("format"), envelope(snap), revs)
+	env := envelope(snap)
+	if len(skipped) > 0 {
+		env["skipped"] = skipped
+		env["skipped_reason"] = "these published outputs could not be read (pruned or damaged since); their revisions are left out"
+		s.opts.Logger.Warn("revision history: outputs could not be read", "outputs", skipped)
+	}
+	writeTable(w, v.Get("format"), env, revs)
 }
 
 // Meta is the answer of /api/meta: what the caller may ask about.

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,50 +59,48 @@ func (h *history) observe(s *snapshot) {
 	h.by[s.ptr.ID] = totals
 }
 
-// figure returns the revisions of one federation figure, newest first.
-func (h *history) figure(ctx context.Context, current string, month formats.Month, measure string) ([]FigureRevision, error) {
-	infos, err := h.st.List(ctx, combine.CombinedPrefix)
+// figure returns the revisions of one federation figure, newest first, from the combined
+// outputs that were published (federation/history.json; an output a combine wrote but never
+// published is not a revision). An output that cannot be read (pruned meanwhile, damaged) is
+// skipped and named in skipped, never an error for the whole answer.
+func (h *history) figure(ctx context.Context, current string, month formats.Month, measure string) (res []FigureRevision, skipped []string, err error) {
+	hist, err := combine.ReadHistory(ctx, h.st)
 	if err != nil {
-		return nil, fmt.Errorf("list combined outputs: %w", err)
+		return nil, nil, err
 	}
-	var outs []objstore.Info
-	for _, in := range infos {
-		if strings.HasSuffix(in.Key, "/"+combine.FederationArrow) {
-			outs = append(outs, in)
-		}
-	}
-	slices.SortFunc(outs, func(a, b objstore.Info) int { return b.Modified.Compare(a.Modified) })
+	outs := hist.Outputs
 	if len(outs) > maxHistory {
 		outs = outs[:maxHistory]
 	}
-	res := []FigureRevision{}
-	for _, in := range outs {
-		id := strings.TrimSuffix(strings.TrimPrefix(in.Key, combine.CombinedPrefix), "/"+combine.FederationArrow)
-		totals, err := h.output(ctx, id, in)
+	res = []FigureRevision{}
+	for _, e := range outs {
+		ref := e.Prefix() + combine.FederationArrow
+		totals, err := h.output(ctx, e.ID, ref)
 		if err != nil {
-			return nil, err
+			skipped = append(skipped, e.ID)
+			continue
 		}
 		f, ok := totals[totalKey{month.String(), measure}]
 		if !ok {
 			continue
 		}
-		res = append(res, FigureRevision{Combined: id, CombinedAt: in.Modified.UTC().Format(time.RFC3339), Month: f.Period,
+		res = append(res, FigureRevision{Combined: e.ID, CombinedAt: e.Published.UTC().Format(time.RFC3339), Month: f.Period,
 			Measure: f.Measure, Status: f.Status, Count: f.Count, Lower: f.Lower, Upper: f.Upper, PublishedSum: f.PublishedSum,
-			Method: f.Method, Practices: f.Practices, Current: id == current})
+			Method: f.Method, Practices: f.Practices, Current: e.ID == current})
 	}
-	return res, nil
+	return res, skipped, nil
 }
 
-func (h *history) output(ctx context.Context, id string, in objstore.Info) (map[totalKey]figures.Figure, error) {
+func (h *history) output(ctx context.Context, id, key string) (map[totalKey]figures.Figure, error) {
 	h.mu.Lock()
 	o := h.by[id]
 	h.mu.Unlock()
 	if o != nil {
 		return o, nil
 	}
-	data, _, err := h.st.Get(ctx, in.Key, max(in.Size, 1))
+	data, _, err := h.st.Get(ctx, key, 256<<20)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", in.Key, err)
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	o = map[totalKey]figures.Figure{}
 	_, err = combine.ReadFederationTable(data, func(f *figures.Figure) error {
@@ -114,7 +110,7 @@ func (h *history) output(ctx context.Context, id string, in objstore.Info) (map[
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", in.Key, err)
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	h.mu.Lock()
 	h.by[id] = o

@@ -479,6 +479,13 @@ func (s *Server) handleTokenAdd(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, &badRequest{`send JSON: {"name": "...", "role": "lead|practice|admin", "practice": "A81001"}`})
 		return
 	}
+	if req.Role != RolePractice {
+		// A token that sees every practice's figures, or mints tokens, is made only on the
+		// coordinator's own machine: an admin token over the network cannot make itself a
+		// lead.
+		s.writeErr(w, &forbidden{fmt.Sprintf("the API makes practice tokens only; a %s token is made on the coordinator's machine with 'tributary-coordinator tokens add --role %s'", req.Role, req.Role)})
+		return
+	}
 	secret, tok, err := s.opts.Tokens.Add(req.Name, req.Role, req.Practice, time.Now())
 	if err != nil {
 		s.writeErr(w, &badRequest{err.Error()})

@@ -285,8 +285,23 @@ func TestAdminManagesTokensOnly(t *testing.T) {
 			t.Errorf("GET /api/tokens as %s: %d, want 403", role, code)
 		}
 	}
-	// Make a lead token over the API, use it, revoke it, and it stops working.
-	req, _ := http.NewRequest("POST", f.http.URL+"/api/tokens", strings.NewReader(`{"name":"new lead","role":"lead"}`))
+	// An admin token cannot make a lead or admin token over the network: that is done on
+	// the coordinator's machine.
+	for _, role := range []string{RoleLead, RoleAdmin} {
+		req, _ := http.NewRequest("POST", f.http.URL+"/api/tokens", strings.NewReader(`{"name":"new","role":"`+role+`"}`))
+		req.Header.Set("Authorization", "Bearer "+f.tokens[RoleAdmin])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "tokens add --role "+role) {
+			t.Errorf("POST a %s token as admin: %d %s, want 403 saying how", role, resp.StatusCode, body)
+		}
+	}
+	// Make a practice token over the API, use it, revoke it, and it stops working.
+	req, _ := http.NewRequest("POST", f.http.URL+"/api/tokens", strings.NewReader(`{"name":"new practice","role":"practice","practice":"`+f.own+`"}`))
 	req.Header.Set("Authorization", "Bearer "+f.tokens[RoleAdmin])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,11 +1,10 @@
 // Command tributary-agent is the practice service: it extracts, aggregates, protects, signs
-// and uploads a practice's monthly figures. Run it with no arguments for help.
+// and uploads a practice's monthly figures. Run it with -h for its commands.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,71 +12,83 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/tributary-health/tributary/agent"
 	"github.com/tributary-health/tributary/agent/config"
 	"github.com/tributary-health/tributary/agent/service"
 	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/agent/status"
-	"github.com/tributary-health/tributary/plugins/conformance"
+	"github.com/tributary-health/tributary/internal/cli"
 )
 
-const usage = `tributary-agent: a practice's Tributary service.
-
-Usage:
-  tributary-agent run --config FILE          run on the schedule in the foreground (what the
-                                             service runs); --once: one run now, then exit
-  tributary-agent status --config FILE       what the agent is doing, in plain words, and
-                                             what, if anything, to do (exit status 3 if so)
-  tributary-agent service install|uninstall|start|stop|status --config FILE
-                                             run the agent as a system service (systemd on
-                                             Linux, the Service Control Manager on Windows)
-  tributary-agent config sample              print a commented sample configuration
-  tributary-agent config check --config FILE check a configuration and say what is wrong
-  tributary-agent keys init --out DIR        create the practice's signing key pair
-  tributary-agent plugin check PATH [--config FILE] [--from YYYY-MM --to YYYY-MM]
-                                             run a plugin against the contract and report
-  tributary-agent releases --config FILE     list what has left the practice (release log)
-
-Logs go to stderr (run --log-file FILE for a file); --log-format json gives structured logs.
-`
-
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Execute(ctx, newRoot(), os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
+// run runs a command line in-process and returns its exit code (the tests' entry point).
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, usage)
-		return 0
+	return cli.Execute(context.Background(), newRoot(), args, stdout, stderr)
+}
+
+// newRoot builds the whole command tree.
+func newRoot() *cobra.Command {
+	root := cli.NewRoot("tributary-agent", "A practice's Tributary service",
+		`tributary-agent is a practice's Tributary service. Its plugins read the practice's own data;
+it counts them by month, age band and sex, protects the counts with disclosure control, signs
+them with the practice's key and uploads only those counts to the federation's store.
+
+First steps:
+  tributary-agent keys init --out /etc/tributary
+  tributary-agent config sample > /etc/tributary/agent.toml   (then edit it)
+  tributary-agent config check --config /etc/tributary/agent.toml
+  tributary-agent run --once --config /etc/tributary/agent.toml
+  tributary-agent service install --config /etc/tributary/agent.toml
+`)
+	root.AddCommand(runCmd(), statusCmd(), serviceCmd(), configCmd(), keysCmd(), pluginCmd(), releasesCmd())
+	return root
+}
+
+// addConfigFlag declares --config, the agent's configuration file, which most commands read.
+func addConfigFlag(fs *pflag.FlagSet, path *string) {
+	fs.StringVar(path, "config", "", "the agent's configuration file (TOML; 'tributary-agent config sample' prints one)")
+}
+
+// loadConfig reads the --config file, or says how to give one.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, cli.Usagef("give the agent's configuration file with --config FILE (write one with 'tributary-agent config sample > agent.toml')")
 	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = cmdRun(args[1:], stdout, stderr)
-	case "config":
-		err = cmdConfig(args[1:], stdout)
-	case "keys":
-		err = cmdKeys(args[1:], stdout)
-	case "plugin":
-		if len(args) < 2 || args[1] != "check" {
-			err = errors.New("usage: tributary-agent plugin check PATH [--config FILE]")
-			break
-		}
-		return conformance.Main(args[2:], stdout, stderr)
-	case "releases":
-		err = cmdReleases(args[1:], stdout)
-	case "status":
-		return cmdStatus(args[1:], stdout, stderr)
-	case "service":
-		err = cmdService(args[1:], stdout, stderr)
-	default:
-		err = fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+	return config.Load(path)
+}
+
+func runCmd() *cobra.Command {
+	var cfgPath, logFormat, logFile string
+	var once bool
+	c := &cobra.Command{
+		Use:   "run --config FILE [--once]",
+		Short: "Run on the schedule in the foreground (what the service runs), or once now with --once",
+		Long: `Run runs the agent in the foreground on the schedule in the configuration, which is what the
+installed service does. With --once it makes one run now, prints what each plugin supplied,
+what was not counted and why, and what was uploaded, then exits.
+
+A run that cannot be uploaded stays in the spool and goes with the next attempt. While the
+service runs, --once is refused: stop the service first.`,
+		Example: "  tributary-agent run --once --config /etc/tributary/agent.toml",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdRun(cmd.Context(), cfgPath, once, logFormat, logFile, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "tributary-agent:", err)
-		return 1
-	}
-	return 0
+	addConfigFlag(c.Flags(), &cfgPath)
+	c.Flags().BoolVar(&once, "once", false, "run once now and exit, instead of on the schedule")
+	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	c.Flags().StringVar(&logFile, "log-file", "", "append logs to this file instead of stderr")
+	return c
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {
@@ -87,35 +98,26 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	once := fs.Bool("once", false, "run once now and exit, instead of on the schedule")
-	cfgPath := fs.String("config", "", "configuration file")
-	logFormat := fs.String("log-format", "text", "text or json")
-	logFile := fs.String("log-file", "", "append logs to this file instead of stderr")
-	if err := fs.Parse(args); err != nil {
-		return err
+func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile string, stdout, stderr io.Writer) error {
+	if logFormat != "text" && logFormat != "json" {
+		return cli.Usagef("--log-format %q: choose text or json", logFormat)
 	}
-	if *cfgPath == "" {
-		return errors.New("run: --config FILE is required (see 'tributary-agent config sample')")
-	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
 	}
 	logw := stderr
-	if *logFile != "" {
-		f, err := os.OpenFile(*logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
-			return fmt.Errorf("log file: %w", err)
+			return fmt.Errorf("cannot open the log file: %w", err)
 		}
 		defer f.Close()
 		logw = f
 	}
-	log := newLogger(logw, *logFormat)
-	if *once && cfg.Listen != config.ListenOff && status.Healthy(context.Background(), cfg.Listen) {
-		return fmt.Errorf("run --once: the service is running over this spool (it answers on %s) and runs on its schedule; to run now, stop it ('tributary-agent service stop --config %s'), run --once, then start it again", cfg.Listen, *cfgPath)
+	log := newLogger(logw, logFormat)
+	if once && cfg.Listen != config.ListenOff && status.Healthy(ctx, cfg.Listen) {
+		return fmt.Errorf("the service is running over this spool (it answers on %s) and runs on its schedule; to run now, stop it ('tributary-agent service stop --config %s'), run --once, then start it again", cfg.Listen, cfgPath)
 	}
 	serve := func(ctx context.Context) error {
 		// Before Open, which discards runs left incomplete: only by a dead agent, never by
@@ -133,7 +135,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if !*once {
+		if !once {
 			return r.Serve(ctx)
 		}
 		rep, err := r.Once(ctx)
@@ -147,11 +149,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the run is saved in the spool but could not be uploaded yet (%v); it is sent by the next run", rep.UploadErr)
 		}
 		if rep.Failed() {
-			return errors.New("one or more plugins failed; see above")
+			return errors.New("one or more plugins failed (see above); fix them and run again: the others' figures were uploaded")
 		}
 		return nil
 	}
-	if !*once {
+	if !once {
 		if handled, err := service.RunManaged(service.DefaultName, serve); handled {
 			if err != nil {
 				log.Error("service failed", "error", err)
@@ -159,8 +161,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return serve(ctx)
 }
 
@@ -181,66 +181,93 @@ func printReport(w io.Writer, rep *agent.RunReport) {
 	fmt.Fprintf(w, "  uploaded: %d run(s), %d object(s), %d bytes; %d run(s) waiting\n", rep.Upload.RunsSent, rep.Upload.FilesSent, rep.Upload.BytesSent, rep.Upload.RunsPending)
 }
 
-func cmdConfig(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: tributary-agent config sample | config check --config FILE")
-	}
-	switch args[0] {
-	case "sample":
-		fmt.Fprint(stdout, config.Sample())
-		return nil
-	case "check":
-		fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-		cfgPath := fs.String("config", "", "configuration file")
-		if err := fs.Parse(args[1:]); err != nil {
+func configCmd() *cobra.Command {
+	g := cli.Group("config", "Print a sample configuration, or check one", "")
+	sample := &cobra.Command{
+		Use:     "sample",
+		Short:   "Print a commented sample configuration",
+		Long:    "Sample prints a commented configuration to start from: the practice id, the key, the store, the spool, the schedule and the plugins.",
+		Example: "  tributary-agent config sample > /etc/tributary/agent.toml",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprint(cmd.OutOrStdout(), config.Sample())
 			return err
-		}
-		if _, err := config.Load(*cfgPath); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "configuration is valid")
-		return nil
+		},
 	}
-	return fmt.Errorf("unknown config command %q", args[0])
+	var cfgPath string
+	check := &cobra.Command{
+		Use:     "check --config FILE",
+		Short:   "Check a configuration and say what is wrong",
+		Long:    "Check reads the configuration and says what is wrong with it, without running anything.",
+		Example: "  tributary-agent config check --config /etc/tributary/agent.toml",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := loadConfig(cfgPath); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			return err
+		},
+	}
+	addConfigFlag(check.Flags(), &cfgPath)
+	g.AddCommand(sample, check)
+	return g
 }
 
-func cmdKeys(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "init" {
-		return errors.New("usage: tributary-agent keys init --out DIR")
+func keysCmd() *cobra.Command {
+	g := cli.Group("keys", "Make the practice's signing key pair", "")
+	var out string
+	initCmd := &cobra.Command{
+		Use:   "init --out DIR",
+		Short: "Make the practice's Ed25519 signing key pair in DIR",
+		Long: `Init writes DIR/practice.key (private, mode 0600: it stays on this machine and is named as
+key_file in the configuration) and DIR/practice.pub (public: send it to the federation lead,
+who registers it). An existing key is never overwritten.`,
+		Example: "  tributary-agent keys init --out /etc/tributary",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return cli.Usagef("give the folder for the keys with --out DIR")
+			}
+			priv, pub, err := agent.InitKeys(out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "private key: %s (keep it on this machine; name it as key_file in the config)\npublic key:  %s (send it to the federation lead to be registered)\n", priv, pub)
+			return nil
+		},
 	}
-	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
-	out := fs.String("out", "", "folder for practice.key and practice.pub")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if *out == "" {
-		return errors.New("keys init: --out DIR is required")
-	}
-	priv, pub, err := agent.InitKeys(*out)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "private key: %s (keep it on this machine; name it as key_file in the config)\npublic key:  %s (send it to the federation lead to be registered)\n", priv, pub)
-	return nil
+	initCmd.Flags().StringVar(&out, "out", "", "folder for practice.key and practice.pub")
+	g.AddCommand(initCmd)
+	return g
 }
 
-func cmdReleases(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("releases", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
+func releasesCmd() *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "releases --config FILE",
+		Short: "List what has left the practice (the release log)",
+		Long: `Releases lists every object the agent has uploaded, oldest first, from the release log in
+the spool: when, the run, the months it covers, its size and where it went.`,
+		Example: "  tributary-agent releases --config /etc/tributary/agent.toml",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			rel, err := spool.View(cfg.Spool).Releases()
+			if err != nil {
+				return err
+			}
+			stdout := cmd.OutOrStdout()
+			fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8s  %s\n", "when (UTC)", "run", "months", "bytes", "object")
+			for _, r := range rel {
+				fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8d  %s/%s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Store, r.Key)
+			}
+			return nil
+		},
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	rel, err := spool.View(cfg.Spool).Releases()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8s  %s\n", "when (UTC)", "run", "months", "bytes", "object")
-	for _, r := range rel {
-		fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8d  %s/%s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Store, r.Key)
-	}
-	return nil
+	addConfigFlag(c.Flags(), &cfgPath)
+	return c
 }

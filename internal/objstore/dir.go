@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/tributary-health/tributary/internal/atomicfile"
 )
 
 // syscallNotDir is what opening a/b/c gives when a/b is a file: no such object either.
@@ -21,12 +24,18 @@ var syscallNotDir = syscall.ENOTDIR
 
 // Dir is a Store in a local directory: the key a/b/c is the file <root>/a/b/c. It is the
 // embedded default, so the whole flow runs on one machine with no server. Writes are atomic
-// (a temporary file in the same directory, synced, then renamed over the old one).
+// (a temporary file in the same directory, synced, then renamed over the old one), and
+// several processes may share one directory.
 type Dir struct {
 	root string
 }
 
-// NewDir returns a store rooted at the directory path, creating it if missing.
+// staleAfter is how old a temporary file must be before NewDir removes it as left by a
+// crash: far longer than any write takes, since another process may be writing it now.
+const staleAfter = time.Hour
+
+// NewDir returns a store rooted at the directory path, creating it if missing, and removes
+// the temporary files that writes interrupted by a crash left in it more than an hour ago.
 func NewDir(path string) (*Dir, error) {
 	if path == "" {
 		return nil, newError("open", "", ErrConfig, nil, "no directory given for the store")
@@ -45,7 +54,27 @@ func NewDir(path string) (*Dir, error) {
 	if !fi.IsDir() {
 		return nil, newError("open", abs, ErrConfig, nil, "the store path is a file, not a directory")
 	}
-	return &Dir{root: abs}, nil
+	d := &Dir{root: abs}
+	d.clean()
+	return d, nil
+}
+
+// clean removes stale temporary files throughout the store. It is best effort: a directory
+// it cannot read keeps its leftovers, which listings skip anyway, and the calls that need
+// that directory report the problem.
+func (d *Dir) clean() {
+	_ = filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if e != nil && e.IsDir() && p != d.root {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() {
+			_, _ = atomicfile.CleanDir(p, staleAfter, legacyTempPrefix)
+		}
+		return nil
+	})
 }
 
 // Root is the store's directory.
@@ -55,53 +84,40 @@ func (d *Dir) path(key string) string {
 	return filepath.Join(d.root, filepath.FromSlash(key))
 }
 
-// Put writes data to a temporary file beside the object, syncs it, renames it into place and
-// syncs the directory, so a crash leaves the old object or the new one.
+// Put writes data with atomicfile.Write (a temporary file beside the object, synced, renamed
+// into place, the directory synced), so a crash leaves the old object or the new one.
 func (d *Dir) Put(ctx context.Context, key string, data []byte) (Info, error) {
 	const op = "put"
 	if err := start(ctx, op, key); err != nil {
 		return Info{}, err
 	}
+	p, err := d.prepare(op, key)
+	if err != nil {
+		return Info{}, err
+	}
+	return d.write(op, key, p, data)
+}
+
+// prepare makes the directory of key's file and returns the file's path.
+func (d *Dir) prepare(op, key string) (string, error) {
 	p := d.path(key)
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscallNotDir) {
-			return Info{}, newError(op, key, ErrBadKey, err, "a directory store cannot hold an object whose key is a prefix of another's key")
+			return "", newError(op, key, ErrBadKey, err, "a directory store cannot hold an object whose key is a prefix of another's key")
 		}
-		return Info{}, dirError(op, key, err, "cannot create the object's directory")
+		return "", dirError(op, key, err, "cannot create the object's directory")
 	}
 	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		return Info{}, newError(op, key, ErrBadKey, nil, "a directory store cannot hold an object whose key is a prefix of another's key")
+		return "", newError(op, key, ErrBadKey, nil, "a directory store cannot hold an object whose key is a prefix of another's key")
 	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return Info{}, dirError(op, key, err, "cannot create a temporary file")
-	}
-	tmpName := tmp.Name()
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return Info{}, dirError(op, key, err, "cannot write the temporary file")
-	}
-	if err := tmp.Sync(); err != nil {
-		return Info{}, dirError(op, key, err, "cannot sync the temporary file")
-	}
-	if err := tmp.Close(); err != nil {
-		return Info{}, dirError(op, key, err, "cannot close the temporary file")
-	}
-	if err := os.Rename(tmpName, p); err != nil {
-		return Info{}, dirError(op, key, err, "cannot rename the temporary file into place")
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return Info{}, dirError(op, key, err, "cannot sync the object's directory")
-	}
+	return p, nil
+}
 
+// write replaces the file p and checks what it then holds.
+func (d *Dir) write(op, key, p string, data []byte) (Info, error) {
+	if err := atomicfile.Write(p, data, 0o600); err != nil {
+		return Info{}, dirError(op, key, err, "cannot write the object")
+	}
 	want := sha256.Sum256(data)
 	got, info, err := d.read(op, key, int64(len(data)))
 	if err != nil {
@@ -211,7 +227,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Info, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if strings.HasPrefix(e.Name(), tempPrefix) {
+		if reserved(e.Name()) {
 			if e.IsDir() {
 				return fs.SkipDir
 			}
@@ -260,7 +276,7 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	}
 	err := os.Remove(p)
 	if err == nil {
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 			return dirError(op, key, err, "cannot sync the object's directory")
 		}
 		return nil

@@ -107,8 +107,8 @@ func keyProblem(key string, isPrefix bool) string {
 		case ".", "..":
 			return "the key has a '.' or '..' segment"
 		}
-		if strings.HasPrefix(s, tempPrefix) {
-			return "the key has a segment starting with " + tempPrefix + ", which is reserved"
+		if reserved(s) {
+			return "the key has a segment starting with '.' and holding '.tmp-', which is reserved for files being written"
 		}
 	}
 	return ""
@@ -122,6 +122,13 @@ func quoteKey(key string) string {
 	return fmt.Sprintf("%q", key)
 }
 
-// tempPrefix starts the names of a directory store's files being written; no key segment may
-// start with it, and listings skip such files.
-const tempPrefix = ".tmp-objstore-"
+// reserved reports whether a key segment is reserved for a directory store's own files: the
+// temporary files of atomicfile.Write (".<name>.tmp-<hex>"), those of earlier versions
+// (legacyTempPrefix) and lock files (".<name>.tmp-lock"). No key may hold one, and listings
+// skip them.
+func reserved(segment string) bool {
+	return strings.HasPrefix(segment, ".") && strings.Contains(segment, ".tmp-")
+}
+
+// legacyTempPrefix started the temporary files of earlier versions of the directory store.
+const legacyTempPrefix = ".tmp-objstore-"

@@ -43,6 +43,7 @@ func (good) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) error {
 		fmt.Println("debugging output that should have gone to stderr")
 	}
 	req.Log.Info("making up patients", "count", n)
+	req.Log.Warn("these patients are not real", "source", "testplugins")
 	return testplugins.Emit(req, w, n)
 }
 

@@ -39,7 +39,8 @@ type Runner struct {
 	wake     chan struct{} // tells the outbox to try now
 }
 
-// New makes a runner for a, keeping the plugin history of an earlier state file.
+// New makes a runner for a, keeping the plugin history of an earlier state file and removing
+// what an interrupted write of it left (the caller holds the spool's lock).
 func New(a *agent.Agent, log *slog.Logger) (*Runner, error) {
 	cfg := a.Config
 	sch, err := schedule.Parse(cfg.Schedule, cfg.Jitter.Duration)
@@ -50,6 +51,9 @@ func New(a *agent.Agent, log *slog.Logger) (*Runner, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{Agent: a, Schedule: sch, Metrics: metrics.New(), Log: log, alarms: map[string]bool{}, wake: make(chan struct{}, 1)}
+	if err := status.Clean(status.Path(cfg.Spool)); err != nil {
+		log.Warn("cannot remove a temporary file an interrupted write of the state file left", "error", err)
+	}
 	if old, err := status.Read(status.Path(cfg.Spool)); err == nil && old != nil {
 		r.state.Plugins = old.Plugins
 		r.state.Upload = old.Upload

@@ -11,8 +11,6 @@
 package spool
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +20,11 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/atomicfile"
 )
+
+// legacyTemp started the temporary files of earlier versions of the spool.
+const legacyTemp = ".tmp-"
 
 // Spool is a folder on the practice machine.
 type Spool struct{ dir string }
@@ -34,9 +36,11 @@ type Run struct {
 	Raw      []byte // the signed manifest envelope
 }
 
-// Open prepares the spool folder and discards incomplete runs (those a crash interrupted
-// before their manifest was written): nothing of them was released, and the next run extracts
-// the same months again. It returns the ids of the runs discarded.
+// Open prepares the spool folder, discards incomplete runs (those a crash interrupted before
+// their manifest was written: nothing of them was released, and the next run extracts the
+// same months again) and removes the temporary files of writes a crash interrupted, in the
+// spool folder (the state file's, say) and in every waiting run. It returns the ids of the
+// runs discarded. Call it only while holding the spool's Lock.
 func Open(dir string) (*Spool, []string, error) {
 	s := &Spool{dir: dir}
 	for _, d := range []string{s.runsDir(), filepath.Join(dir, "sent")} {
@@ -50,7 +54,7 @@ func Open(dir string) (*Spool, []string, error) {
 	}
 	var discarded []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".tmp-") {
+		if strings.HasPrefix(e.Name(), legacyTemp) || atomicfile.IsTemp(e.Name()) {
 			os.RemoveAll(filepath.Join(s.runsDir(), e.Name()))
 			continue
 		}
@@ -59,7 +63,16 @@ func Open(dir string) (*Spool, []string, error) {
 				return nil, nil, fmt.Errorf("spool: cannot discard incomplete run %s: %w", e.Name(), err)
 			}
 			discarded = append(discarded, e.Name())
+			continue
 		}
+		for _, d := range []string{s.runDir(e.Name()), s.sentDir(e.Name())} {
+			if _, err := atomicfile.CleanDir(d, 0, legacyTemp); err != nil {
+				return nil, nil, fmt.Errorf("spool: cannot remove a temporary file left by an interrupted write: %w", err)
+			}
+		}
+	}
+	if _, err := atomicfile.CleanDir(dir, 0, legacyTemp); err != nil {
+		return nil, nil, fmt.Errorf("spool: cannot remove a temporary file left by an interrupted write: %w", err)
 	}
 	return s, discarded, nil
 }
@@ -154,10 +167,15 @@ func (s *Spool) MarkSent(runID, name string) error {
 func (s *Spool) Complete(runID string) error {
 	dst := filepath.Join(s.dir, "sent", runID)
 	os.RemoveAll(dst) // a previous attempt may have been interrupted after copying
-	if err := os.Rename(s.runDir(runID), dst); err != nil {
+	if err := atomicfile.Rename(s.runDir(runID), dst); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	return syncDir(filepath.Join(s.dir, "sent"))
+	for _, d := range []string{filepath.Join(s.dir, "sent"), s.runsDir()} {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	return nil
 }
 
 // Stats describe the outbox for alarms and status.
@@ -185,29 +203,11 @@ func (s *Spool) Stats() (Stats, error) {
 	return st, nil
 }
 
-// writeAtomic writes data to dir/name through a temporary file, fsync and rename, then syncs
-// the folder, so a crash leaves either the old file, the new one or none.
+// writeAtomic replaces dir/name with data through atomicfile, so a crash leaves the old file,
+// the new one or none.
 func writeAtomic(dir, name string, data []byte) error {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, ".tmp-"+name+"-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(filepath.Join(dir, name), data, 0o600); err != nil {
 		return fmt.Errorf("spool: writing %s: %w", name, err)
 	}
-	return syncDir(dir)
+	return nil
 }

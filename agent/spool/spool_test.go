@@ -90,3 +90,42 @@ func TestSentMarkersAndComplete(t *testing.T) {
 		t.Fatalf("releases %+v %v", rel, err)
 	}
 }
+
+// TestOpenRemovesLeftovers: a crash (or a full disk) while writing a complete run's sent
+// marker, the state file or any other spool file leaves a temporary file; the next Open
+// removes it, this version's and an earlier one's, and keeps the run.
+func TestOpenRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "20240201T000000Z-00000001"
+	f, env := signedRun(t, id)
+	if err := s.WriteRun(id, []File{f}, env); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{
+		filepath.Join(dir, ".state.json.tmp-0123456789abcdef"),
+		filepath.Join(dir, "runs", id, ".figures.arrow.tmp-0123456789abcdef"),
+		filepath.Join(dir, "runs", id, "sent", ".figures.arrow.tmp-fedcba9876543210"),
+		filepath.Join(dir, "runs", id, "sent", ".tmp-manifest.json-0a1b2c3d4e5f"),
+	}
+	for _, p := range leftovers {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2, discarded, err := Open(dir)
+	if err != nil || len(discarded) != 0 {
+		t.Fatalf("Open: discarded %v, %v", discarded, err)
+	}
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after Open", p)
+		}
+	}
+	if runs, err := s2.Pending(); err != nil || len(runs) != 1 || s2.IsSent(id, f.Name) {
+		t.Errorf("after Open: pending %d runs (%v), sent marker %v; want the run, unsent", len(runs), err, s2.IsSent(id, f.Name))
+	}
+}

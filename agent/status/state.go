@@ -4,14 +4,14 @@
 package status
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tributary-health/tributary/internal/atomicfile"
 )
 
 // FileName is the state file's name in the spool folder.
@@ -86,20 +86,24 @@ func Read(path string) (*State, error) {
 	return &s, nil
 }
 
-// Write replaces the state file atomically, so a reader sees the old state or the new one.
+// Write replaces the state file atomically and durably (atomicfile.Write), so a reader sees
+// the old state or the new one, and a crash or a full disk never leaves a torn file.
 func Write(path string, s *State) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := path + ".tmp-" + hex.EncodeToString(rnd[:])
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	return nil
+}
+
+// Clean removes the temporary files that Writes of the state file at path left when they
+// were interrupted (a crash, a full disk), including those of earlier versions
+// (state.json.tmp-*). The service calls it when it opens its spool, holding the spool's lock.
+func Clean(path string) error {
+	if err := atomicfile.Clean(path, 0, filepath.Base(path)+".tmp-"); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
 	return nil

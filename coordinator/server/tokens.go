@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/atomicfile"
 )
 
 // Roles a token can hold.
@@ -65,14 +66,22 @@ type Tokens struct {
 var ErrBadToken = errors.New("the token is not known or has been revoked; ask the federation's admin for a new one")
 
 // OpenTokens reads the tokens file at path; a missing file is an empty one, created on the
-// first Add.
+// first Add. It removes the temporary files that writes of the file interrupted by a crash
+// left beside it, once they are a minute old: a server and a 'tokens' command may both be
+// writing the file.
 func OpenTokens(path string) (*Tokens, error) {
 	t := &Tokens{path: path}
 	if _, err := t.read(); err != nil {
 		return nil, err
 	}
+	if err := atomicfile.Clean(path, time.Minute, legacyTokensTemp); err != nil {
+		return nil, fmt.Errorf("remove a temporary file left beside the tokens file: %w", err)
+	}
 	return t, nil
 }
+
+// legacyTokensTemp started the temporary files of earlier versions' writes of the tokens file.
+const legacyTokensTemp = ".tokens-"
 
 func (t *Tokens) read() (*tokensFile, error) {
 	data, err := os.ReadFile(t.path)
@@ -94,7 +103,8 @@ func (t *Tokens) read() (*tokensFile, error) {
 	return &f, nil
 }
 
-// write replaces the file; the caller holds t.mu.
+// write replaces the file durably (atomicfile.Write): a revocation that was reported done
+// survives a crash. The caller holds t.mu.
 func (t *Tokens) write(f *tokensFile) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -105,23 +115,7 @@ func (t *Tokens) write(f *tokensFile) error {
 			return err
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".tokens-*")
-	if err != nil {
-		return fmt.Errorf("write the tokens file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write the tokens file: %w", err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), t.path); err != nil {
+	if err := atomicfile.Write(t.path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write the tokens file: %w", err)
 	}
 	t.byHash = nil // re-read on the next lookup

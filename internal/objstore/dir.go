@@ -113,6 +113,66 @@ func (d *Dir) prepare(op, key string) (string, error) {
 	return p, nil
 }
 
+// PutIf compares and swaps under a lock file beside the object (.<name>.tmp-lock), which
+// other processes sharing the directory take too; the lock file stays for the next writer.
+func (d *Dir) PutIf(ctx context.Context, key string, data []byte, ifSHA256 string) (Info, error) {
+	const op = "put"
+	if err := start(ctx, op, key); err != nil {
+		return Info{}, err
+	}
+	p, err := d.prepare(op, key)
+	if err != nil {
+		return Info{}, err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-lock"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return Info{}, newError(op, key, ErrUnavailable, err, "the operation was cancelled or timed out while waiting for another writer of the object")
+		}
+		return Info{}, dirError(op, key, err, "cannot lock the object for a conditional write")
+	}
+	defer unlock()
+	cur, err := d.hash(op, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if ifSHA256 != Absent {
+			return Info{}, newError(op, key, ErrConflict, nil, "the object was removed since it was read")
+		}
+	case err != nil:
+		return Info{}, err
+	case ifSHA256 == Absent:
+		return Info{}, newError(op, key, ErrConflict, nil, "another writer created the object meanwhile")
+	case cur.SHA256 != ifSHA256:
+		return Info{}, newError(op, key, ErrConflict, nil, "another writer replaced the object meanwhile")
+	}
+	return d.write(op, key, p, data)
+}
+
+// lockFile takes an exclusive lock on the file at path, creating it if missing, waiting for
+// another holder until ctx is done. unlock releases it.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		busy, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if !busy {
+			return func() { f.Close() }, nil // closing the file releases the lock
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 // write replaces the file p and checks what it then holds.
 func (d *Dir) write(op, key, p string, data []byte) (Info, error) {
 	if err := atomicfile.Write(p, data, 0o600); err != nil {
@@ -190,6 +250,10 @@ func (d *Dir) Stat(ctx context.Context, key string) (Info, error) {
 	if err := start(ctx, op, key); err != nil {
 		return Info{}, err
 	}
+	return d.hash(op, key)
+}
+
+func (d *Dir) hash(op, key string) (Info, error) {
 	f, fi, err := d.open(op, key)
 	if err != nil {
 		return Info{}, err

@@ -282,9 +282,46 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) (Info, error) {
 	if err := start(ctx, op, key); err != nil {
 		return Info{}, err
 	}
+	return s.put(ctx, op, key, data, nil)
+}
+
+// PutIf has the server check the condition: If-None-Match: * for an absent object, else
+// If-Match on the ETag of the object whose SHA-256 was just checked, so a replacement between
+// the check and the upload fails the upload.
+func (s *S3) PutIf(ctx context.Context, key string, data []byte, ifSHA256 string) (Info, error) {
+	const op = "put"
+	if err := start(ctx, op, key); err != nil {
+		return Info{}, err
+	}
+	if ifSHA256 == Absent {
+		return s.put(ctx, op, key, data, func(o *minio.PutObjectOptions) { o.SetMatchETagExcept("*") })
+	}
+	st, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{Checksum: true})
+	if err != nil {
+		err = s.error(op, key, err)
+		if errors.Is(err, ErrNotFound) {
+			return Info{}, newError(op, key, ErrConflict, nil, "the object was removed since it was read")
+		}
+		return Info{}, err
+	}
+	if st.ETag == "" {
+		return Info{}, newError(op, key, ErrConfig, nil, "the server gives the object no ETag, so it cannot be replaced on a condition")
+	}
+	cur, err := s.shaOf(ctx, op, key, st)
+	if err != nil {
+		return Info{}, err
+	}
+	if cur != ifSHA256 {
+		return Info{}, newError(op, key, ErrConflict, nil, "another writer replaced the object meanwhile")
+	}
+	return s.put(ctx, op, key, data, func(o *minio.PutObjectOptions) { o.SetMatchETag(st.ETag) })
+}
+
+// put uploads data; cond, when not nil, adds a precondition, whose failure is ErrConflict.
+func (s *S3) put(ctx context.Context, op, key string, data []byte, cond func(*minio.PutObjectOptions)) (Info, error) {
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
-	up, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+	opts := minio.PutObjectOptions{
 		UserMetadata: map[string]string{metaSHA256: hexSum},
 		ContentType:  "application/octet-stream",
 		Checksum:     minio.ChecksumSHA256,
@@ -292,8 +329,15 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) (Info, error) {
 		// whole content rather than of parts.
 		DisableMultipart:     true,
 		ServerSideEncryption: s.sse,
-	})
+	}
+	if cond != nil {
+		cond(&opts)
+	}
+	up, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	if err != nil {
+		if cond != nil && preconditionFailed(err) {
+			return Info{}, newError(op, key, ErrConflict, nil, "another writer replaced the object meanwhile")
+		}
 		return Info{}, s.error(op, key, err)
 	}
 	b64 := base64.StdEncoding.EncodeToString(sum[:])
@@ -389,33 +433,53 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, s.error(op, key, err)
 	}
-	info := Info{Key: key, Size: st.Size, SHA256: storedSHA(st), Modified: st.LastModified.UTC()}
-	if info.SHA256 != "" {
-		return info, nil
+	sum, err := s.shaOf(ctx, op, key, st)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{Key: key, Size: st.Size, SHA256: sum, Modified: st.LastModified.UTC()}, nil
+}
+
+// shaOf returns the SHA-256 of the object st describes: the one Put recorded, else a
+// full-object checksum the server kept, else by reading the object (that very version).
+func (s *S3) shaOf(ctx context.Context, op, key string, st minio.ObjectInfo) (string, error) {
+	if sum := storedSHA(st); sum != "" {
+		return sum, nil
 	}
 	if st.ChecksumSHA256 != "" && !strings.EqualFold(st.ChecksumMode, "COMPOSITE") {
 		if b, err := base64.StdEncoding.DecodeString(st.ChecksumSHA256); err == nil && len(b) == sha256.Size {
-			info.SHA256 = hex.EncodeToString(b)
-			return info, nil
+			return hex.EncodeToString(b), nil
 		}
 	}
 	var gopts minio.GetObjectOptions
 	if st.ETag != "" {
 		if err := gopts.SetMatchETag(st.ETag); err != nil {
-			return Info{}, s.error(op, key, err)
+			return "", s.error(op, key, err)
 		}
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, gopts)
 	if err != nil {
-		return Info{}, s.error(op, key, err)
+		return "", s.error(op, key, err)
 	}
 	defer obj.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, obj); err != nil {
-		return Info{}, s.error(op, key, err)
+		return "", s.error(op, key, err)
 	}
-	info.SHA256 = hex.EncodeToString(h.Sum(nil))
-	return info, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// preconditionFailed reports whether the server refused a conditional write because the
+// object is not the one named: 412, or 409 when another conditional write won the race.
+func preconditionFailed(err error) bool {
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.Code == "PreconditionFailed", resp.Code == "ConditionalRequestConflict":
+		return true
+	case resp.StatusCode == http.StatusPreconditionFailed:
+		return true
+	}
+	return false
 }
 
 // List skips keys that CheckKey refuses (written by other tools), since no method could

@@ -35,6 +35,9 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"EmptyObject", testEmpty},
 		{"LargeObject", testLarge},
 		{"Cancelled", testCancelled},
+		{"PutIfAbsent", testPutIfAbsent},
+		{"PutIfMatch", testPutIfMatch},
+		{"PutIfRace", testPutIfRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -362,5 +365,127 @@ func testCancelled(t *testing.T, s objstore.Store) {
 	}
 	if _, err := s.Stat(context.Background(), "k2"); !errors.Is(err, objstore.ErrNotFound) {
 		t.Errorf("a Put with a cancelled context stored something: Stat = %v", err)
+	}
+}
+
+func sha(data []byte) string { return sum(data) }
+
+// testPutIfAbsent: with Absent, PutIf creates an object and refuses to replace one.
+func testPutIfAbsent(t *testing.T, s objstore.Store) {
+	ctx := context.Background()
+	key := "federation/current.json"
+	first := []byte(`{"id":"first"}`)
+	info, err := s.PutIf(ctx, key, first, objstore.Absent)
+	if err != nil {
+		t.Fatalf("PutIf on a new key: %v", err)
+	}
+	checkInfo(t, "PutIf", info, key, first)
+	_, err = s.PutIf(ctx, key, append([]byte("second "), secret...), objstore.Absent)
+	checkErr(t, "PutIf Absent over an object", err, objstore.ErrConflict, "put", key)
+	if got, _, err := s.Get(ctx, key, 1<<20); err != nil || !bytes.Equal(got, first) {
+		t.Errorf("after a refused PutIf, Get = %q, %v; want the first object", got, err)
+	}
+	if _, err := s.PutIf(ctx, "a//b", first, objstore.Absent); !errors.Is(err, objstore.ErrBadKey) {
+		t.Errorf("PutIf with a bad key = %v, want ErrBadKey", err)
+	}
+}
+
+// testPutIfMatch: PutIf replaces the object the caller read, and nothing else.
+func testPutIfMatch(t *testing.T, s objstore.Store) {
+	ctx := context.Background()
+	key := "federation/registry.json"
+	v1, v2, v3 := []byte("version 1"), []byte("version 2"), []byte("version 3")
+	put(t, s, key, v1)
+	info, err := s.PutIf(ctx, key, v2, sha(v1))
+	if err != nil {
+		t.Fatalf("PutIf with the current SHA-256: %v", err)
+	}
+	checkInfo(t, "PutIf", info, key, v2)
+	// A writer that read version 1 is now stale.
+	_, err = s.PutIf(ctx, key, v3, sha(v1))
+	checkErr(t, "PutIf with a stale SHA-256", err, objstore.ErrConflict, "put", key)
+	if got, _, err := s.Get(ctx, key, 1<<20); err != nil || !bytes.Equal(got, v2) {
+		t.Errorf("after a refused PutIf, Get = %q, %v; want version 2", got, err)
+	}
+	// Same bytes again still match: the condition is on content.
+	put(t, s, key, v2)
+	if _, err := s.PutIf(ctx, key, v3, sha(v2)); err != nil {
+		t.Errorf("PutIf after the same bytes were put again: %v", err)
+	}
+	// A removed object is not the one read.
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PutIf(ctx, key, v1, sha(v3))
+	checkErr(t, "PutIf on a removed object", err, objstore.ErrConflict, "put", key)
+	if _, err := s.Stat(ctx, key); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("a refused PutIf on a removed object stored something: Stat = %v", err)
+	}
+	ctxc, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.PutIf(ctxc, key, v1, objstore.Absent); !errors.Is(err, context.Canceled) {
+		t.Errorf("PutIf with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// testPutIfRace: writers that each read, change and PutIf a counter, retrying on
+// ErrConflict (and on a read that met a replacement), lose no update: PutIf is a
+// compare-and-swap.
+func testPutIfRace(t *testing.T, s objstore.Store) {
+	ctx := context.Background()
+	key := "federation/counter"
+	const writers, each = 6, 4
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	conflicts := make([]int, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				for {
+					data, info, err := s.Get(ctx, key, 100)
+					var n int
+					switch {
+					case errors.Is(err, objstore.ErrUnavailable) && conflicts[w] < 1000:
+						conflicts[w]++ // replaced while being read: read again
+						continue
+					case errors.Is(err, objstore.ErrNotFound):
+						info.SHA256 = objstore.Absent
+					case err != nil:
+						errs[w] = err
+						return
+					default:
+						fmt.Sscan(string(data), &n)
+					}
+					_, err = s.PutIf(ctx, key, fmt.Appendf(nil, "%d", n+1), info.SHA256)
+					if errors.Is(err, objstore.ErrConflict) {
+						conflicts[w]++
+						continue
+					}
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", w, err)
+		}
+	}
+	got, _, err := s.Get(ctx, key, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, c := range conflicts {
+		total += c
+	}
+	t.Logf("%d writers × %d increments: %d conflicts and interrupted reads retried", writers, each, total)
+	if want := fmt.Sprint(writers * each); string(got) != want {
+		t.Errorf("the counter reads %s after %s increments: PutIf lost updates", got, want)
 	}
 }

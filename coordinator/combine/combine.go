@@ -108,10 +108,21 @@ type Result struct {
 	PruneErr error
 }
 
+// ErrSuperseded: another combine published federation/current.json while this one ran, so
+// this one did not replace it (its figures may be newer); nothing it wrote is published.
+var ErrSuperseded = errors.New("another combine published while this one ran")
+
 // Run combines every practice's newest verified submissions in st, trusting the registry
 // signed by coordinator, and stores the outputs and a new federation/current.json. Objects
 // that fail verification are quarantined (listed in the report) and the combine carries on; it
 // fails only when the store itself fails or the registry does not verify.
+//
+// Run publishes only if federation/current.json is still what it was when Run started
+// (objstore's PutIf): a combine running elsewhere at the same time (the service beside a
+// manual combine) never has its newer figures replaced by older ones. If the pointer moved,
+// Run returns an error wrapping ErrSuperseded, naming the combine that published, unless
+// that combine published the very same output; combining again then combines everything
+// both saw.
 func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, opts Options) (*Result, error) {
 	if opts.Policy.Name == "" {
 		opts.Policy = formats.DefaultPolicy
@@ -125,11 +136,20 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// Before anything is read: whatever is published after this was made from inputs at
+	// least as new as this combine's.
+	published, err := st.Stat(ctx, CurrentKey)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		published.SHA256 = objstore.Absent
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", CurrentKey, err)
+	}
 	reg, err := registry.Load(ctx, st, coordinator)
 	if err != nil {
 		return nil, err
 	}
-	c := &combiner{st: st, reg: reg, opts: opts, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{},
+	c := &combiner{st: st, reg: reg, opts: opts, published: published.SHA256, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{},
 		tables: map[string]ObjectRef{}, uses: map[string]InputFile{},
 		engine: figures.New(opts.Policy, opts.Policy.SuppressMax, formats.Measures)}
 	infos, err := st.List(ctx, formats.PracticesPrefix)
@@ -187,10 +207,11 @@ func practiceOfKey(key string) string {
 }
 
 type combiner struct {
-	st     objstore.Store
-	reg    *registry.Loaded
-	opts   Options
-	engine *figures.Engine
+	st        objstore.Store
+	reg       *registry.Loaded
+	opts      Options
+	engine    *figures.Engine
+	published string // SHA-256 of federation/current.json when the combine started, or objstore.Absent
 
 	quarantined  []Quarantined
 	digest       []string // lines naming every input that shaped the output
@@ -674,10 +695,34 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		return nil, err
 	}
 	// The pointer is written last: until it is, readers keep using the previous output.
-	if _, err := c.st.Put(ctx, CurrentKey, pdata); err != nil {
-		return nil, fmt.Errorf("write %s: %w", CurrentKey, err)
+	if err := c.publish(ctx, ptr.ID, pdata); err != nil {
+		return nil, err
 	}
 	return &Result{Pointer: ptr, Report: rep}, nil
+}
+
+// publish replaces federation/current.json with pdata, naming output id, if it is still the
+// pointer this combine started from.
+func (c *combiner) publish(ctx context.Context, id string, pdata []byte) error {
+	_, err := c.st.PutIf(ctx, CurrentKey, pdata, c.published)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, objstore.ErrConflict) {
+		return fmt.Errorf("write %s: %w", CurrentKey, err)
+	}
+	data, _, rerr := c.st.Get(ctx, CurrentKey, 1<<20)
+	if rerr != nil {
+		return fmt.Errorf("%w: %s changed while this combine ran (%v); the figures of this combine (%s) were not published; run combine again", ErrSuperseded, CurrentKey, rerr, id)
+	}
+	other, perr := ParsePointer(data)
+	switch {
+	case perr != nil:
+		return fmt.Errorf("%w: %s was replaced while this combine ran by one this build cannot read (%v); the figures of this combine (%s) were not published; run combine again", ErrSuperseded, CurrentKey, perr, id)
+	case other.ID == id:
+		return nil // another combine of the same inputs published the same output
+	}
+	return fmt.Errorf("%w: %s now names combine %s, and this combine's figures (%s), which may be older, were not published over it; run combine again to publish figures from every submission now in the store", ErrSuperseded, CurrentKey, other.ID, id)
 }
 
 // FederationFigures lists the federation's figures for every period the engine holds

@@ -62,23 +62,31 @@ const MaxHistoryBytes = 8 << 20
 
 // ReadHistory reads federation/history.json; a store without one has an empty history.
 func ReadHistory(ctx context.Context, st objstore.Store) (*History, error) {
-	data, _, err := st.Get(ctx, HistoryKey, MaxHistoryBytes)
+	h, _, err := readHistory(ctx, st)
+	return h, err
+}
+
+// readHistory is ReadHistory that also returns the SHA-256 of what it read (objstore.Absent
+// for no history), for replacing it with PutIf. A history it cannot parse comes with its
+// SHA-256 and the error, so that the next write replaces it.
+func readHistory(ctx context.Context, st objstore.Store) (*History, string, error) {
+	data, info, err := st.Get(ctx, HistoryKey, MaxHistoryBytes)
 	if errors.Is(err, objstore.ErrNotFound) {
-		return &History{FormatVersion: Version}, nil
+		return &History{FormatVersion: Version}, objstore.Absent, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", HistoryKey, err)
+		return nil, "", fmt.Errorf("read %s: %w", HistoryKey, err)
 	}
 	var h History
 	if err := json.Unmarshal(data, &h); err != nil || h.FormatVersion != Version {
-		return nil, fmt.Errorf("%s is not a history of combined format %d; it is rebuilt by the next combine", HistoryKey, Version)
+		return nil, info.SHA256, fmt.Errorf("%s is not a history of combined format %d; it is rebuilt by the next combine", HistoryKey, Version)
 	}
 	for _, e := range h.Outputs {
 		if !idPattern.MatchString(e.ID) {
-			return nil, fmt.Errorf("%s names an output id that is not one; it is rebuilt by the next combine", HistoryKey)
+			return nil, info.SHA256, fmt.Errorf("%s names an output id that is not one; it is rebuilt by the next combine", HistoryKey)
 		}
 	}
-	return &h, nil
+	return &h, info.SHA256, nil
 }
 
 // DefaultKeep is how many published combined outputs are kept when Options.Keep is zero:
@@ -100,23 +108,9 @@ func record(ctx context.Context, st objstore.Store, ptr Pointer, keep int, now t
 	if keep <= 0 {
 		keep = DefaultKeep
 	}
-	h, err := ReadHistory(ctx, st)
-	if err != nil {
-		h = &History{FormatVersion: Version} // a damaged history is rebuilt from here on
-	}
-	h.Outputs = slices.DeleteFunc(h.Outputs, func(e HistoryEntry) bool { return e.ID == ptr.ID })
-	h.Outputs = slices.Insert(h.Outputs, 0, HistoryEntry{ID: ptr.ID, Published: now.UTC(), FirstMonth: ptr.FirstMonth, LastMonth: ptr.LastMonth})
-	var dropped []HistoryEntry
-	if len(h.Outputs) > keep {
-		dropped = slices.Clone(h.Outputs[keep:])
-		h.Outputs = h.Outputs[:keep]
-	}
-	data, err := json.MarshalIndent(h, "", "  ")
+	h, dropped, err := addToHistory(ctx, st, ptr, keep, now)
 	if err != nil {
 		return 0, err
-	}
-	if _, err := st.Put(ctx, HistoryKey, data); err != nil {
-		return 0, fmt.Errorf("write %s: %w", HistoryKey, err)
 	}
 	kept := map[string]bool{}
 	for _, e := range h.Outputs {
@@ -160,4 +154,43 @@ func record(ctx context.Context, st objstore.Store, ptr Pointer, keep int, now t
 		removed++
 	}
 	return removed, nil
+}
+
+// historyAttempts bounds how often addToHistory reads the history again after another
+// combine replaced it in between.
+const historyAttempts = 5
+
+// addToHistory adds the output just published to federation/history.json, newest first,
+// keeping keep outputs, and returns the history written and the outputs it dropped. It
+// replaces the history with PutIf, reading it again when another combine (the service
+// beside a manual one) replaced it meanwhile, so neither loses the other's entry.
+func addToHistory(ctx context.Context, st objstore.Store, ptr Pointer, keep int, now time.Time) (*History, []HistoryEntry, error) {
+	for attempt := 1; ; attempt++ {
+		h, sum, err := readHistory(ctx, st)
+		if h == nil {
+			if sum == "" {
+				return nil, nil, err // the store failed
+			}
+			h = &History{FormatVersion: Version} // a damaged history is rebuilt from here on
+		}
+		h.Outputs = slices.DeleteFunc(h.Outputs, func(e HistoryEntry) bool { return e.ID == ptr.ID })
+		h.Outputs = slices.Insert(h.Outputs, 0, HistoryEntry{ID: ptr.ID, Published: now.UTC(), FirstMonth: ptr.FirstMonth, LastMonth: ptr.LastMonth})
+		var dropped []HistoryEntry
+		if len(h.Outputs) > keep {
+			dropped = slices.Clone(h.Outputs[keep:])
+			h.Outputs = h.Outputs[:keep]
+		}
+		data, err := json.MarshalIndent(h, "", "  ")
+		if err != nil {
+			return nil, nil, err
+		}
+		_, err = st.PutIf(ctx, HistoryKey, data, sum)
+		if errors.Is(err, objstore.ErrConflict) && attempt < historyAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("write %s: %w", HistoryKey, err)
+		}
+		return h, dropped, nil
+	}
 }

@@ -45,28 +45,69 @@ func Load(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey)
 	return &Loaded{Registry: reg, SHA256: hex.EncodeToString(h[:])}, nil
 }
 
-// loadOrNew is Load, with an empty registry for a store that has none.
-func loadOrNew(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey) (*formats.Registry, error) {
+// loadOrNew is Load, with an empty registry for a store that has none, and the SHA-256 of
+// what it read (objstore.Absent for none), for Save.
+func loadOrNew(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey) (*formats.Registry, string, error) {
 	l, err := Load(ctx, st, coordinator)
 	if errors.Is(err, ErrNoRegistry) {
-		return &formats.Registry{FormatVersion: formats.RegistryVersion}, nil
+		return &formats.Registry{FormatVersion: formats.RegistryVersion}, objstore.Absent, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return l.Registry, nil
+	return l.Registry, l.SHA256, nil
 }
 
-// Save signs reg with the coordinator's private key and stores it.
-func Save(ctx context.Context, st objstore.Store, reg *formats.Registry, coordinator ed25519.PrivateKey) error {
+// ErrChanged: the registry was replaced (by another 'registry add' or 'revoke') between
+// reading it and saving the change; nothing was saved.
+var ErrChanged = errors.New("the federation registry changed while it was being updated")
+
+// Save signs reg with the coordinator's private key and stores it, if the stored registry is
+// still the one whose SHA-256 is ifSHA256 (objstore.Absent: there is none): otherwise it
+// saves nothing and returns ErrChanged.
+func Save(ctx context.Context, st objstore.Store, reg *formats.Registry, coordinator ed25519.PrivateKey, ifSHA256 string) error {
 	data, err := formats.SignRegistry(reg, coordinator)
 	if err != nil {
 		return err
 	}
-	if _, err := st.Put(ctx, formats.RegistryKey, data); err != nil {
+	if _, err := st.PutIf(ctx, formats.RegistryKey, data, ifSHA256); err != nil {
+		if errors.Is(err, objstore.ErrConflict) {
+			return fmt.Errorf("write the federation registry: %w (%v)", ErrChanged, err)
+		}
 		return fmt.Errorf("write the federation registry: %w", err)
 	}
 	return nil
+}
+
+// attempts bounds how often Add and Revoke read the registry again after another change
+// landed between their reading and their saving.
+const attempts = 8
+
+// update reads the registry (an empty one if there is none and create is set, else
+// ErrNoRegistry), applies change and saves it on the condition that nobody saved another in
+// between, starting again from the new registry if somebody did.
+func update(ctx context.Context, st objstore.Store, coordinator ed25519.PrivateKey, create bool, change func(*formats.Registry) error) error {
+	pub := coordinator.Public().(ed25519.PublicKey)
+	for attempt := 1; ; attempt++ {
+		reg, sum, err := loadOrNew(ctx, st, pub)
+		if err != nil {
+			return err
+		}
+		if sum == objstore.Absent && !create {
+			return ErrNoRegistry
+		}
+		if err := change(reg); err != nil {
+			return err
+		}
+		err = Save(ctx, st, reg, coordinator, sum)
+		if errors.Is(err, ErrChanged) && attempt < attempts {
+			continue
+		}
+		if errors.Is(err, ErrChanged) {
+			return fmt.Errorf("%w; another change keeps landing first: try again", err)
+		}
+		return err
+	}
 }
 
 // Add registers a practice's public key. A practice may hold several keys (a new key after a
@@ -79,53 +120,54 @@ func Add(ctx context.Context, st objstore.Store, coordinator ed25519.PrivateKey,
 	if e.Name == "" {
 		return e, fmt.Errorf("practice %s: give a display name with --name", practice)
 	}
-	reg, err := loadOrNew(ctx, st, coordinator.Public().(ed25519.PublicKey))
-	if err != nil {
-		return e, err
-	}
-	for _, x := range reg.Practices {
-		if x.KeyID == e.KeyID {
-			return e, fmt.Errorf("key %s is already registered for practice %s; nothing to do", e.KeyID, x.Practice)
+	return e, update(ctx, st, coordinator, true, func(reg *formats.Registry) error {
+		for _, x := range reg.Practices {
+			if x.KeyID == e.KeyID {
+				return fmt.Errorf("key %s is already registered for practice %s; nothing to do", e.KeyID, x.Practice)
+			}
 		}
-	}
-	reg.Practices = append(reg.Practices, e)
-	sortEntries(reg.Practices)
-	reg.Updated = now.UTC()
-	return e, Save(ctx, st, reg, coordinator)
+		reg.Practices = append(reg.Practices, e)
+		sortEntries(reg.Practices)
+		reg.Updated = now.UTC()
+		return nil
+	})
 }
 
 // Revoke marks a practice's keys revoked: the one named by keyID, or every key it holds that
 // is not yet revoked when keyID is empty. Manifests signed with a revoked key are quarantined
 // by every later combine. It returns the entries it revoked.
 func Revoke(ctx context.Context, st objstore.Store, coordinator ed25519.PrivateKey, practice, keyID string, now time.Time) ([]formats.RegistryEntry, error) {
-	reg, err := Load(ctx, st, coordinator.Public().(ed25519.PublicKey))
+	var done []formats.RegistryEntry
+	err := update(ctx, st, coordinator, false, func(reg *formats.Registry) error {
+		done = nil
+		known := false
+		t := now.UTC()
+		for i, e := range reg.Practices {
+			if e.Practice != practice {
+				continue
+			}
+			known = true
+			if (keyID != "" && e.KeyID != keyID) || e.Revoked != nil {
+				continue
+			}
+			reg.Practices[i].Revoked = &t
+			done = append(done, reg.Practices[i])
+		}
+		switch {
+		case !known:
+			return fmt.Errorf("practice %s is not in the registry; 'tributary-coordinator registry list' shows who is", practice)
+		case len(done) == 0 && keyID != "":
+			return fmt.Errorf("practice %s has no unrevoked key %s; 'tributary-coordinator registry list' shows its keys", practice, keyID)
+		case len(done) == 0:
+			return fmt.Errorf("every key of practice %s is already revoked", practice)
+		}
+		reg.Updated = t
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var done []formats.RegistryEntry
-	known := false
-	t := now.UTC()
-	for i, e := range reg.Practices {
-		if e.Practice != practice {
-			continue
-		}
-		known = true
-		if (keyID != "" && e.KeyID != keyID) || e.Revoked != nil {
-			continue
-		}
-		reg.Practices[i].Revoked = &t
-		done = append(done, reg.Practices[i])
-	}
-	switch {
-	case !known:
-		return nil, fmt.Errorf("practice %s is not in the registry; 'tributary-coordinator registry list' shows who is", practice)
-	case len(done) == 0 && keyID != "":
-		return nil, fmt.Errorf("practice %s has no unrevoked key %s; 'tributary-coordinator registry list' shows its keys", practice, keyID)
-	case len(done) == 0:
-		return nil, fmt.Errorf("every key of practice %s is already revoked", practice)
-	}
-	reg.Updated = t
-	return done, Save(ctx, st, reg.Registry, coordinator)
+	return done, nil
 }
 
 func sortEntries(es []formats.RegistryEntry) {

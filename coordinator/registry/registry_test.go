@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,5 +83,50 @@ func TestAddRevokeLoad(t *testing.T) {
 	otherPub, _, _ := formats.GenerateKey()
 	if _, err := registry.Load(ctx, st, otherPub); !errors.Is(err, formats.ErrSignature) || !strings.Contains(err.Error(), "--coordinator-pub") {
 		t.Errorf("wrong coordinator key: %v", err)
+	}
+}
+
+// TestConcurrentChangesAllLand: registry changes made at the same time (two leads adding
+// practices, an add beside a revoke) each read, change and save the registry; none may save
+// over another's change. With a plain Put, most of these adds were lost.
+func TestConcurrentChangesAllLand(t *testing.T) {
+	ctx := context.Background()
+	st, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, coord, _ := formats.GenerateKey()
+	now := time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)
+	first, _, _ := formats.GenerateKey()
+	if _, err := registry.Add(ctx, st, coord, "A00000", "Surgery A00000", first, now); err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n+1)
+	for i := range n {
+		pub, _, _ := formats.GenerateKey()
+		id := fmt.Sprintf("B%05d", i)
+		wg.Go(func() { _, errs[i] = registry.Add(ctx, st, coord, id, "Surgery "+id, pub, now) })
+	}
+	wg.Go(func() { _, errs[n] = registry.Revoke(ctx, st, coord, "A00000", "", now.Add(time.Hour)) })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("change %d: %v", i, err)
+		}
+	}
+	reg, err := registry.Load(ctx, st, coord.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := 0
+	for _, e := range reg.Practices {
+		if e.Revoked != nil {
+			revoked++
+		}
+	}
+	if len(reg.Practices) != n+1 || revoked != 1 {
+		t.Errorf("the registry holds %d practices (%d revoked) after %d concurrent adds and a revoke; want %d, 1 revoked", len(reg.Practices), revoked, n, n+1)
 	}
 }

@@ -221,7 +221,15 @@ func (s *Server) Refresh(ctx context.Context) error {
 	}
 	start := time.Now()
 	before := s.cache.Len()
-	res, err := combine.Run(ctx, s.opts.Store, s.opts.Coordinator, combine.Options{Policy: s.opts.Policy, Cache: s.cache})
+	opts := combine.Options{Policy: s.opts.Policy, Cache: s.cache}
+	res, err := combine.Run(ctx, s.opts.Store, s.opts.Coordinator, opts)
+	if errors.Is(err, combine.ErrSuperseded) {
+		// A manual combine published while this one ran, perhaps from older submissions
+		// than this one's: combine once more, from everything now in the store (the cache
+		// makes it quick), rather than serve figures that may be older than the store's.
+		s.opts.Logger.Info("another combine published while this one ran; combining again", "detail", err)
+		res, err = combine.Run(ctx, s.opts.Store, s.opts.Coordinator, opts)
+	}
 	if err != nil {
 		return s.fail(fmt.Errorf("combine: %w", err))
 	}

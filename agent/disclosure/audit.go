@@ -57,16 +57,21 @@ func families(measures []string) [][]int {
 
 // auditOrder is the order in which the audit decides values, as (period kind, shape kind)
 // classes: the ones the federation needs most first, since the first decided are the most
-// likely to be published. Month totals, then year and quarter totals, sex margins, band
-// margins, and quarter or year fine cells. Month fine cells are never decided: they are
-// always published.
+// likely to be published. Month totals, sex margins and band margins first (the
+// coordinator's age-standardised rates need the band margins, and a quarter or year value
+// it cannot have it can bound by summing months); then year and quarter totals, sex
+// margins and band margins; then quarter and year fine cells. Deciding the months first
+// also keeps their decisions simple: while no quarter or year value is decided, months
+// constrain each other through nothing, so a month value's buckets need only that month's
+// witnesses. Month fine cells are never decided: they are always published.
 var auditOrder = [...]struct {
 	kind  formats.PeriodKind
 	shape int // shapeKind
 }{
-	{formats.KindMonth, 3}, {formats.KindYear, 3}, {formats.KindQuarter, 3},
-	{formats.KindYear, 2}, {formats.KindQuarter, 2}, {formats.KindMonth, 2},
-	{formats.KindYear, 1}, {formats.KindQuarter, 1}, {formats.KindMonth, 1},
+	{formats.KindMonth, 3}, {formats.KindMonth, 2}, {formats.KindMonth, 1},
+	{formats.KindYear, 3}, {formats.KindQuarter, 3},
+	{formats.KindYear, 2}, {formats.KindQuarter, 2},
+	{formats.KindYear, 1}, {formats.KindQuarter, 1},
 	{formats.KindYear, 0}, {formats.KindQuarter, 0},
 }
 
@@ -93,7 +98,7 @@ func auditFamily(t *Table, pol formats.Policy, p *Published, meas []int) error {
 	if len(f.protIDs) == 0 {
 		return nil
 	}
-	if !f.canonical() {
+	if !f.canonical() || !f.initPropagation() {
 		// The month counts break a relation the audit assumes (no agent aggregation does
 		// that). Without the relation the attacker the audit models knows less, which is
 		// the direction that can fail to protect; so refuse rather than guess.
@@ -150,7 +155,7 @@ func (f *family) setWitness(v int32, w []move) {
 
 // slice states.
 const (
-	sliceOut  = iota // no consistent table puts the value in the bucket (by the bounds)
+	sliceOut  = iota // no consistent table puts the value in the bucket (proved by propagation)
 	sliceLost        // the search found no table in the bucket: treated as bad
 	sliceBad         // publishing the bucket would pin a protected value
 	sliceOK          // every protected value has a witness inside the slice
@@ -182,8 +187,10 @@ func (f *family) prev(b bucket) bucket { return bucketOf(f.pol, b.lo-1) }
 //
 // The rule. Let P be the tables consistent with everything decided before v, and for a
 // bucket b let P_b be those in which v falls in b. Bucket b is bad if some protected value
-// takes one value only over P_b: publishing v in b would pin it. v is published iff
-// neither its own bucket nor an adjacent one is bad; otherwise it is withheld. The audit
+// takes one value only over P_b: publishing v in b would pin it. A bucket that propagation
+// proves P_b empty for is no possible outcome: it is neither bad nor anyone's neighbour.
+// v is published iff neither its own bucket nor the nearest possible bucket either side is
+// bad; otherwise it is withheld. The audit
 // evaluates buckets from public values only (the canonical point, never the true table),
 // so whether v is withheld depends on the truth only through v's own bucket, and the set of
 // buckets where v is withheld contains a good bucket beside every bad one: seeing "withheld"
@@ -196,13 +203,13 @@ func (f *family) decide(v int) bool {
 		return true // a sum of published zeros: zero, and known to be
 	}
 	bt := bucketOf(f.pol, f.gTrue[g])
-	if f.lo[g] >= bt.lo && f.hi[g] <= bt.hi && (f.prot[g] || !protects(f.pol, bt)) {
+	lb, ub := f.prop.pl[g], f.prop.ph[g]
+	if lb >= bt.lo && ub <= bt.hi && (f.prot[g] || !protects(f.pol, bt)) {
 		// The published values already place it in this bucket: it adds nothing (and if
 		// the bucket is a protected one, the group already has a witness).
 		return true
 	}
 	f.stats.Decided++
-	lb, ub := f.bounds(g)
 	f.limLo, f.limHi = minSum, maxSum
 	memo := map[int64]*sliceEval{}
 	eval := func(b bucket) *sliceEval {
@@ -213,10 +220,29 @@ func (f *family) decide(v int) bool {
 		memo[b.lo] = e
 		return e
 	}
-	isBad := func(b bucket) bool { return eval(b).bad() }
-	inS := func(b bucket) bool {
-		return isBad(b) || (b.lo > 0 && isBad(f.prev(b))) || isBad(f.next(b))
+	// The neighbours of a bucket are the nearest buckets either side that are not proven
+	// infeasible: a bucket no consistent table reaches is no possible outcome, so it can
+	// neither leak nor hide anything. ok is false when there is none.
+	prev := func(b bucket) (bucket, bool) {
+		for b.lo > 0 && b.lo > lb {
+			b = f.prev(b)
+			if eval(b).state != sliceOut {
+				return b, true
+			}
+		}
+		return b, false
 	}
+	next := func(b bucket) (bucket, bool) {
+		for b.hi < ub {
+			b = f.next(b)
+			if eval(b).state != sliceOut {
+				return b, true
+			}
+		}
+		return b, false
+	}
+	isBad := func(b bucket, ok bool) bool { return ok && eval(b).bad() }
+	inS := func(b bucket) bool { return isBad(b, true) || isBad(prev(b)) || isBad(next(b)) }
 	if !inS(bt) {
 		f.commit(g, eval(bt), bt.lo, bt.hi)
 		return true
@@ -225,17 +251,17 @@ func (f *family) decide(v int) bool {
 	// falls in the run is withheld alike and leads to the same state, so the walk must not
 	// depend on where in the run it starts.
 	low := bt
-	for low.lo > 0 {
-		p := f.prev(low)
-		if p.hi < lb || !inS(p) {
+	for {
+		p, ok := prev(low)
+		if !ok || !inS(p) {
 			break
 		}
 		low = p
 	}
 	high := bt
 	for {
-		q := f.next(high)
-		if q.lo > ub || !inS(q) {
+		q, ok := next(high)
+		if !ok || !inS(q) {
 			break
 		}
 		high = q
@@ -247,8 +273,9 @@ func (f *family) decide(v int) bool {
 			return false
 		}
 	}
-	// No good bucket in the run: it then spans every bucket the bounds allow, so knowing v
-	// is in it is knowing nothing new.
+	// No good bucket in the run. A run ends where the next possible bucket is not
+	// withheld, and that bucket's neighbour in the run is then good; so a run with none
+	// spans every possible bucket, and knowing v is in it is knowing nothing new.
 	return false
 }
 
@@ -257,6 +284,7 @@ func (f *family) decide(v int) bool {
 func (f *family) commit(g int32, e *sliceEval, lo, hi int64) {
 	f.shift(e.d, 1)
 	f.lo[g], f.hi[g] = max(f.lo[g], lo), min(f.hi[g], hi)
+	f.narrowState(g, lo, hi)
 	for _, w := range e.wits {
 		f.setWitness(w.v, w.moves)
 	}
@@ -267,9 +295,10 @@ func (f *family) commit(g int32, e *sliceEval, lo, hi int64) {
 	}
 }
 
-// eval examines bucket b for group g: it moves the canonical point into the slice (if it
-// can), and checks that every protected value, and g itself if b is a protected bucket,
-// still has a witness there. It leaves the state as it found it.
+// eval examines bucket b for group g: first by propagation (which may prove the slice
+// empty, or a protected value pinned in it), then by search: it moves the canonical point
+// into the slice (if it can), and checks that every protected value, and g itself if b is a
+// protected bucket, still has a witness there. It leaves the state as it found it.
 func (f *family) eval(g int32, b bucket, lb, ub int64) *sliceEval {
 	e := &sliceEval{b: b}
 	lo, hi := max(b.lo, lb), min(b.hi, ub)
@@ -278,6 +307,16 @@ func (f *family) eval(g int32, b bucket, lb, ub int64) *sliceEval {
 		return e
 	}
 	f.stats.Slices++
+	selfProt := protects(f.pol, b) && !f.prot[g]
+	if feasible, pinned := f.tryBucket(g, lo, hi, selfProt); !feasible {
+		// Propagation proves that no consistent table puts g in b.
+		e.state = sliceOut
+		return e
+	} else if pinned {
+		// Propagation proves that publishing b would pin a protected value.
+		e.state = sliceBad
+		return e
+	}
 	saveLo, saveHi := f.lo[g], f.hi[g]
 	defer func() {
 		f.shift(e.d, -1)
@@ -307,7 +346,7 @@ func (f *family) eval(g int32, b bucket, lb, ub int64) *sliceEval {
 		}
 		e.wits = append(e.wits, pendingWitness{v, w})
 	}
-	if protects(f.pol, b) && !f.prot[g] {
+	if selfProt {
 		if e.self = f.findWitness(g); e.self == nil {
 			e.state = sliceBad
 			return e
@@ -365,68 +404,4 @@ func (f *family) flagged(g int32, d []move) []int32 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// bounds returns an interval that every consistent table puts group g's sum in, from
-// public values only: the month buckets of its cells, what is decided of g, and of the
-// values that partition its box (the months or quarters of its period, the margins or
-// cells of its shape).
-func (f *family) bounds(g int32) (int64, int64) {
-	lo, hi := max(f.fineLo[g], f.lo[g]), min(f.fineHi[g], f.hi[g])
-	fm, pi, shape := f.valueDims(int(f.gRep[g]))
-	child := func(pj, sh int) (int64, int64) {
-		h := f.valGrp[f.valueIndex(fm, pj, sh)]
-		if h < 0 {
-			return 0, 0
-		}
-		return max(f.fineLo[h], f.lo[h]), min(f.fineHi[h], f.hi[h])
-	}
-	sum := func(parts [][2]int) {
-		var l, u int64
-		for _, p := range parts {
-			a, b := child(p[0], p[1])
-			l, u = l+a, u+b
-		}
-		lo, hi = max(lo, l), min(hi, u)
-	}
-	p := f.periods[pi]
-	if p.Kind != formats.KindMonth {
-		var parts [][2]int
-		sub := formats.KindMonth
-		if p.Kind == formats.KindYear {
-			sub = formats.KindQuarter
-		}
-		for pj, q := range f.periods {
-			if q.Kind == sub && q.Start >= p.Start && q.End() <= p.End() {
-				parts = append(parts, [2]int{pj, shape})
-			}
-		}
-		sum(parts)
-	}
-	b, x := formats.ShapeDims(shape)
-	switch {
-	case b < 0 && x < 0:
-		var bands, sexes [][2]int
-		for bb := range formats.NumBands {
-			bands = append(bands, [2]int{pi, formats.BandShape(bb)})
-		}
-		for xx := range formats.NumSexes {
-			sexes = append(sexes, [2]int{pi, formats.SexShape(xx)})
-		}
-		sum(bands)
-		sum(sexes)
-	case b >= 0 && x < 0:
-		var cells [][2]int
-		for xx := range formats.NumSexes {
-			cells = append(cells, [2]int{pi, formats.FineShape(b, xx)})
-		}
-		sum(cells)
-	case b < 0 && x >= 0:
-		var cells [][2]int
-		for bb := range formats.NumBands {
-			cells = append(cells, [2]int{pi, formats.FineShape(bb, x)})
-		}
-		sum(cells)
-	}
-	return lo, hi
 }

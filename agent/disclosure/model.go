@@ -97,6 +97,10 @@ type family struct {
 	gw  [][]gwEntry
 	rw  [][]rwEntry
 
+	// prop holds outer bounds on every group's sum over the consistent tables (see
+	// propagate.go).
+	prop propagator
+
 	s     scratch
 	stats *Stats
 }

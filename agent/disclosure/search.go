@@ -579,6 +579,11 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 		if dir < 0 {
 			room = f.x[c] - f.lo[fg]
 		}
+		if f.prot[fg] {
+			// Keep small counts away from the edges of their buckets: their witnesses
+			// need room either way. Move them only when nothing else can move.
+			room = min(room, 1)
+		}
 		if room <= bestRoom {
 			continue
 		}

@@ -40,6 +40,18 @@ type Event struct {
 	Method     string // admission method for admissions (one of the Method constants), else ""
 }
 
+// EventInMonths reports whether a run of the months from..to counts e, which is the rule for
+// which events a plugin sends (plugins/README.md, "Which rows to send"): every event counts in
+// the month it starts, and an admission also in the month it ends, because its bed days are
+// counted in the month of discharge. So a plugin sends every event that starts in the months
+// and every admission discharged in them, including a stay that began before them; a stay
+// that neither starts nor ends in them counts in none of them and is not sent. The agent
+// drops any other event it is sent.
+func EventInMonths(e Event, from, to Month) bool {
+	in := func(m Month) bool { return m >= from && m <= to }
+	return in(e.Start.Month()) || (e.Kind == KindAdmission && e.End != NoEnd && in(e.End.Month()))
+}
+
 // Field names of the canonical row schemas.
 const (
 	FieldPatientKey      = "patient_key"

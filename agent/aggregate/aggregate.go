@@ -247,7 +247,7 @@ func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
 	if e.Kind == formats.KindAdmission && e.End != formats.NoEnd {
 		endMonth = e.End.Month()
 	}
-	if !a.in(startMonth) && !a.in(endMonth) {
+	if !formats.EventInMonths(e, a.from, a.to) {
 		a.drop(src, DropOutsideMonths)
 		return
 	}

@@ -21,14 +21,17 @@ type Summary struct {
 	Chunks        int64            // messages received
 	MaxChunkBytes int              // largest Arrow payload received
 	Bytes         int64            // Arrow bytes received
+	Supplies      sdk.Supplies     // what the plugin said it supplies with the run's configuration
 }
 
-// Extract asks the plugin for every row touching req.From..req.To and passes each batch to fn
-// after checking it against the contract: the row kind is one the plugin described, the schema
-// is the contract's (formats.CheckSchema), and every row decodes and validates
-// (formats.DecodeRegistrations, formats.DecodeEvents), with event kinds the plugin described.
-// A batch that fails fails the run with an error naming the row kind and the field, never a
-// value; fn never sees it. fn must not keep rec after returning unless it calls rec.Retain.
+// Extract asks the plugin for the rows of req.From..req.To and passes each batch to fn after
+// checking it against the contract. It first asks the plugin what it supplies with req.Config
+// (Supplies; a configuration the plugin refuses fails the run there, before any row), then
+// checks every batch: the row kind is one the plugin supplies with this configuration, the
+// schema is the contract's (formats.CheckSchema), and every row decodes and validates
+// (formats.DecodeRegistrations, formats.DecodeEvents), with event kinds it supplies. A batch
+// that fails fails the run with an error naming the row kind and the field, never a value; fn
+// never sees it. fn must not keep rec after returning unless it calls rec.Retain.
 //
 // The run also fails when the plugin reports a failure (its error, a panic, too many skipped
 // rows), exits, sends a stream without the closing summary, or runs past ExtractTimeout or
@@ -41,6 +44,11 @@ func (p *Plugin) Extract(ctx context.Context, req sdk.Request, fn func(kind stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ExtractTimeout)
 	defer cancel()
+	supplies, err := p.Supplies(ctx, req.Config)
+	if err != nil {
+		return sum, err
+	}
+	sum.Supplies = supplies
 	stream, err := p.rpc.Extract(ctx, &pluginv1.ExtractRequest{From: req.From.String(), To: req.To.String(), Config: req.Config})
 	if err != nil {
 		return sum, p.callError(ctx, op, err)
@@ -95,15 +103,15 @@ func (p *Plugin) receive(c *pluginv1.Chunk, sum *Summary, fn func(string, arrow.
 	if formats.RowSchema(kind) == nil {
 		return p.contractError(op, fmt.Sprintf("%s has row kind %q; the contract has %s and %s", where, kind, formats.RowRegistrations, formats.RowEvents), nil)
 	}
-	if !contains(p.desc.RowKinds, kind) {
-		return p.contractError(op, fmt.Sprintf("%s holds %s rows, which its Describe does not list (it lists %s)", where, kind, strings.Join(p.desc.RowKinds, ", ")), nil)
+	if !contains(sum.Supplies.RowKinds, kind) {
+		return p.contractError(op, fmt.Sprintf("%s holds %s rows, which it does not supply with this configuration (it supplies %s)", where, kind, strings.Join(sum.Supplies.RowKinds, ", ")), nil)
 	}
 	rec, err := formats.DecodeBatch(b, p.opts.MaxDecodedBytes)
 	if err != nil {
 		return p.contractError(op, fmt.Sprintf("%s of %s rows is not a readable Arrow batch", where, kind), err)
 	}
 	defer rec.Release()
-	if err := CheckBatch(kind, rec, p.desc.EventKinds); err != nil {
+	if err := CheckBatch(kind, rec, sum.Supplies.EventKinds); err != nil {
 		return p.contractError(op, fmt.Sprintf("%s of %s rows", where, kind), err)
 	}
 	sum.Rows[kind] += rec.NumRows()
@@ -112,7 +120,8 @@ func (p *Plugin) receive(c *pluginv1.Chunk, sum *Summary, fn func(string, arrow.
 
 // CheckBatch checks a record of row kind against the contract: its schema (naming a missing,
 // extra or mistyped field), every row's values, and, for events, that each kind is in
-// eventKinds. Errors name the row kind, field and row number, never a value.
+// eventKinds (what the plugin supplies). Errors name the row kind, field and row number, never
+// a value.
 func CheckBatch(kind string, rec arrow.Record, eventKinds []string) error {
 	if err := formats.CheckSchema(kind, rec.Schema()); err != nil {
 		if d := fieldDiff(formats.RowSchema(kind), rec.Schema()); d != "" {
@@ -128,7 +137,7 @@ func CheckBatch(kind string, rec arrow.Record, eventKinds []string) error {
 		return formats.DecodeEvents(rec, func(e formats.Event) error {
 			defer func() { row++ }()
 			if !contains(eventKinds, e.Kind) {
-				return fmt.Errorf("row %d: field %s holds an event kind the plugin's Describe does not list (it lists %s)", row, formats.FieldKind, strings.Join(eventKinds, ", "))
+				return fmt.Errorf("row %d: field %s holds an event kind the plugin does not supply with this configuration (it supplies %s)", row, formats.FieldKind, orNone(eventKinds))
 			}
 			return nil
 		})
@@ -171,6 +180,13 @@ func boundReasons(in map[string]int64) map[string]int64 {
 		out[r] += n
 	}
 	return out
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
 }
 
 func (p *Plugin) contractError(op, detail string, err error) error {

@@ -294,19 +294,38 @@ func (p *Plugin) Exited() bool { return p.client.Exited() }
 // ValidateConfig asks the plugin to check config without extracting anything. A rejected
 // configuration is an error of kind sdk.ErrConfig whose text is the plugin's explanation.
 func (p *Plugin) ValidateConfig(ctx context.Context, config map[string]string) error {
+	_, err := p.Supplies(ctx, config)
+	return err
+}
+
+// Supplies asks the plugin to check config, as ValidateConfig does, and returns what it
+// supplies with that configuration: never more than its Describe lists, and exactly Describe's
+// lists from a plugin built before plugins could say (one that sends no supplies). A measure
+// whose rows are not supplied must be left out of the practice's figures, not counted as zero.
+func (p *Plugin) Supplies(ctx context.Context, config map[string]string) (sdk.Supplies, error) {
+	const op = "validate config"
 	if p.closed.Load() {
-		return &Error{Op: "validate config", Plugin: p.path, Kind: ErrClosed}
+		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrClosed}
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	defer cancel()
 	resp, err := p.rpc.ValidateConfig(cctx, &pluginv1.ValidateConfigRequest{Config: config})
 	if err != nil {
-		return p.callError(cctx, "validate config", err)
+		return sdk.Supplies{}, p.callError(cctx, op, err)
 	}
 	if len(resp.GetErrors()) > 0 {
-		return &Error{Op: "validate config", Plugin: p.path, Kind: ErrPlugin, Detail: strings.Join(resp.GetErrors(), "; "), Err: silent{sdk.ErrConfig}}
+		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Detail: strings.Join(resp.GetErrors(), "; "), Err: silent{sdk.ErrConfig}}
 	}
-	return nil
+	all := p.desc.Supplies()
+	s := resp.GetSupplies()
+	if s == nil {
+		return all.Clean(), nil
+	}
+	got := sdk.Supplies{RowKinds: s.GetRowKinds(), EventKinds: s.GetEventKinds(), Methods: s.GetMethods()}
+	if err := got.CheckWithin(all); err != nil {
+		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrContract, Detail: "what it says it supplies with this configuration is more than its Describe lists; build it with the current SDK", Err: err}
+	}
+	return got.Clean(), nil
 }
 
 // Close stops the plugin: gracefully when it answers, by killing it otherwise. When Close

@@ -259,7 +259,8 @@ func TestBadRowsFailNamingKindAndField(t *testing.T) {
 		{"type", []string{"events", "field start has type utf8", "date32"}},
 		{"missing", []string{"events", "missing field end"}},
 		{"value", []string{"registrations", "row 0", "field sex"}},
-		{"undeclared", []string{"events", "row 0", "field kind", "Describe does not list"}},
+		{"undeclared", []string{"events", "row 0", "field kind", "does not supply with this configuration"}},
+		{"unsupplied", []string{"events", "row 0", "field kind", "does not supply with this configuration (it supplies consultation)"}},
 		{"huge", []string{"larger than the protocol allows"}},
 	}
 	for _, tt := range tests {
@@ -355,9 +356,12 @@ func TestDiscover(t *testing.T) {
 // is still nil. That is the state a real context is in between its deadline and the moment
 // its timer fires, which on a loaded machine can be long enough for the plugin's own side of
 // the call (its copy of the deadline) to end the stream first.
-type lateContext struct{ context.Context }
+type lateContext struct {
+	context.Context
+	deadline time.Time
+}
 
-func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (c lateContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // TestDeadlinePassedBeforeContextNoticed is the race TestHangIsKilledAtItsTimeout lost under
 // load, made certain: the stream ends with DeadlineExceeded before the host's context says
@@ -367,11 +371,70 @@ func TestDeadlinePassedBeforeContextNoticed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Extract(lateContext{context.Background()}, sdk.Request{From: jan, To: jan}, func(string, arrow.Record) error { return nil })
+	// The deadline passes while the stream is open: gRPC sent it along, so the plugin's side
+	// ends the stream, and the host's context never notices.
+	ctx := lateContext{context.Background(), time.Now().Add(300 * time.Millisecond)}
+	_, err = p.Extract(ctx, sdk.Request{From: jan, To: jan}, func(string, arrow.Record) error { return nil })
 	if !errors.Is(err, host.ErrTimeout) || errors.Is(err, host.ErrPlugin) {
 		t.Fatalf("err = %v, want a timeout, not the plugin's failure", err)
 	}
 	if !p.Exited() {
 		t.Fatal("the plugin is still running after its timeout")
+	}
+}
+
+// TestSuppliesDependOnConfig: a plugin says what it supplies with each configuration, within
+// what its Describe lists; one built before it could say supplies Describe's lists.
+func TestSuppliesDependOnConfig(t *testing.T) {
+	p, err := launch(t, "good", host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := p.Supplies(context.Background(), nil)
+	if err != nil || len(all.EventKinds) != 2 || !all.Methods {
+		t.Fatalf("default configuration: %+v, %v", all, err)
+	}
+	gp, err := p.Supplies(context.Background(), map[string]string{"admissions": "false"})
+	if err != nil || len(gp.EventKinds) != 1 || gp.EventKinds[0] != formats.KindConsultation || gp.Methods {
+		t.Fatalf("without admissions: %+v, %v", gp, err)
+	}
+	sum, err := p.Extract(context.Background(), sdk.Request{From: jan, To: jan, Config: map[string]string{"admissions": "false"}}, func(string, arrow.Record) error { return nil })
+	if err != nil || len(sum.Supplies.EventKinds) != 1 {
+		t.Fatalf("extract without admissions: %+v, %v", sum, err)
+	}
+	// The schema's typed keys cross the protocol.
+	for _, k := range p.Describe().Config {
+		if k.Name == "admissions" && (k.Type != sdk.TypeBool || k.Default != "true") {
+			t.Errorf("key %+v lost its type or default", k)
+		}
+	}
+
+	old, err := launch(t, "badrows", host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := old.Supplies(context.Background(), map[string]string{"mode": "value"})
+	if err != nil || len(s.RowKinds) != 2 || len(s.EventKinds) != 2 || !s.Methods {
+		t.Fatalf("a plugin without supplies: %+v, %v; want its Describe's lists", s, err)
+	}
+}
+
+// TestUnknownKeyRefusedBeforeThePluginsOwnCheck: the SDK applies the published schema, so a
+// misspelt key is refused even though the plugin's own ValidateConfig does not look for one.
+func TestUnknownKeyRefusedBeforeThePluginsOwnCheck(t *testing.T) {
+	p, err := launch(t, "good", host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.ValidateConfig(context.Background(), map[string]string{"rwos": "5"})
+	if !errors.Is(err, sdk.ErrConfig) || !strings.Contains(err.Error(), "unknown key rwos (did you mean rows?)") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = p.Extract(context.Background(), sdk.Request{From: jan, To: jan, Config: map[string]string{"admissions": "sometimes"}}, func(string, arrow.Record) error {
+		t.Error("rows arrived for a refused configuration")
+		return nil
+	})
+	if !errors.Is(err, sdk.ErrConfig) || !strings.Contains(err.Error(), "admissions must be true or false") {
+		t.Fatalf("extract: err = %v", err)
 	}
 }

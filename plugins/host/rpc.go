@@ -93,7 +93,10 @@ func describeFromProto(r *pluginv1.DescribeResponse) (Description, error) {
 		d.ProtocolVersions = append(d.ProtocolVersions, int(v))
 	}
 	for _, k := range r.GetConfig() {
-		d.Config = append(d.Config, sdk.ConfigKey{Name: k.GetName(), Help: k.GetHelp(), Required: k.GetRequired(), Default: k.GetDefaultValue()})
+		d.Config = append(d.Config, sdk.ConfigKey{
+			Name: k.GetName(), Help: k.GetHelp(), Required: k.GetRequired(), Default: k.GetDefaultValue(),
+			Type: sdk.ConfigType(k.GetType()), Allowed: k.GetAllowedValues(),
+		})
 	}
 	return d, checkDescription(d)
 }

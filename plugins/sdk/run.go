@@ -5,21 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/tributary-health/tributary/formats"
 )
 
 // Kinds of failure of a run, for errors.Is. Serve carries them to the agent as gRPC status
 // codes, so the host reports the same kinds.
 var (
-	ErrConfig  = errors.New("invalid extractor configuration")
-	ErrRequest = errors.New("invalid extraction request")
-	ErrPanic   = errors.New("extractor panicked")
-	ErrBudget  = errors.New("too many source rows skipped")
-	ErrExtract = errors.New("extraction failed")
+	ErrConfig   = errors.New("invalid extractor configuration")
+	ErrRequest  = errors.New("invalid extraction request")
+	ErrPanic    = errors.New("extractor panicked")
+	ErrBudget   = errors.New("too many source rows skipped")
+	ErrExtract  = errors.New("extraction failed")
+	ErrDescribe = errors.New("the extractor's description is wrong") // a bug of the plugin, not of its configuration
 )
 
 // Error is a run failure with its kind and a sentence for people.
@@ -63,6 +67,7 @@ const DefaultMaxSkippedFraction = 0.01
 var GenericConfig = []ConfigKey{{
 	Name:    ConfigMaxSkippedFraction,
 	Help:    "fail the run when more than this fraction (0 to 1) of source rows are skipped as unusable",
+	Type:    TypeNumber,
 	Default: strconv.FormatFloat(DefaultMaxSkippedFraction, 'g', -1, 64),
 }}
 
@@ -89,48 +94,124 @@ func splitConfig(config map[string]string) (options, map[string]string, error) {
 	return opts, own, nil
 }
 
-// validateConfig checks the generic keys and, when ex implements ConfigValidator, its own keys.
-// It never panics: a panicking validator is an ErrPanic.
-func validateConfig(ex Extractor, config map[string]string) (opts options, own map[string]string, err error) {
-	opts, own, err = splitConfig(config)
-	if err != nil {
-		return opts, nil, err
-	}
+// checked is a configuration that passed every check, and what the extractor supplies with it.
+type checked struct {
+	opts     options
+	own      map[string]string // the extractor's own keys, defaults filled
+	supplies Supplies
+}
+
+// checkConfig applies, in order: the description's schema (its own keys and GenericConfig:
+// unknown keys, required keys, types, allowed values, defaults), the generic keys' ranges, the
+// extractor's ValidateConfig and its Supplies. It never panics: a panicking extractor is an
+// ErrPanic.
+func checkConfig(ex Extractor, config map[string]string) (checked, error) {
 	var desc Description
 	if err := protect("Describe", func() error { desc = ex.Describe(); return nil }); err != nil {
-		return opts, nil, err
+		return checked{}, err
 	}
-	for _, k := range desc.Config {
-		if _, ok := own[k.Name]; k.Required && !ok {
-			return opts, nil, &Error{Kind: ErrConfig, Detail: fmt.Sprintf("the required key %s is not set (%s)", k.Name, k.Help)}
-		}
+	keys := append(append([]ConfigKey(nil), desc.Config...), GenericConfig...)
+	if err := CheckSchema(keys); err != nil {
+		return checked{}, &Error{Kind: ErrDescribe, Detail: "its configuration keys are not a valid schema; fix Describe", Err: err}
+	}
+	filled, err := ApplySchema(keys, config)
+	if err != nil {
+		return checked{}, &Error{Kind: ErrConfig, Err: err}
+	}
+	var c checked
+	if c.opts, c.own, err = splitConfig(filled); err != nil {
+		return checked{}, err
 	}
 	if v, ok := ex.(ConfigValidator); ok {
-		err := protect("ValidateConfig", func() error { return v.ValidateConfig(own) })
+		err := protect("ValidateConfig", func() error { return v.ValidateConfig(c.own) })
 		if err != nil && !errors.Is(err, ErrPanic) {
 			err = &Error{Kind: ErrConfig, Err: err}
 		}
 		if err != nil {
-			return opts, nil, err
+			return checked{}, err
 		}
 	}
-	return opts, own, nil
+	c.supplies = desc.Supplies()
+	if s, ok := ex.(Supplier); ok {
+		err := protect("Supplies", func() (err error) { c.supplies, err = s.Supplies(c.own); return err })
+		if err == nil {
+			err = c.supplies.CheckWithin(desc.Supplies())
+			if err != nil {
+				err = &Error{Kind: ErrDescribe, Detail: "Supplies claims more than Describe lists", Err: err}
+			}
+		} else if !errors.Is(err, ErrPanic) {
+			err = &Error{Kind: ErrConfig, Err: err}
+		}
+		if err != nil {
+			return checked{}, err
+		}
+	}
+	c.supplies = c.supplies.Clean()
+	return c, nil
+}
+
+// ValidateConfig checks config exactly as Serve does before every Extract (the schema of
+// Describe, the generic keys, the extractor's ValidateConfig) and returns what the extractor
+// supplies with it (its Supplies, or Describe's lists). Errors are of kind ErrConfig for a
+// configuration to fix, ErrDescribe or ErrPanic for an extractor to fix. Tests use it, and the
+// agent's in-process sources.
+func ValidateConfig(ex Extractor, config map[string]string) (Supplies, error) {
+	c, err := checkConfig(ex, config)
+	return c.supplies, err
+}
+
+// CheckWithin reports what s claims that max does not list, or nil.
+func (s Supplies) CheckWithin(max Supplies) error {
+	var errs []error
+	for _, k := range s.RowKinds {
+		if !slices.Contains(max.RowKinds, k) {
+			errs = append(errs, fmt.Errorf("row kind %s is not among %s", k, orNone(max.RowKinds)))
+		}
+	}
+	for _, k := range s.EventKinds {
+		if !slices.Contains(max.EventKinds, k) {
+			errs = append(errs, fmt.Errorf("event kind %s is not among %s", k, orNone(max.EventKinds)))
+		}
+	}
+	if s.Methods && !max.Methods {
+		errs = append(errs, errors.New("admission methods are claimed, which Describe does not"))
+	}
+	return errors.Join(errs...)
+}
+
+// Clean drops what cannot be sent: event kinds without the events row kind, admission methods
+// without admissions. A measure is then supplied exactly when its rows can arrive.
+func (s Supplies) Clean() Supplies {
+	out := Supplies{RowKinds: slices.Clone(s.RowKinds)}
+	if slices.Contains(s.RowKinds, formats.RowEvents) {
+		out.EventKinds = slices.Clone(s.EventKinds)
+		out.Methods = s.Methods && slices.Contains(s.EventKinds, formats.KindAdmission)
+	}
+	return out
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
 }
 
 // Run runs one extraction in-process, exactly as Serve does for the agent but without
-// go-plugin: it checks the configuration (generic keys, required keys, ConfigValidator), calls
-// Extract, flushes the Writer, and applies the skipped-rows budget. emit receives each batch as
-// the agent would. A panic in the extractor becomes an ErrPanic error. Tests and benchmarks of
-// an extractor use Run.
+// go-plugin: it checks the configuration (as ValidateConfig does), calls Extract with the
+// checked configuration, flushes the Writer, and applies the skipped-rows budget. emit
+// receives each batch as the agent would. A panic in the extractor becomes an ErrPanic error.
+// Tests and benchmarks of an extractor use Run, or plugins/sdk/sdktest, which decodes the rows.
 func Run(ctx context.Context, ex Extractor, req Request, emit func(kind string, rec arrow.Record) error) (Stats, error) {
 	if req.To < req.From {
 		return Stats{}, &Error{Kind: ErrRequest, Detail: fmt.Sprintf("the month range %s to %s ends before it starts", req.From, req.To)}
 	}
-	opts, own, err := validateConfig(ex, req.Config)
+	c, err := checkConfig(ex, req.Config)
 	if err != nil {
 		return Stats{}, err
 	}
-	req.Config = own
+	opts := c.opts
+	req.Config = c.own
 	if req.Log == nil {
 		req.Log = hclog.NewNullLogger()
 	}

@@ -95,16 +95,21 @@ func (s *server) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1
 		Sdk:              Name,
 	}
 	for _, k := range append(append([]ConfigKey(nil), d.Config...), GenericConfig...) {
-		resp.Config = append(resp.Config, &pluginv1.ConfigKey{Name: k.Name, Help: k.Help, Required: k.Required, DefaultValue: k.Default})
+		resp.Config = append(resp.Config, &pluginv1.ConfigKey{
+			Name: k.Name, Help: k.Help, Required: k.Required, DefaultValue: k.Default,
+			Type: string(k.TypeOrString()), AllowedValues: k.Allowed,
+		})
 	}
 	return resp, nil
 }
 
 func (s *server) ValidateConfig(_ context.Context, req *pluginv1.ValidateConfigRequest) (*pluginv1.ValidateConfigResponse, error) {
-	_, _, err := validateConfig(s.ex, req.GetConfig())
+	c, err := checkConfig(s.ex, req.GetConfig())
 	switch {
 	case err == nil:
-		return &pluginv1.ValidateConfigResponse{}, nil
+		return &pluginv1.ValidateConfigResponse{Supplies: &pluginv1.Supplies{
+			RowKinds: c.supplies.RowKinds, EventKinds: c.supplies.EventKinds, Methods: c.supplies.Methods,
+		}}, nil
 	case errors.Is(err, ErrConfig):
 		return &pluginv1.ValidateConfigResponse{Errors: []string{err.Error()}}, nil
 	}
@@ -171,6 +176,7 @@ var kindCodes = []struct {
 	{ErrPanic, codes.Internal},
 	{ErrBudget, codes.FailedPrecondition},
 	{ErrExtract, codes.Aborted},
+	{ErrDescribe, codes.Unimplemented},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -4,7 +4,7 @@
 // The binaries: good (a correct extractor), panics (panics in Extract), hangs (never returns
 // from Extract, or never starts with TESTPLUGIN_HANG=start), oldproto (speaks protocol
 // version 0), badrows (sends a batch that breaks the contract; config mode = type, missing,
-// value or undeclared) and crashes (exits with status 2 mid-stream).
+// value, undeclared, unsupplied or huge) and crashes (exits with status 2 mid-stream).
 package testplugins
 
 import (
@@ -122,12 +122,15 @@ var Description = sdk.Description{
 	RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 	EventKinds: []string{formats.KindConsultation, formats.KindAdmission},
 	Methods:    true,
-	Config:     []sdk.ConfigKey{{Name: "rows", Help: "how many patients to make up", Default: "10"}},
+	Config:     []sdk.ConfigKey{{Name: "rows", Type: sdk.TypeInt, Help: "how many patients to make up", Default: "10"}},
 }
 
 // Emit writes n made-up patients, each registered and with one consultation and one
 // emergency admission in the first requested month.
-func Emit(req sdk.Request, w *sdk.Writer, n int) error {
+func Emit(req sdk.Request, w *sdk.Writer, n int) error { return EmitWithout(req, w, n, "") }
+
+// EmitWithout is Emit leaving out the events of one kind.
+func EmitWithout(req sdk.Request, w *sdk.Writer, n int, without string) error {
 	start := formats.DateOf(req.From.Start())
 	for i := 0; i < n; i++ {
 		key := fmt.Sprintf("patient-%06d", i)
@@ -136,6 +139,9 @@ func Emit(req sdk.Request, w *sdk.Writer, n int) error {
 		}
 		if err := w.Event(formats.Event{PatientKey: key, Kind: formats.KindConsultation, Start: start + formats.Date(i%28), End: formats.NoEnd}); err != nil {
 			return err
+		}
+		if without == formats.KindAdmission {
+			continue
 		}
 		if err := w.Event(formats.Event{PatientKey: key, Kind: formats.KindAdmission, Start: start + 1, End: start + 3, Method: formats.MethodEmergency}); err != nil {
 			return err

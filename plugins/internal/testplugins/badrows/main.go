@@ -1,7 +1,10 @@
 // Command badrows is an extractor that sends a batch breaking the contract, bypassing the
 // SDK's Writer. Config mode chooses how: type (field start is a string, the default), missing
 // (no field end), value (a registration with an unknown sex), undeclared (an event kind its
-// Describe does not list) or huge (one message of 2 MiB, over the protocol's limit).
+// Describe does not list), unsupplied (an admission, which its Describe lists but which it says
+// it does not supply with this configuration) or huge (one message of 2 MiB, over the
+// protocol's limit). Except in mode unsupplied it answers ValidateConfig as a plugin built
+// before supplies existed: without them.
 package main
 
 import (
@@ -30,8 +33,12 @@ func (server) ValidateConfig(_ context.Context, req *pluginv1.ValidateConfigRequ
 	switch req.GetConfig()["mode"] {
 	case "", "type", "missing", "value", "undeclared", "huge":
 		return &pluginv1.ValidateConfigResponse{}, nil
+	case "unsupplied":
+		return &pluginv1.ValidateConfigResponse{Supplies: &pluginv1.Supplies{
+			RowKinds: []string{formats.RowEvents}, EventKinds: []string{formats.KindConsultation},
+		}}, nil
 	}
-	return &pluginv1.ValidateConfigResponse{Errors: []string{"mode must be type, missing, value or undeclared"}}, nil
+	return &pluginv1.ValidateConfigResponse{Errors: []string{"mode must be type, missing, value, undeclared, unsupplied or huge"}}, nil
 }
 
 func (server) Extract(req *pluginv1.ExtractRequest, stream pluginv1.Extractor_ExtractServer) error {
@@ -88,10 +95,13 @@ func batch(mode string) (string, arrow.Record, error) {
 		b.Field(3).(*array.Date32Builder).Append(19000)
 		b.Field(4).(*array.Date32Builder).AppendNull()
 		return formats.RowRegistrations, b.NewRecord(), nil
-	case "undeclared", "huge":
+	case "undeclared", "huge", "unsupplied":
 		e := formats.Event{PatientKey: "patient-1", Kind: formats.KindAE, Start: 19000, End: formats.NoEnd}
-		if mode == "huge" {
+		switch mode {
+		case "huge":
 			e.PatientKey, e.Kind = strings.Repeat("k", 2<<20), formats.KindConsultation
+		case "unsupplied":
+			e.Kind, e.End, e.Method = formats.KindAdmission, 19002, formats.MethodEmergency
 		}
 		b := formats.NewEventBuilder(mem)
 		defer b.Release()

@@ -70,13 +70,15 @@ type DescribeResponse struct {
 	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                                         // lower-case, e.g. "synthea"
 	Version          string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`                                                   // semantic version of the extractor
 	ProtocolVersions []int32                `protobuf:"varint,3,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"` // go-plugin protocol versions the plugin can speak
-	RowKinds         []string               `protobuf:"bytes,4,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`                                 // "registrations", "events"
-	EventKinds       []string               `protobuf:"bytes,5,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"`                           // formats.Kind* values it can emit
-	Methods          bool                   `protobuf:"varint,6,opt,name=methods,proto3" json:"methods,omitempty"`                                                  // whether it can tell emergency from elective admissions
-	Config           []*ConfigKey           `protobuf:"bytes,7,rep,name=config,proto3" json:"config,omitempty"`                                                     // its configuration keys, the SDK's generic ones included
-	Sdk              string                 `protobuf:"bytes,8,opt,name=sdk,proto3" json:"sdk,omitempty"`                                                           // SDK that built the plugin, for diagnostics
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The most the plugin can supply, with any configuration; ValidateConfig's supplies say what
+	// it supplies with one.
+	RowKinds      []string     `protobuf:"bytes,4,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`       // "registrations", "events"
+	EventKinds    []string     `protobuf:"bytes,5,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"` // formats.Kind* values it can emit
+	Methods       bool         `protobuf:"varint,6,opt,name=methods,proto3" json:"methods,omitempty"`                        // whether it can tell emergency from elective admissions
+	Config        []*ConfigKey `protobuf:"bytes,7,rep,name=config,proto3" json:"config,omitempty"`                           // its configuration keys, the SDK's generic ones included
+	Sdk           string       `protobuf:"bytes,8,opt,name=sdk,proto3" json:"sdk,omitempty"`                                 // SDK that built the plugin, for diagnostics
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -165,12 +167,19 @@ func (x *DescribeResponse) GetSdk() string {
 	return ""
 }
 
+// ConfigKey is one key of a plugin's configuration schema, which plugins built with the SDK
+// apply before their own code runs (unknown keys refused, defaults filled, values checked).
 type ConfigKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
-	Required      bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	DefaultValue  string                 `protobuf:"bytes,4,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Help         string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	Required     bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	DefaultValue string                 `protobuf:"bytes,4,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// "string", "int", "number", "bool" or "path"; empty (plugins built before types existed)
+	// means string. The agent makes a relative "path" absolute against the folder of its own
+	// configuration file before it sends the configuration.
+	Type          string   `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	AllowedValues []string `protobuf:"bytes,6,rep,name=allowed_values,json=allowedValues,proto3" json:"allowed_values,omitempty"` // when not empty, the only values the key may take
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +242,20 @@ func (x *ConfigKey) GetDefaultValue() string {
 	return ""
 }
 
+func (x *ConfigKey) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ConfigKey) GetAllowedValues() []string {
+	if x != nil {
+		return x.AllowedValues
+	}
+	return nil
+}
+
 type ValidateConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        map[string]string      `protobuf:"bytes,1,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -280,7 +303,10 @@ func (x *ValidateConfigRequest) GetConfig() map[string]string {
 type ValidateConfigResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty when the configuration is valid; otherwise sentences for the practice manager.
-	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	// What the plugin supplies with this configuration, when it is valid: never more than
+	// Describe lists. Absent from plugins built before it existed; Describe's lists then hold.
+	Supplies      *Supplies `protobuf:"bytes,2,opt,name=supplies,proto3" json:"supplies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +348,75 @@ func (x *ValidateConfigResponse) GetErrors() []string {
 	return nil
 }
 
+func (x *ValidateConfigResponse) GetSupplies() *Supplies {
+	if x != nil {
+		return x.Supplies
+	}
+	return nil
+}
+
+// Supplies is what a plugin sends with one configuration. A measure whose event kind is not
+// supplied is left out of the practice's figures, never reported as zero.
+type Supplies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RowKinds      []string               `protobuf:"bytes,1,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`
+	EventKinds    []string               `protobuf:"bytes,2,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"`
+	Methods       bool                   `protobuf:"varint,3,opt,name=methods,proto3" json:"methods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Supplies) Reset() {
+	*x = Supplies{}
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Supplies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Supplies) ProtoMessage() {}
+
+func (x *Supplies) ProtoReflect() protoreflect.Message {
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Supplies.ProtoReflect.Descriptor instead.
+func (*Supplies) Descriptor() ([]byte, []int) {
+	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Supplies) GetRowKinds() []string {
+	if x != nil {
+		return x.RowKinds
+	}
+	return nil
+}
+
+func (x *Supplies) GetEventKinds() []string {
+	if x != nil {
+		return x.EventKinds
+	}
+	return nil
+}
+
+func (x *Supplies) GetMethods() bool {
+	if x != nil {
+		return x.Methods
+	}
+	return false
+}
+
 type ExtractRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"` // first month, "YYYY-MM"
@@ -333,7 +428,7 @@ type ExtractRequest struct {
 
 func (x *ExtractRequest) Reset() {
 	*x = ExtractRequest{}
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[5]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +440,7 @@ func (x *ExtractRequest) String() string {
 func (*ExtractRequest) ProtoMessage() {}
 
 func (x *ExtractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[5]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +453,7 @@ func (x *ExtractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtractRequest.ProtoReflect.Descriptor instead.
 func (*ExtractRequest) Descriptor() ([]byte, []int) {
-	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{5}
+	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExtractRequest) GetFrom() string {
@@ -395,7 +490,7 @@ type ExtractResponse struct {
 
 func (x *ExtractResponse) Reset() {
 	*x = ExtractResponse{}
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[6]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +502,7 @@ func (x *ExtractResponse) String() string {
 func (*ExtractResponse) ProtoMessage() {}
 
 func (x *ExtractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[6]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +515,7 @@ func (x *ExtractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtractResponse.ProtoReflect.Descriptor instead.
 func (*ExtractResponse) Descriptor() ([]byte, []int) {
-	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{6}
+	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExtractResponse) GetPayload() isExtractResponse_Payload {
@@ -476,7 +571,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[7]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +583,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[7]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +596,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{7}
+	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Chunk) GetRowKind() string {
@@ -530,7 +625,7 @@ type Summary struct {
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[8]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +637,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[8]
+	mi := &file_tributary_plugin_v1_extractor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +650,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{8}
+	return file_tributary_plugin_v1_extractor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Summary) GetRows() map[string]int64 {
@@ -594,19 +689,27 @@ const file_tributary_plugin_v1_extractor_proto_rawDesc = "" +
 	"eventKinds\x12\x18\n" +
 	"\amethods\x18\x06 \x01(\bR\amethods\x126\n" +
 	"\x06config\x18\a \x03(\v2\x1e.tributary.plugin.v1.ConfigKeyR\x06config\x12\x10\n" +
-	"\x03sdk\x18\b \x01(\tR\x03sdk\"t\n" +
+	"\x03sdk\x18\b \x01(\tR\x03sdk\"\xaf\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04help\x18\x02 \x01(\tR\x04help\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12#\n" +
-	"\rdefault_value\x18\x04 \x01(\tR\fdefaultValue\"\xa2\x01\n" +
+	"\rdefault_value\x18\x04 \x01(\tR\fdefaultValue\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12%\n" +
+	"\x0eallowed_values\x18\x06 \x03(\tR\rallowedValues\"\xa2\x01\n" +
 	"\x15ValidateConfigRequest\x12N\n" +
 	"\x06config\x18\x01 \x03(\v26.tributary.plugin.v1.ValidateConfigRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"0\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"k\n" +
 	"\x16ValidateConfigResponse\x12\x16\n" +
-	"\x06errors\x18\x01 \x03(\tR\x06errors\"\xb8\x01\n" +
+	"\x06errors\x18\x01 \x03(\tR\x06errors\x129\n" +
+	"\bsupplies\x18\x02 \x01(\v2\x1d.tributary.plugin.v1.SuppliesR\bsupplies\"b\n" +
+	"\bSupplies\x12\x1b\n" +
+	"\trow_kinds\x18\x01 \x03(\tR\browKinds\x12\x1f\n" +
+	"\vevent_kinds\x18\x02 \x03(\tR\n" +
+	"eventKinds\x12\x18\n" +
+	"\amethods\x18\x03 \x01(\bR\amethods\"\xb8\x01\n" +
 	"\x0eExtractRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12G\n" +
@@ -648,41 +751,43 @@ func file_tributary_plugin_v1_extractor_proto_rawDescGZIP() []byte {
 	return file_tributary_plugin_v1_extractor_proto_rawDescData
 }
 
-var file_tributary_plugin_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_tributary_plugin_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_tributary_plugin_v1_extractor_proto_goTypes = []any{
 	(*DescribeRequest)(nil),        // 0: tributary.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil),       // 1: tributary.plugin.v1.DescribeResponse
 	(*ConfigKey)(nil),              // 2: tributary.plugin.v1.ConfigKey
 	(*ValidateConfigRequest)(nil),  // 3: tributary.plugin.v1.ValidateConfigRequest
 	(*ValidateConfigResponse)(nil), // 4: tributary.plugin.v1.ValidateConfigResponse
-	(*ExtractRequest)(nil),         // 5: tributary.plugin.v1.ExtractRequest
-	(*ExtractResponse)(nil),        // 6: tributary.plugin.v1.ExtractResponse
-	(*Chunk)(nil),                  // 7: tributary.plugin.v1.Chunk
-	(*Summary)(nil),                // 8: tributary.plugin.v1.Summary
-	nil,                            // 9: tributary.plugin.v1.ValidateConfigRequest.ConfigEntry
-	nil,                            // 10: tributary.plugin.v1.ExtractRequest.ConfigEntry
-	nil,                            // 11: tributary.plugin.v1.Summary.RowsEntry
-	nil,                            // 12: tributary.plugin.v1.Summary.SkippedEntry
+	(*Supplies)(nil),               // 5: tributary.plugin.v1.Supplies
+	(*ExtractRequest)(nil),         // 6: tributary.plugin.v1.ExtractRequest
+	(*ExtractResponse)(nil),        // 7: tributary.plugin.v1.ExtractResponse
+	(*Chunk)(nil),                  // 8: tributary.plugin.v1.Chunk
+	(*Summary)(nil),                // 9: tributary.plugin.v1.Summary
+	nil,                            // 10: tributary.plugin.v1.ValidateConfigRequest.ConfigEntry
+	nil,                            // 11: tributary.plugin.v1.ExtractRequest.ConfigEntry
+	nil,                            // 12: tributary.plugin.v1.Summary.RowsEntry
+	nil,                            // 13: tributary.plugin.v1.Summary.SkippedEntry
 }
 var file_tributary_plugin_v1_extractor_proto_depIdxs = []int32{
 	2,  // 0: tributary.plugin.v1.DescribeResponse.config:type_name -> tributary.plugin.v1.ConfigKey
-	9,  // 1: tributary.plugin.v1.ValidateConfigRequest.config:type_name -> tributary.plugin.v1.ValidateConfigRequest.ConfigEntry
-	10, // 2: tributary.plugin.v1.ExtractRequest.config:type_name -> tributary.plugin.v1.ExtractRequest.ConfigEntry
-	7,  // 3: tributary.plugin.v1.ExtractResponse.chunk:type_name -> tributary.plugin.v1.Chunk
-	8,  // 4: tributary.plugin.v1.ExtractResponse.summary:type_name -> tributary.plugin.v1.Summary
-	11, // 5: tributary.plugin.v1.Summary.rows:type_name -> tributary.plugin.v1.Summary.RowsEntry
-	12, // 6: tributary.plugin.v1.Summary.skipped:type_name -> tributary.plugin.v1.Summary.SkippedEntry
-	0,  // 7: tributary.plugin.v1.Extractor.Describe:input_type -> tributary.plugin.v1.DescribeRequest
-	3,  // 8: tributary.plugin.v1.Extractor.ValidateConfig:input_type -> tributary.plugin.v1.ValidateConfigRequest
-	5,  // 9: tributary.plugin.v1.Extractor.Extract:input_type -> tributary.plugin.v1.ExtractRequest
-	1,  // 10: tributary.plugin.v1.Extractor.Describe:output_type -> tributary.plugin.v1.DescribeResponse
-	4,  // 11: tributary.plugin.v1.Extractor.ValidateConfig:output_type -> tributary.plugin.v1.ValidateConfigResponse
-	6,  // 12: tributary.plugin.v1.Extractor.Extract:output_type -> tributary.plugin.v1.ExtractResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 1: tributary.plugin.v1.ValidateConfigRequest.config:type_name -> tributary.plugin.v1.ValidateConfigRequest.ConfigEntry
+	5,  // 2: tributary.plugin.v1.ValidateConfigResponse.supplies:type_name -> tributary.plugin.v1.Supplies
+	11, // 3: tributary.plugin.v1.ExtractRequest.config:type_name -> tributary.plugin.v1.ExtractRequest.ConfigEntry
+	8,  // 4: tributary.plugin.v1.ExtractResponse.chunk:type_name -> tributary.plugin.v1.Chunk
+	9,  // 5: tributary.plugin.v1.ExtractResponse.summary:type_name -> tributary.plugin.v1.Summary
+	12, // 6: tributary.plugin.v1.Summary.rows:type_name -> tributary.plugin.v1.Summary.RowsEntry
+	13, // 7: tributary.plugin.v1.Summary.skipped:type_name -> tributary.plugin.v1.Summary.SkippedEntry
+	0,  // 8: tributary.plugin.v1.Extractor.Describe:input_type -> tributary.plugin.v1.DescribeRequest
+	3,  // 9: tributary.plugin.v1.Extractor.ValidateConfig:input_type -> tributary.plugin.v1.ValidateConfigRequest
+	6,  // 10: tributary.plugin.v1.Extractor.Extract:input_type -> tributary.plugin.v1.ExtractRequest
+	1,  // 11: tributary.plugin.v1.Extractor.Describe:output_type -> tributary.plugin.v1.DescribeResponse
+	4,  // 12: tributary.plugin.v1.Extractor.ValidateConfig:output_type -> tributary.plugin.v1.ValidateConfigResponse
+	7,  // 13: tributary.plugin.v1.Extractor.Extract:output_type -> tributary.plugin.v1.ExtractResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tributary_plugin_v1_extractor_proto_init() }
@@ -690,7 +795,7 @@ func file_tributary_plugin_v1_extractor_proto_init() {
 	if File_tributary_plugin_v1_extractor_proto != nil {
 		return
 	}
-	file_tributary_plugin_v1_extractor_proto_msgTypes[6].OneofWrappers = []any{
+	file_tributary_plugin_v1_extractor_proto_msgTypes[7].OneofWrappers = []any{
 		(*ExtractResponse_Chunk)(nil),
 		(*ExtractResponse_Summary)(nil),
 	}
@@ -700,7 +805,7 @@ func file_tributary_plugin_v1_extractor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tributary_plugin_v1_extractor_proto_rawDesc), len(file_tributary_plugin_v1_extractor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,7 +38,8 @@ const (
 type ExtractorClient interface {
 	// Describe says what the extractor is and what it can supply. It must not read data.
 	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*DescribeResponse, error)
-	// ValidateConfig checks a configuration without extracting anything.
+	// ValidateConfig checks a configuration without extracting anything and, when it is valid,
+	// says what the extractor supplies with it.
 	ValidateConfig(ctx context.Context, in *ValidateConfigRequest, opts ...grpc.CallOption) (*ValidateConfigResponse, error)
 	// Extract streams every row touching the months from..to, as chunks, then one summary.
 	// A failure ends the stream with a gRPC status whose message is for people.
@@ -98,7 +99,8 @@ type Extractor_ExtractClient = grpc.ServerStreamingClient[ExtractResponse]
 type ExtractorServer interface {
 	// Describe says what the extractor is and what it can supply. It must not read data.
 	Describe(context.Context, *DescribeRequest) (*DescribeResponse, error)
-	// ValidateConfig checks a configuration without extracting anything.
+	// ValidateConfig checks a configuration without extracting anything and, when it is valid,
+	// says what the extractor supplies with it.
 	ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error)
 	// Extract streams every row touching the months from..to, as chunks, then one summary.
 	// A failure ends the stream with a gRPC status whose message is for people.

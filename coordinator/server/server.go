@@ -37,8 +37,10 @@ type Options struct {
 	Policy formats.Policy
 	// Interval is how often the store is listed for new submissions; zero means 10 seconds.
 	Interval time.Duration
-	// Notify, when set, delivers store events (e.g. MinIO bucket notifications); each one
-	// makes the server look at the store at once instead of waiting for the next interval.
+	// Notify, when set, delivers store events; each one makes the server look at the store
+	// at once instead of waiting for the next interval. The server subscribes to the
+	// notifications of a store that offers them (objstore.Notifier) itself, and reports the
+	// subscription at /api/status; Notify is for events from elsewhere.
 	Notify <-chan struct{}
 	// Logger receives one line per check that changed something or failed; nil means
 	// slog.Default().
@@ -80,6 +82,9 @@ type Status struct {
 	FilesRead     int       `json:"files_read"`     // files read and verified by the last combine
 	FilesCached   int       `json:"files_cached"`   // files the last combine took from memory
 	CombineMillis int64     `json:"combine_millis"` // how long the last combine and load took
+	// Notifications is the state of the subscription to the store's notifications: live,
+	// not delivering (the listing on the interval finds new submissions) or off.
+	Notifications objstore.NotifyState `json:"notifications"`
 }
 
 // New returns a server; call Run to start watching and Handler to serve.
@@ -118,14 +123,19 @@ func (s *Server) fail(err error) error {
 }
 
 // Run loads the figures already combined in the store, then watches the store until ctx is
-// done, re-combining whenever submissions or the registry change. Errors of a single check
-// are logged and reported at /api/status; Run returns only when ctx is done.
+// done, re-combining whenever submissions or the registry change: at once when the store
+// notifies a change (a MinIO bucket whose notifications are delivered), and in any case every
+// Interval. Errors of a single check are logged and reported at /api/status; Run returns only
+// when ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	if s.snap.Load() == nil {
 		if err := s.LoadCurrent(ctx); err != nil && !errors.Is(err, query.ErrNotCombined) {
 			s.fail(err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	notified := s.subscribe(ctx)
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
 	for {
@@ -134,11 +144,47 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case _, ok := <-notified:
+			if !ok {
+				notified = nil
+			}
 		case _, ok := <-s.opts.Notify:
 			if !ok {
 				s.opts.Notify = nil
 			}
 		}
+	}
+}
+
+// subscribe subscribes to the store's notifications of new submissions and registry
+// changes, if it offers them, logging and reporting the subscription's state as it changes.
+func (s *Server) subscribe(ctx context.Context) <-chan struct{} {
+	n, ok := s.opts.Store.(objstore.Notifier)
+	if !ok {
+		s.statusMu.Lock()
+		s.status.Notifications = objstore.NotifyState{State: objstore.NotifyOff, Reason: "the store sends no notifications", Since: time.Now().UTC()}
+		s.statusMu.Unlock()
+		s.opts.Logger.Info("the store sends no notifications: new submissions are found by listing it on the interval", "interval", s.opts.Interval.String())
+		return nil
+	}
+	return n.Notify(ctx, []string{formats.PracticesPrefix, formats.RegistryKey}, s.notifyState)
+}
+
+func (s *Server) notifyState(n objstore.NotifyState) {
+	s.statusMu.Lock()
+	first := s.status.Notifications.State == ""
+	s.status.Notifications = n
+	s.statusMu.Unlock()
+	every := s.opts.Interval.String()
+	switch {
+	case first && n.State == objstore.NotifySilent:
+		s.opts.Logger.Info("subscribing to the store's notifications; until they are live, new submissions are found by listing the store on the interval", "interval", every)
+	case n.State == objstore.NotifyLive:
+		s.opts.Logger.Info("store notifications live: new submissions are combined as they arrive", "interval", every)
+	case n.State == objstore.NotifySilent:
+		s.opts.Logger.Warn("store notifications not delivering: new submissions are found by listing the store on the interval", "reason", n.Reason, "interval", every)
+	default:
+		s.opts.Logger.Warn("store notifications off: new submissions are found by listing the store on the interval", "reason", n.Reason, "interval", every)
 	}
 }
 

@@ -32,6 +32,10 @@ type S3 struct {
 	endpoint string
 	name     string // the store URL, for messages
 	sse      encrypt.ServerSide
+	target   *S3Target
+	tr       *http.Transport
+	access   string // credentials, for the requests minio-go does not make (Notify)
+	secret   string
 }
 
 // metaSHA256 is the user metadata entry holding the hex SHA-256 of the content, so Stat can
@@ -196,7 +200,7 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 	if err != nil {
 		return nil, newError("open", name, ErrConfig, err, "cannot set up the S3 client")
 	}
-	s := &S3{client: client, bucket: bucket, endpoint: endpoint, name: name, sse: t.SSE}
+	s := &S3{client: client, bucket: bucket, endpoint: endpoint, name: name, sse: t.SSE, target: t, tr: tr, access: ak, secret: sk}
 	if opts.CreateBucket {
 		if err := s.createBucket(ctx, t.Region); err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/plugins/sdk"
+	"github.com/tributary-health/tributary/plugins/sdk/csvread"
 )
 
 // Version is the extractor's version; a change to the mapping is a new minor version.
@@ -139,11 +140,11 @@ func (r *run) readPatients(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	cID, cBirth, cDeath, cSex := t.col("Id"), t.col("BIRTHDATE"), t.col("DEATHDATE"), t.col("GENDER")
+	defer t.Close()
+	cID, cBirth, cDeath, cSex := t.Col("Id"), t.Col("BIRTHDATE"), t.Col("DEATHDATE"), t.Col("GENDER")
 	r.index = newIndex()
 	mac := hmac.New(sha256.New, r.cfg.salt)
-	return t.each(ctx, func(rec []string) error {
+	return t.Each(ctx, func(rec []string) error {
 		id := rec[cID]
 		if id == "" {
 			r.w.Skip(skipPatientID)
@@ -155,7 +156,7 @@ func (r *run) readPatients(ctx context.Context) error {
 		}
 		p := patient{sex: sexOf(rec[cSex]), death: formats.NoEnd, first: formats.NoEnd}
 		birth, ok := parseDay(rec[cBirth])
-		death := field(rec, cDeath)
+		death := csvread.Field(rec, cDeath)
 		var d int64
 		switch {
 		case !ok:
@@ -231,11 +232,11 @@ func (r *run) readEncounters(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	cStart, cStop, cPatient, cClass := t.col("START"), t.col("STOP"), t.col("PATIENT"), t.col("ENCOUNTERCLASS")
-	cCode, cDesc := t.col("CODE"), t.col("DESCRIPTION")
-	return t.each(ctx, func(rec []string) error {
-		return r.encounter(rec[cStart], rec[cStop], rec[cPatient], strings.ToLower(strings.TrimSpace(rec[cClass])), field(rec, cCode), field(rec, cDesc))
+	defer t.Close()
+	cStart, cStop, cPatient, cClass := t.Col("START"), t.Col("STOP"), t.Col("PATIENT"), t.Col("ENCOUNTERCLASS")
+	cCode, cDesc := t.Col("CODE"), t.Col("DESCRIPTION")
+	return t.Each(ctx, func(rec []string) error {
+		return r.encounter(rec[cStart], rec[cStop], rec[cPatient], strings.ToLower(strings.TrimSpace(rec[cClass])), csvread.Field(rec, cCode), csvread.Field(rec, cDesc))
 	}, func() { r.w.Skip(skipEncounterRow) })
 }
 
@@ -271,11 +272,11 @@ func (r *run) encounter(startS, stopS, patientID, class, code, desc string) erro
 		}
 		end = stop
 	}
-	last := start // the last day the row touches
-	if kind == formats.KindAdmission {
-		last = end
-	}
-	if start >= r.to || last < r.from {
+	// The plugin guide's rule: send every event that starts in the requested months, and
+	// every admission discharged in them (the agent counts its bed days in the month of
+	// discharge). A stay that neither starts nor ends in them counts in none of them.
+	in := func(d formats.Date) bool { return d >= r.from && d < r.to }
+	if !in(start) && !(kind == formats.KindAdmission && end != formats.NoEnd && in(end)) {
 		if p != nil && !p.bad && usable(p, start, code, desc) && start < p.first {
 			p.first = start
 		}

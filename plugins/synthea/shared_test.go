@@ -106,11 +106,10 @@ func referenceCounts(t testing.TB, dir string, loc *time.Location, from, to stri
 		startDay := start.In(loc).Format("2006-01-02")
 		stopDay := stop.In(loc).Format("2006-01-02")
 		kind := refKinds[e["ENCOUNTERCLASS"]]
-		lastDay := startDay
-		if kind == "admission" {
-			lastDay = stopDay
-		}
-		if startDay >= end || lastDay < first {
+		// Sent when it starts in the months, or is a stay discharged in them.
+		startsIn := startDay >= first && startDay < end
+		endsIn := kind == "admission" && stopDay >= first && stopDay < end
+		if !startsIn && !endsIn {
 			continue
 		}
 		p := people[e["PATIENT"]]

@@ -1,153 +1,35 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/plugins/sdk/csvread"
 )
 
-// table reads one CSV file of the export by header name, so a column set that differs
-// between Synthea versions (FIPS, INCOME, extra columns) is read the same way.
-type table struct {
-	name string // file name, for errors and skip reasons
-	f    *os.File
-	r    *csv.Reader
-	cols map[string]int
-	n    int // columns in the header
-}
-
-// openTable opens dir/name and reads its header. It fails when the file is missing or a
-// required column is absent, because then nothing in it can be read.
-func openTable(dir, name string, required ...string) (*table, error) {
-	f, err := os.Open(dir + string(os.PathSeparator) + name)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not in the folder set as dir; point dir at the csv folder of a Synthea export (the one holding patients.csv and encounters.csv)", name)
-		}
-		return nil, fmt.Errorf("open %s: %w", name, err)
+// openTable opens dir/name with csvread, which finds columns by header name, so a column set
+// that differs between Synthea versions (FIPS, INCOME, extra columns) is read the same way. It
+// fails when the file is missing or a required column is absent, because then nothing in it
+// can be read, saying what to do about it in Synthea's terms.
+func openTable(dir, name string, required ...string) (*csvread.File, error) {
+	t, err := csvread.Open(filepath.Join(dir, name), csvread.Options{Required: required})
+	var mc *csvread.MissingColumnError
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%s is not in the folder set as dir; point dir at the csv folder of a Synthea export (the one holding patients.csv and encounters.csv)", name)
+	case errors.Is(err, csvread.ErrEmpty):
+		return nil, fmt.Errorf("%s is empty; it should start with Synthea's header row", name)
+	case errors.As(err, &mc), strings.Contains(err.Error(), "header row"):
+		return nil, fmt.Errorf("%w; is this a Synthea CSV export?", err)
 	}
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	r.FieldsPerRecord = -1 // a short or long row is skipped with a reason, not fatal
-	r.ReuseRecord = true
-	head, err := r.Read()
-	if err != nil {
-		f.Close()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s is empty; it should start with Synthea's header row", name)
-		}
-		return nil, fmt.Errorf("%s: the header row is not valid CSV; is this a Synthea CSV export? (%v)", name, err)
-	}
-	t := &table{name: name, f: f, r: r, cols: make(map[string]int, len(head)), n: len(head)}
-	for i, h := range head {
-		h = strings.ToUpper(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if _, dup := t.cols[h]; !dup {
-			t.cols[h] = i
-		}
-	}
-	for _, c := range required {
-		if t.col(c) < 0 {
-			f.Close()
-			return nil, fmt.Errorf("%s has no %s column; is this a Synthea CSV export?", name, c)
-		}
-	}
-	return t, nil
-}
-
-// col returns the position of a column, matched without regard to case, or -1 when the file
-// has none.
-func (t *table) col(name string) int {
-	if i, ok := t.cols[strings.ToUpper(name)]; ok {
-		return i
-	}
-	return -1
-}
-
-// errBadRow is returned by next for a row that is not valid CSV or has the wrong number of
-// fields; the caller skips it and reads on.
-var errBadRow = errors.New("malformed CSV row")
-
-// next returns the next row, io.EOF at the end, errBadRow for a row to skip, or another error
-// when the file cannot be read at all. The slice is reused by the following call.
-func (t *table) next() ([]string, error) {
-	rec, err := t.r.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			if pe.Line-pe.StartLine > maxRowLines {
-				return nil, t.runaway(pe.StartLine, pe.Line)
-			}
-			return nil, errBadRow
-		}
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, fmt.Errorf("read %s: %w", t.name, err)
-	}
-	if len(rec) != t.n {
-		first, _ := t.r.FieldPos(0)
-		last, _ := t.r.FieldPos(len(rec) - 1)
-		if last-first > maxRowLines {
-			return nil, t.runaway(first, last)
-		}
-		return nil, errBadRow
-	}
-	return rec, nil
-}
-
-// maxRowLines is how many lines one row may span before the reader concludes a quote was
-// never closed. Synthea writes no line breaks inside fields.
-const maxRowLines = 16
-
-// runaway is the error for a quoted field that swallows the lines after it: skipping it as
-// one bad row would silently drop every row to the end of the file, so the run fails. The
-// error gives line numbers only, never content.
-func (t *table) runaway(from, to int) error {
-	return fmt.Errorf("%s: a quoted field opened on line %d is not closed until line %d, so the rows between cannot be read; the export is damaged or cut off: repair or export it again", t.name, from, to)
-}
-
-// checkEvery is how many rows pass between checks of the context.
-const checkEvery = 4096
-
-// each calls row for every well-formed row and bad for every row that is not valid CSV or has
-// the wrong number of fields, until the end of the file, a read error, an error from row, or
-// ctx is done.
-func (t *table) each(ctx context.Context, row func(rec []string) error, bad func()) error {
-	for n := 0; ; n++ {
-		if n%checkEvery == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rec, err := t.next()
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case errors.Is(err, errBadRow):
-			bad()
-		case err != nil:
-			return err
-		default:
-			if err := row(rec); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func (t *table) close() { t.f.Close() }
-
-// field returns rec[i], or "" for a column the file does not have.
-func field(rec []string, i int) string {
-	if i < 0 {
-		return ""
-	}
-	return rec[i]
+	return nil, err
 }
 
 // clock turns Synthea's UTC timestamps into calendar days in one time zone. It caches the

@@ -68,6 +68,11 @@ type Options struct {
 	Path   string
 	SHA256 string // the expected checksum; empty: compute it and report it for pinning
 	Config map[string]string
+	// ConfigDir is the folder relative paths in Config are relative to: the configuration
+	// file's (ReadConfig, Main). The values of the keys the plugin's schema marks as paths are
+	// made absolute against it, as the agent does with its own configuration file. Empty
+	// leaves them relative to the working directory.
+	ConfigDir string
 	// From and To are the months to extract; zero means the twelve months before this one.
 	From, To formats.Month
 	// Timeouts for the plugin; zero means the host's defaults (ExtractTimeout: 10 minutes).
@@ -101,6 +106,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Report, error) {
 type checker struct {
 	opts   Options
 	report Report
+	main   extraction // the main extraction
 }
 
 func (c *checker) add(check string, s Status, detail, fix string) {
@@ -125,9 +131,11 @@ func (c *checker) run(ctx context.Context) {
 	d := p.Describe()
 	c.report.Description = d
 	c.add("start", Pass, fmt.Sprintf("handshake on protocol %d, built with %s", pluginv1.ProtocolVersion, orUnknown(d.SDK)), "")
+	c.opts.Config = sdk.ResolvePaths(c.opts.Config, d.PathKeys(), c.opts.ConfigDir)
 	c.describe(d)
-	c.config(ctx, p, d)
-	if c.extract(ctx, p, d) {
+	supplies, ok := c.config(ctx, p, d)
+	if ok && c.extract(ctx, p, supplies) {
+		c.stays(ctx, p, supplies)
 		c.oldMonths(ctx, p)
 	}
 
@@ -189,6 +197,9 @@ func (c *checker) describe(d host.Description) {
 	if !hasKey(d.Config, sdk.ConfigMaxSkippedFraction) {
 		problems = append(problems, "it does not offer the SDK's generic key "+sdk.ConfigMaxSkippedFraction+" (is it built with plugins/sdk?)")
 	}
+	if err := sdk.CheckSchema(d.Config); err != nil {
+		problems = append(problems, "its configuration schema: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
 	if len(problems) > 0 {
 		c.add("describe", Fail, strings.Join(problems, "; "), "correct the sdk.Description that Describe returns")
 		return
@@ -197,23 +208,26 @@ func (c *checker) describe(d host.Description) {
 		d.Name, d.Version, strings.Join(d.RowKinds, ", "), orNone(d.EventKinds), d.Methods), "")
 }
 
-func (c *checker) config(ctx context.Context, p *host.Plugin, d host.Description) {
-	if err := p.ValidateConfig(ctx, c.opts.Config); err != nil {
-		c.add("config", Fail, reason(err), "give a configuration the plugin accepts (--config FILE), or fix its ValidateConfig")
+// config checks the given configuration and some bad ones, and returns what the plugin supplies
+// with the given one, and whether it was accepted.
+func (c *checker) config(ctx context.Context, p *host.Plugin, d host.Description) (sdk.Supplies, bool) {
+	supplies, cfgErr := p.Supplies(ctx, c.opts.Config)
+	if cfgErr != nil {
+		c.add("config", Fail, reason(cfgErr), "give a configuration the plugin accepts (--config FILE), or fix its ValidateConfig")
 	} else {
-		c.add("config", Pass, fmt.Sprintf("the given configuration (%s) is accepted", keys(len(c.opts.Config))), "")
+		c.add("config", Pass, fmt.Sprintf("the given configuration (%s) is accepted; with it the plugin supplies %s", keys(len(c.opts.Config)), describeSupplies(supplies)), "")
 	}
 
 	// An obviously bad configuration: required keys left out and the SDK's own key malformed.
 	bad := map[string]string{sdk.ConfigMaxSkippedFraction: "lots"}
-	err := p.ValidateConfig(ctx, bad)
+	badErr := p.ValidateConfig(ctx, bad)
 	switch {
-	case err == nil:
+	case badErr == nil:
 		c.add("bad config", Fail, "a configuration with "+sdk.ConfigMaxSkippedFraction+" = \"lots\" was accepted", "build the plugin with plugins/sdk, which checks its generic keys")
-	case errors.Is(err, sdk.ErrConfig):
-		c.add("bad config", Pass, "refused with: "+clip(reason(err), 160), "")
+	case errors.Is(badErr, sdk.ErrConfig):
+		c.add("bad config", Pass, "refused with: "+clip(reason(badErr), 160), "")
 	default:
-		c.add("bad config", Fail, reason(err), "ValidateConfig must return an error for a bad configuration, never panic or hang")
+		c.add("bad config", Fail, reason(badErr), "ValidateConfig must return an error for a bad configuration, never panic or hang")
 	}
 	for _, k := range d.Config {
 		if !k.Required {
@@ -226,18 +240,49 @@ func (c *checker) config(ctx context.Context, p *host.Plugin, d host.Description
 			c.add("bad config", Fail, reason(err), "ValidateConfig must return an error for a bad configuration, never panic or hang")
 		}
 	}
+	// A misspelt key must not be ignored: the practice manager would never learn that the
+	// setting they wrote does nothing.
+	const unknownKey = "no_such_key_tributary_check"
+	if cfgErr == nil {
+		withUnknown := with(c.opts.Config, unknownKey, "1")
+		if err := p.ValidateConfig(ctx, withUnknown); err == nil {
+			c.add("unknown keys", Warn, "a configuration with the unknown key "+unknownKey+" was accepted", "list every key in Describe's Config and build with the current plugins/sdk, which refuses the others")
+		} else if errors.Is(err, sdk.ErrConfig) {
+			c.add("unknown keys", Pass, "refused with: "+clip(reason(err), 160), "")
+		} else {
+			c.add("unknown keys", Fail, reason(err), "ValidateConfig must return an error for a bad configuration, never panic or hang")
+		}
+	}
+	return supplies, cfgErr == nil
+}
+
+func describeSupplies(s sdk.Supplies) string {
+	out := "rows " + orNone(s.RowKinds)
+	if contains(s.RowKinds, formats.RowEvents) {
+		out += "; event kinds " + orNone(s.EventKinds) + fmt.Sprintf("; admission methods %v", s.Methods)
+	}
+	return out
 }
 
 // extraction is what one Extract call gave.
 type extraction struct {
-	sum     host.Summary
-	events  map[string]int64 // events by kind
-	outside formats.Month    // a month outside the request that an event started in, or 0
-	took    time.Duration
+	sum       host.Summary
+	events    map[string]int64 // events by kind
+	uncounted int64            // events the agent does not count for the months (formats.EventInMonths)
+	example   string           // the months of one of them, e.g. "2023-11 to 2024-03"
+	stays     map[stay]bool    // admissions discharged in the months, in a later month than they began
+	took      time.Duration
+}
+
+// stay identifies an admission across two extractions.
+type stay struct {
+	patient    string
+	start, end formats.Date
+	method     string
 }
 
 func extractOnce(ctx context.Context, p *host.Plugin, from, to formats.Month, config map[string]string) (extraction, error) {
-	x := extraction{events: map[string]int64{}}
+	x := extraction{events: map[string]int64{}, stays: map[stay]bool{}}
 	start := time.Now()
 	sum, err := p.Extract(ctx, sdk.Request{From: from, To: to, Config: config}, func(kind string, rec arrow.Record) error {
 		if kind != formats.RowEvents {
@@ -245,8 +290,18 @@ func extractOnce(ctx context.Context, p *host.Plugin, from, to formats.Month, co
 		}
 		return formats.DecodeEvents(rec, func(e formats.Event) error {
 			x.events[e.Kind]++
-			if m := e.Start.Month(); m < from || m > to {
-				x.outside = m
+			if !formats.EventInMonths(e, from, to) {
+				x.uncounted++
+				x.example = e.Start.Month().String()
+				if e.End != formats.NoEnd {
+					x.example += " to " + e.End.Month().String()
+				}
+			}
+			if e.Kind == formats.KindAdmission && e.End != formats.NoEnd {
+				s, f := e.Start.Month(), e.End.Month()
+				if s < f && f >= from && f <= to && len(x.stays) < maxStays {
+					x.stays[stay{strings.Clone(e.PatientKey), e.Start, e.End, strings.Clone(e.Method)}] = true
+				}
 			}
 			return nil
 		})
@@ -255,9 +310,13 @@ func extractOnce(ctx context.Context, p *host.Plugin, from, to formats.Month, co
 	return x, err
 }
 
+// maxStays bounds the stays the check remembers from one extraction.
+const maxStays = 100000
+
 // extract runs the main extraction and reports whether it succeeded.
-func (c *checker) extract(ctx context.Context, p *host.Plugin, d host.Description) bool {
+func (c *checker) extract(ctx context.Context, p *host.Plugin, d sdk.Supplies) bool {
 	x, err := extractOnce(ctx, p, c.opts.From, c.opts.To, c.opts.Config)
+	c.main = x
 	sum := x.sum
 	c.report.Summary = sum
 	span := fmt.Sprintf("%s to %s", c.opts.From, c.opts.To)
@@ -274,12 +333,12 @@ func (c *checker) extract(ctx context.Context, p *host.Plugin, d host.Descriptio
 	}
 	for _, k := range d.RowKinds {
 		if sum.Rows[k] == 0 {
-			c.add("row kinds", Warn, fmt.Sprintf("Describe lists %s but none were sent", k), "check the data covers the months asked for (--from, --to), or drop the kind from Describe")
+			c.add("row kinds", Warn, fmt.Sprintf("it supplies %s with this configuration but none were sent", k), "check the data covers the months asked for (--from, --to), or leave the kind out of Describe (or Supplies, when it depends on the configuration)")
 		}
 	}
 	for _, k := range d.EventKinds {
 		if x.events[k] == 0 {
-			c.add("event kinds", Warn, fmt.Sprintf("Describe lists %s but no such event was sent", k), "check the mapping from the source, or drop the kind from Describe")
+			c.add("event kinds", Warn, fmt.Sprintf("it supplies %s with this configuration but no such event was sent", k), "check the mapping from the source, or leave the kind out of Describe (or Supplies, when the source lacks it with this configuration): a kind supplied and never sent is published as zero")
 		}
 	}
 	c.monthRange(x, span)
@@ -287,9 +346,55 @@ func (c *checker) extract(ctx context.Context, p *host.Plugin, d host.Descriptio
 }
 
 func (c *checker) monthRange(x extraction, span string) {
-	if x.outside != 0 {
-		c.add("month range", Warn, fmt.Sprintf("events starting in %s were sent for a request of %s", x.outside, span), "emit only events that start in the requested months (registrations may start earlier)")
+	if x.uncounted > 0 {
+		c.add("month range", Warn, fmt.Sprintf("%d events were sent for a request of %s that the agent does not count, e.g. one of %s", x.uncounted, span, x.example),
+			"send the events that start in the requested months and the admissions discharged in them, no others (formats.EventInMonths; registrations may start earlier)")
 	}
+}
+
+// stays checks the rule for stays that cross the start of the requested months: a stay
+// discharged in them counts there (its bed days), so it must be sent even though it began
+// before them. It asks again from a later month M, and every stay of the main extraction that
+// began before M and ended in M..To must come back.
+func (c *checker) stays(ctx context.Context, p *host.Plugin, supplies sdk.Supplies) {
+	if !contains(supplies.EventKinds, formats.KindAdmission) {
+		return
+	}
+	// The later start month that the most stays cross into.
+	best, n := formats.Month(0), 0
+	for m := c.opts.From + 1; m <= c.opts.To; m++ {
+		k := 0
+		for s := range c.main.stays {
+			if crosses(s, c.opts.From, m) {
+				k++
+			}
+		}
+		if k > n {
+			best, n = m, k
+		}
+	}
+	if n == 0 {
+		c.add("stays", Info, fmt.Sprintf("no stay sent for %s to %s crosses a month end within those months, so the rule for stays begun before the requested months could not be checked", c.opts.From, c.opts.To),
+			"check over months whose data holds a stay from one month into the next (--from, --to)")
+		return
+	}
+	x, err := extractOnce(ctx, p, best, c.opts.To, c.opts.Config)
+	if err != nil {
+		c.add("stays", Fail, fmt.Sprintf("over %s to %s: %s", best, c.opts.To, reason(err)), fixFor(err))
+		return
+	}
+	missing := 0
+	for s := range c.main.stays {
+		if crosses(s, c.opts.From, best) && !x.stays[s] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		c.add("stays", Fail, fmt.Sprintf("%d of %d stays that began before %s and were discharged in %s to %s were not sent when those months were asked for: their bed days would be lost", missing, n, best, best, c.opts.To),
+			"send every admission discharged in the requested months, also when it began before them (formats.EventInMonths), not only those that start in them")
+		return
+	}
+	c.add("stays", Pass, fmt.Sprintf("all %d stays that began before %s and were discharged in %s to %s were sent when those months were asked for", n, best, best, c.opts.To), "")
 }
 
 // oldMonths asks for a month long before any real data: the plugin must answer, without an
@@ -304,6 +409,11 @@ func (c *checker) oldMonths(ctx context.Context, p *host.Plugin) {
 	}
 	c.add("old months", Pass, fmt.Sprintf("over 1900-01: %s, no error", countList(x.sum.Rows)), "")
 	c.monthRange(x, "1900-01")
+}
+
+// crosses reports whether a stay began in the months from..m-1 and was discharged in m or later.
+func crosses(s stay, from, m formats.Month) bool {
+	return s.start.Month() >= from && s.start.Month() < m && s.end.Month() >= m
 }
 
 // reason is an error's sentence without the plugin path and operation the report already
@@ -440,6 +550,15 @@ func hasKey(keys []sdk.ConfigKey, name string) bool {
 		}
 	}
 	return false
+}
+
+func with(m map[string]string, key, value string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	out[key] = value
+	return out
 }
 
 func without(m map[string]string, key string) map[string]string {

@@ -51,7 +51,7 @@ func TestCheck(t *testing.T) {
 		want [][3]string
 	}{
 		{plugin: "template", pass: true, want: [][3]string{
-			{"PASS", "extract", "8 events, 4 registrations"},
+			{"PASS", "extract", "10 events, 4 registrations"},
 			{"PASS", "bad config", "refused"},
 			{"PASS", "stdout", ""},
 			{"PASS", "close", ""},
@@ -62,6 +62,20 @@ func TestCheck(t *testing.T) {
 			{"PASS", "message size", "largest batch"},
 			{"PASS", "old months", "no error"},
 		}},
+		{plugin: "good", config: map[string]string{"crossing_stays": "discharged"}, pass: true, want: [][3]string{
+			{"PASS", "stays", "all 1 stays that began before 2024-02 and were discharged in 2024-02 to 2024-02 were sent"},
+			{"PASS", "unknown keys", "unknown key no_such_key_tributary_check"},
+			{"PASS", "config", "supplies rows registrations, events; event kinds consultation, admission; admission methods true"},
+		}},
+		// A plugin that follows the old guide (only stays that start in the months) loses the
+		// bed days of stays that began before them.
+		{plugin: "good", config: map[string]string{"crossing_stays": "started"}, want: [][3]string{
+			{"FAIL", "stays", "1 of 1 stays that began before 2024-02 and were discharged in 2024-02 to 2024-02 were not sent"},
+			{"FAIL", "stays", "fix: send every admission discharged in the requested months"},
+		}},
+		{plugin: "good", config: map[string]string{"admissions": "false"}, pass: true, want: [][3]string{
+			{"PASS", "config", "event kinds consultation; admission methods false"},
+		}},
 		{plugin: "good", config: map[string]string{"print_to_stdout": "yes"}, want: [][3]string{
 			{"FAIL", "stdout", "wrote"},
 		}},
@@ -71,6 +85,7 @@ func TestCheck(t *testing.T) {
 		{plugin: "badrows", want: [][3]string{
 			{"FAIL", "extract", "field start has type utf8"},
 			{"FAIL", "describe", "generic key max_skipped_fraction"},
+			{"WARN", "unknown keys", "no_such_key_tributary_check was accepted"},
 		}},
 		{plugin: "badrows", config: map[string]string{"mode": "missing"}, want: [][3]string{
 			{"FAIL", "extract", "missing field end"},
@@ -86,7 +101,7 @@ func TestCheck(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.plugin, func(t *testing.T) {
+		t.Run(tt.plugin+fmt.Sprint(tt.config), func(t *testing.T) {
 			config := tt.config
 			if tt.plugin == "template" {
 				config = templateConfig(t)
@@ -146,6 +161,14 @@ func TestMainCLI(t *testing.T) {
 	if err := os.WriteFile(good, []byte(fmt.Sprintf("dir = %q\nmax_skipped_fraction = 0.5\n", cfg["dir"])), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A relative dir is relative to the configuration file, not to the working directory.
+	if err := os.CopyFS(filepath.Join(dir, "export"), os.DirFS(cfg["dir"])); err != nil {
+		t.Fatal(err)
+	}
+	relative := filepath.Join(dir, "relative.toml")
+	if err := os.WriteFile(relative, []byte("dir = \"export\"\nmax_skipped_fraction = 0.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	nested := filepath.Join(dir, "nested.toml")
 	if err := os.WriteFile(nested, []byte("[table]\nx = \"y\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -157,9 +180,11 @@ func TestMainCLI(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"template passes", []string{"check", bins["template"], "--config", good, "--from", "2024-01", "--to", "2024-02"}, 0, "8 events, 4 registrations", ""},
+		{"template passes", []string{"check", bins["template"], "--config", good, "--from", "2024-01", "--to", "2024-02"}, 0, "10 events, 4 registrations", ""},
 		{"flags first", []string{"--from", "2024-01", "--to", "2024-02", "--config", good, "check", bins["template"]}, 0, "PASS: the plugin meets the contract", ""},
 		{"badrows fails", []string{"check", bins["badrows"], "--from", "2024-01", "--to", "2024-02"}, 1, "FAIL: ", ""},
+		{"relative dir", []string{"check", bins["template"], "--config", relative, "--from", "2024-01", "--to", "2024-02"}, 0, "10 events, 4 registrations", ""},
+		{"after plugin check", []string{bins["template"], "--config", good, "--from", "2024-01", "--to", "2024-02"}, 0, "PASS: the plugin meets the contract", ""},
 		{"no path", []string{"check"}, 2, "", "give exactly one plugin path"},
 		{"other command", []string{"install", "x"}, 2, "", "the only plugin command is check"},
 		{"half a range", []string{"check", bins["good"], "--from", "2024-01"}, 2, "", "both --from and --to"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +22,8 @@ const usage = `usage: plugin check PATH [--config FILE] [--from YYYY-MM --to YYY
 
 Runs the extractor plugin at PATH against the contract and prints what it got wrong.
 
-  --config FILE      the plugin's configuration, TOML key = "value" pairs
+  --config FILE      the plugin's configuration, TOML key = "value" pairs; relative paths
+                     in it are relative to FILE's folder
   --from, --to       the months to extract (default: the twelve months before this one)
   --sha256 HEX       the checksum the binary must have (default: compute and print it)
   --timeout DURATION how long the extraction may take (default 10m)
@@ -31,7 +33,8 @@ Exit status: 0 when every check passes, 1 when one fails, 2 for a usage error.
 `
 
 // Main implements "plugin check" for the agent's command line: args are what follows
-// "plugin" (the word "check", the path and flags, in any order). It returns the exit status.
+// "plugin check", or what follows "plugin" (the word "check" first): the path and flags, in
+// any order. It returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -87,13 +90,16 @@ func parseArgs(args []string) (cliOptions, error) {
 	if len(pos) > 0 && pos[0] == "plugin" {
 		pos = pos[1:]
 	}
-	if len(pos) == 0 || pos[0] != "check" {
+	switch {
+	case len(pos) > 0 && pos[0] == "check":
+		pos = pos[1:]
+	case len(pos) > 1:
 		return o, fmt.Errorf("the only plugin command is check")
 	}
-	if len(pos) != 2 {
+	if len(pos) != 1 {
 		return o, fmt.Errorf("give exactly one plugin path")
 	}
-	o.Path = pos[1]
+	o.Path = pos[0]
 
 	if (*from == "") != (*to == "") {
 		return o, fmt.Errorf("give both --from and --to, or neither")
@@ -116,6 +122,9 @@ func parseArgs(args []string) (cliOptions, error) {
 			return o, err
 		}
 		o.Config = cfg
+		if abs, err := filepath.Abs(*configFile); err == nil {
+			o.ConfigDir = filepath.Dir(abs) // relative paths in it are relative to it
+		}
 	}
 	return o, nil
 }

@@ -3,16 +3,14 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/plugins/sdk"
+	"github.com/tributary-health/tributary/plugins/sdk/csvread"
 )
 
 // SampleConfig is a commented example configuration.
@@ -23,28 +21,33 @@ var SampleConfig string
 // Extractor reads the template's CSV export. Its zero value is ready to use.
 type Extractor struct{}
 
-// Describe says what the extractor supplies. It must not touch the data.
+// The guards: a method whose signature drifts from the SDK's (say ValidateConfig(map[string]any))
+// would otherwise compile, never be called, and silently turn the check off.
+var (
+	_ sdk.Extractor       = Extractor{}
+	_ sdk.ConfigValidator = Extractor{}
+)
+
+// Describe says what the extractor supplies. It must not touch the data. The Config schema is
+// applied by the SDK before ValidateConfig and Extract run: unknown keys are refused, the
+// required dir must be set, defaults are filled in, and (being a path) the agent makes a
+// relative dir absolute against its configuration file's folder.
 func (Extractor) Describe() sdk.Description {
 	return sdk.Description{
 		Name:       "template",
-		Version:    "0.1.0",
+		Version:    "0.2.0",
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
 		Methods:    true, // admission_method holds NHS codes, so emergency and elective are known
 		Config: []sdk.ConfigKey{
-			{Name: "dir", Help: "folder holding registrations.csv and events.csv", Required: true},
+			{Name: "dir", Type: sdk.TypePath, Required: true, Help: "folder holding registrations.csv and events.csv"},
 		},
 	}
 }
 
-// ValidateConfig checks the configuration before any run; its errors are shown to the
-// practice manager as they are, so say what to do.
+// ValidateConfig checks what the schema cannot: that the files are there. Its errors are shown
+// to the practice manager as they are, so say what to do.
 func (Extractor) ValidateConfig(config map[string]string) error {
-	for k := range config {
-		if k != "dir" {
-			return fmt.Errorf("unknown key %q; the template has only dir", k)
-		}
-	}
 	for _, name := range []string{"registrations.csv", "events.csv"} {
 		path := filepath.Join(config["dir"], name)
 		if _, err := os.Stat(path); err != nil {
@@ -54,16 +57,26 @@ func (Extractor) ValidateConfig(config map[string]string) error {
 	return nil
 }
 
-// Extract emits every registration that overlaps the requested months and every event that
-// starts in them. A source row it cannot use is skipped with a reason; an unreadable file
-// fails the run.
+// Extract emits every registration that overlaps the requested months, every event that
+// starts in them, and every admission discharged in them: formats.EventInMonths, the rule the
+// agent counts by (a stay's bed days count in the month of discharge, so a stay that began
+// before the months still matters). A source row it cannot use is skipped with a reason; an
+// unreadable file fails the run.
 func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) error {
 	first := formats.DateOf(req.From.Start())
 	end := formats.DateOf((req.To + 1).Start()) // exclusive
 	dir := req.Config["dir"]
 
-	err := eachRow(ctx, filepath.Join(dir, "registrations.csv"), 5, func(f []string) error {
-		r, ok := registration(f)
+	regs, err := csvread.Open(filepath.Join(dir, "registrations.csv"), csvread.Options{
+		Required: []string{"patient", "sex", "birth_month", "registered_from", "registered_to"}, TrimSpace: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer regs.Close()
+	cPatient, cSex, cBirth, cFrom, cTo := regs.Col("patient"), regs.Col("sex"), regs.Col("birth_month"), regs.Col("registered_from"), regs.Col("registered_to")
+	err = regs.Each(ctx, func(f []string) error {
+		r, ok := registration(f[cPatient], f[cSex], f[cBirth], f[cFrom], f[cTo])
 		if !ok {
 			w.Skip("unreadable registration row")
 			return nil
@@ -77,29 +90,44 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 			w.Skip("registration: " + fieldOf(err))
 		}
 		return nil
+	}, func() { w.Skip("registrations.csv: malformed row") })
+	if err != nil {
+		return err
+	}
+
+	events, err := csvread.Open(filepath.Join(dir, "events.csv"), csvread.Options{
+		Required: []string{"patient", "setting", "start", "end"}, TrimSpace: true,
 	})
 	if err != nil {
 		return err
 	}
-	return eachRow(ctx, filepath.Join(dir, "events.csv"), 5, func(f []string) error {
-		start, err := formats.ParseDate(f[2])
-		if err != nil {
-			w.Skip("unreadable event start date")
+	defer events.Close()
+	cPatient, cSetting, cStart, cEnd := events.Col("patient"), events.Col("setting"), events.Col("start"), events.Col("end")
+	cMethod := events.Col("admission_method") // optional: -1 when the export has none
+	return events.Each(ctx, func(f []string) error {
+		start, err1 := formats.ParseDate(f[cStart])
+		end, err2 := optionalDate(f[cEnd])
+		if errors.Join(err1, err2) != nil {
+			w.Skip("unreadable event date")
 			return nil
 		}
-		if start < first || start >= end {
+		kind, known := settings[f[cSetting]]
+		e := formats.Event{PatientKey: f[cPatient], Kind: kind, Start: start, End: end}
+		if !formats.EventInMonths(e, req.From, req.To) {
 			return nil // outside the requested months: not a skipped row, just not wanted
 		}
-		e, ok := event(start, f)
-		if !ok {
-			w.Skip("unreadable or unknown event row")
+		if !known {
+			w.Skip("unknown event setting")
 			return nil
+		}
+		if kind == formats.KindAdmission {
+			e.Method = formats.AdmissionMethodFromNHS(csvread.Field(f, cMethod))
 		}
 		if err := w.Event(e); err != nil {
 			w.Skip("event: " + fieldOf(err))
 		}
 		return nil
-	})
+	}, func() { w.Skip("events.csv: malformed row") })
 }
 
 // sexes maps the source's codes onto the contract's.
@@ -113,31 +141,18 @@ var settings = map[string]string{
 	"IP": formats.KindAdmission,
 }
 
-func registration(f []string) (formats.Registration, bool) {
-	birth, err1 := formats.ParseMonth(f[2])
-	from, err2 := formats.ParseDate(f[3])
-	to, err3 := optionalDate(f[4])
+func registration(patient, sexCode, birthMonth, fromDay, toDay string) (formats.Registration, bool) {
+	birth, err1 := formats.ParseMonth(birthMonth)
+	from, err2 := formats.ParseDate(fromDay)
+	to, err3 := optionalDate(toDay)
 	if errors.Join(err1, err2, err3) != nil {
 		return formats.Registration{}, false
 	}
-	sex, ok := sexes[f[1]]
+	sex, ok := sexes[sexCode]
 	if !ok {
-		sex = f[1] // left for the contract check to refuse, with the field named
+		sex = sexCode // left for the contract check to refuse, with the field named
 	}
-	return formats.Registration{PatientKey: f[0], Sex: sex, BirthMonth: birth, From: from, To: to}, true
-}
-
-func event(start formats.Date, f []string) (formats.Event, bool) {
-	kind, ok := settings[f[1]]
-	end, err := optionalDate(f[3])
-	if !ok || err != nil {
-		return formats.Event{}, false
-	}
-	e := formats.Event{PatientKey: f[0], Kind: kind, Start: start, End: end}
-	if kind == formats.KindAdmission {
-		e.Method = formats.AdmissionMethodFromNHS(f[4])
-	}
-	return e, true
+	return formats.Registration{PatientKey: patient, Sex: sex, BirthMonth: birth, From: from, To: to}, true
 }
 
 func optionalDate(s string) (formats.Date, error) {
@@ -155,42 +170,4 @@ func fieldOf(err error) string {
 		return fe.Detail
 	}
 	return "invalid row"
-}
-
-// eachRow calls fn with the fields of every data row of a CSV file with a header and n
-// columns. Errors name the file and line, never a value.
-func eachRow(ctx context.Context, path string, n int, fn func([]string) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = n
-	r.ReuseRecord = true
-	if _, err := r.Read(); err != nil {
-		return fmt.Errorf("read the header of %s: %w", path, err)
-	}
-	for line := 2; ; line++ {
-		if line%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return ctx.Err()
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("%s line %d is not valid CSV with %d columns; fix the export", path, pe.Line, n)
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		for i := range rec {
-			rec[i] = strings.TrimSpace(rec[i])
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,9 +15,11 @@ import (
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/plugins/host"
 	"github.com/tributary-health/tributary/plugins/sdk"
+	"github.com/tributary-health/tributary/plugins/sdk/sdktest"
 )
 
-// counts tallies what an extraction emitted: registrations, and events by kind/method.
+// counts tallies what an extraction through the host emitted: registrations, and events by
+// kind/method as sdktest.Recording.EventCounts does.
 type counts struct {
 	registrations int
 	events        map[string]int
@@ -27,22 +30,32 @@ func (c *counts) emit(kind string, rec arrow.Record) error {
 	case formats.RowRegistrations:
 		return formats.DecodeRegistrations(rec, func(formats.Registration) error { c.registrations++; return nil })
 	case formats.RowEvents:
-		return formats.DecodeEvents(rec, func(e formats.Event) error { c.events[e.Kind+"/"+e.Method]++; return nil })
+		return formats.DecodeEvents(rec, func(e formats.Event) error {
+			k := e.Kind
+			if e.Kind == formats.KindAdmission {
+				k += "/" + e.Method
+			}
+			c.events[k]++
+			return nil
+		})
 	}
 	return errors.New("unexpected row kind " + kind)
 }
 
 var (
-	janToFeb = sdk.Request{From: formats.MonthFor(2024, 1), To: formats.MonthFor(2024, 2)}
+	jan, feb = formats.MonthFor(2024, 1), formats.MonthFor(2024, 2)
 	// The sample holds one registration with an unknown sex code and one event with an
-	// unknown setting; the rest are good.
+	// unknown setting; the rest are good. One emergency stay began in December and ends in
+	// January: it is sent, since its bed days count in January. One stay spans December to
+	// March: it counts in neither month and is not sent. One crosses from January into
+	// February, for the conformance check's test of stays.
 	wantEvents = map[string]int{
-		"consultation/":          3,
-		"outpatient_attendance/": 1,
-		"ae_attendance/":         1,
-		"admission/emergency":    1,
-		"admission/elective":     1,
-		"admission/unknown":      1,
+		"consultation":          3,
+		"outpatient_attendance": 1,
+		"ae_attendance":         1,
+		"admission/emergency":   3,
+		"admission/elective":    1,
+		"admission/unknown":     1,
 	}
 )
 
@@ -54,29 +67,29 @@ func config(extra ...string) map[string]string {
 	return c
 }
 
-func check(t *testing.T, c counts) {
+func check(t *testing.T, registrations int, events map[string]int) {
 	t.Helper()
-	if c.registrations != 4 {
-		t.Errorf("registrations = %d, want 4", c.registrations)
+	if registrations != 4 {
+		t.Errorf("registrations = %d, want 4", registrations)
 	}
-	for k, n := range wantEvents {
-		if c.events[k] != n {
-			t.Errorf("events %s = %d, want %d (all: %v)", k, c.events[k], n, c.events)
-		}
+	if !maps.Equal(events, wantEvents) {
+		t.Errorf("events %v, want %v", events, wantEvents)
 	}
 }
 
 func TestExtract(t *testing.T) {
-	c := counts{events: map[string]int{}}
-	req := janToFeb
-	req.Config = config("max_skipped_fraction", "0.5")
-	stats, err := sdk.Run(context.Background(), Extractor{}, req, c.emit)
-	if err != nil {
-		t.Fatal(err)
+	rec := sdktest.Extract(t, Extractor{}, jan, feb, config("max_skipped_fraction", "0.5"))
+	check(t, len(rec.Registrations), rec.EventCounts())
+	if rec.Stats.Skipped["unknown event setting"] != 1 || rec.Stats.TotalSkipped() != 2 {
+		t.Errorf("skipped %v", rec.Stats.Skipped)
 	}
-	check(t, c)
-	if stats.Skipped["unreadable or unknown event row"] != 1 || stats.TotalSkipped() != 2 {
-		t.Errorf("skipped %v", stats.Skipped)
+	if u := rec.Uncounted(); len(u) != 0 {
+		t.Errorf("%d events sent that the agent would not count", len(u))
+	}
+	for _, e := range rec.EventsOf(formats.KindAdmission) {
+		if e.Start.Month() < jan && e.End.Month() != jan {
+			t.Errorf("a stay from %s to %s was sent", e.Start, e.End)
+		}
 	}
 }
 
@@ -87,16 +100,15 @@ func TestErrors(t *testing.T) {
 		kind   error
 		saying string
 	}{
-		{"skipped rows over the default budget", config(), sdk.ErrBudget, "unreadable or unknown event row: 1"},
-		{"missing dir", map[string]string{}, sdk.ErrConfig, "dir"},
+		{"skipped rows over the default budget", config(), sdk.ErrBudget, "unknown event setting: 1"},
+		{"missing dir", map[string]string{}, sdk.ErrConfig, "the required key dir is not set"},
+		{"misspelt dir", map[string]string{"dri": "testdata"}, sdk.ErrConfig, "unknown key dri (is it dir, misspelt?"},
 		{"wrong dir", map[string]string{"dir": "nowhere"}, sdk.ErrConfig, "set dir to the folder"},
-		{"unknown key", config("colour", "blue"), sdk.ErrConfig, "colour"},
+		{"unknown key", config("colour", "blue"), sdk.ErrConfig, "unknown key colour; known keys are dir, max_skipped_fraction"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := janToFeb
-			req.Config = tt.config
-			_, err := sdk.Run(context.Background(), Extractor{}, req, func(string, arrow.Record) error { return nil })
+			_, err := sdktest.Run(context.Background(), Extractor{}, sdk.Request{From: jan, To: feb, Config: tt.config})
 			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.saying) {
 				t.Fatalf("err = %v, want %v saying %q", err, tt.kind, tt.saying)
 			}
@@ -131,14 +143,12 @@ func TestThroughHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := counts{events: map[string]int{}}
-	req := janToFeb
-	req.Config = cfg
-	summary, err := p.Extract(context.Background(), req, c.emit)
+	summary, err := p.Extract(context.Background(), sdk.Request{From: jan, To: feb, Config: cfg}, c.emit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, c)
-	if summary.Skipped["unreadable or unknown event row"] != 1 {
+	check(t, c.registrations, c.events)
+	if summary.Skipped["unknown event setting"] != 1 {
 		t.Errorf("summary %+v", summary)
 	}
 	p.Close()

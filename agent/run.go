@@ -181,24 +181,15 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 		return out
 	}
 	defer s.Close()
-	desc, err := s.Describe(ctx)
+	pr, err := prepare(ctx, s, p)
+	out.Version = pr.desc.Version
 	if err != nil {
 		out.err = err
 		return out
 	}
-	out.Version = desc.Version
-	for _, k := range desc.RowKinds {
-		if k == formats.RowRegistrations {
-			out.supplies.Registrations = true
-		}
-	}
-	out.supplies.EventKinds = map[string]bool{}
-	for _, k := range desc.EventKinds {
-		out.supplies.EventKinds[k] = true
-	}
-	out.supplies.Methods = desc.Methods
+	out.supplies = pr.aggregate()
 	agg.Begin(src)
-	req := sdk.Request{From: from, To: to, Config: p.Config}
+	req := sdk.Request{From: from, To: to, Config: pr.config}
 	out.err = s.Extract(ctx, req, func(kind string, rec arrow.Record) error {
 		switch kind {
 		case formats.RowRegistrations:

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/tributary-health/tributary/agent/schedule"
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/plugins/sdk"
 )
 
 //go:embed sample.toml
@@ -81,10 +82,27 @@ type Months struct {
 
 // Plugin is one extractor.
 type Plugin struct {
-	Name   string            `toml:"name"`
-	Path   string            `toml:"path"`
-	SHA256 string            `toml:"sha256"`
+	Name   string `toml:"name"`
+	Path   string `toml:"path"`
+	SHA256 string `toml:"sha256"`
+	// Config is the plugin's own configuration, as written. Its relative paths are relative
+	// to the configuration file: see PluginConfig.
 	Config map[string]string `toml:"config"`
+	// Dir is the folder of the configuration file the plugin was read from (set by Load),
+	// against which the relative paths of Config are resolved. Empty for a configuration
+	// that Parse read from bytes: relative paths then stay relative to the working
+	// directory.
+	Dir string `toml:"-"`
+}
+
+// PluginConfig is the configuration to send the plugin: Config with the values of pathKeys
+// that are relative paths made absolute against Dir, the configuration file's folder, as the
+// sample promises. pathKeys names the keys the plugin's schema marks as paths, or that follow
+// the naming convention for plugins built before the schema had types (sdk.Description's
+// PathKeys says which). Without this a relative path would be read against the plugin
+// binary's folder, its working directory, which is never what the practice manager meant.
+func (p Plugin) PluginConfig(pathKeys []string) map[string]string {
+	return sdk.ResolvePaths(p.Config, pathKeys, p.Dir)
 }
 
 // S3 holds store credentials.
@@ -200,6 +218,7 @@ func (c *Config) resolve() {
 	c.Spool = abs(c.Spool)
 	for i := range c.Plugins {
 		c.Plugins[i].Path = abs(c.Plugins[i].Path)
+		c.Plugins[i].Dir = c.dir
 	}
 }
 

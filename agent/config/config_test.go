@@ -1,11 +1,15 @@
 package config
 
 import (
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/plugins/sdk"
 )
 
 func TestSampleParses(t *testing.T) {
@@ -75,5 +79,50 @@ func TestMonthsRange(t *testing.T) {
 	_, _, err := (Months{From: "2026-01", To: "2026-12"}).Range(now)
 	if err == nil || !strings.Contains(err.Error(), "after the current month") || !strings.Contains(err.Error(), "2026-11") {
 		t.Fatalf("a month after the current one must be refused clearly, got %v", err)
+	}
+}
+
+// TestPluginPathsRelativeToTheFile: a relative path in [plugins.config] is relative to the
+// configuration file's folder, like every other path in it, for the keys the plugin marks as
+// paths (and, for older plugins without types, by the naming convention).
+func TestPluginPathsRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	body := strings.Replace(Sample(), `dir = "/srv/practice-data/synthea/csv"`,
+		"dir = \"export/csv\"\n  salt_file = \"secrets/salt\"\n  timezone = \"Europe/London\"\n  abs = \"/srv/x\"", 1)
+	path := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Plugins[0]
+	if p.Dir != dir {
+		t.Fatalf("Dir = %q, want %q", p.Dir, dir)
+	}
+	typed := sdk.Description{Config: []sdk.ConfigKey{
+		{Name: "dir", Type: sdk.TypePath}, {Name: "salt_file", Type: sdk.TypeString}, {Name: "timezone"}, {Name: "abs", Type: sdk.TypePath},
+	}}
+	got := p.PluginConfig(typed.PathKeys())
+	want := map[string]string{"dir": filepath.Join(dir, "export/csv"), "salt_file": "secrets/salt", "timezone": "Europe/London", "abs": "/srv/x"}
+	if !maps.Equal(got, want) {
+		t.Errorf("typed schema: %v, want %v", got, want)
+	}
+	if p.Config["dir"] != "export/csv" {
+		t.Errorf("the configuration as written was changed: %v", p.Config)
+	}
+	// A plugin built before types: the convention names dir and salt_file as paths.
+	untyped := sdk.Description{Config: []sdk.ConfigKey{{Name: "dir"}, {Name: "salt_file"}, {Name: "timezone"}}}
+	if got := p.PluginConfig(untyped.PathKeys()); got["dir"] != filepath.Join(dir, "export/csv") || got["salt_file"] != filepath.Join(dir, "secrets/salt") || got["timezone"] != "Europe/London" {
+		t.Errorf("convention: %v", got)
+	}
+	// Parsed from bytes, there is no file to be relative to.
+	c2, err := Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Plugins[0].PluginConfig(typed.PathKeys()); got["dir"] != "export/csv" {
+		t.Errorf("from bytes: %v", got)
 	}
 }

@@ -14,7 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +67,80 @@ type site struct {
 	tokens map[string]string
 	own    string
 	months []string
+	gate   *gate
+}
+
+// gate sits between the browser and the coordinator: it records every API request, and holds
+// back the answers to the requests it is told to, until released, as a slow network or a
+// slow query would.
+type gate struct {
+	mu    sync.Mutex
+	holds []*hold
+	seen  []string
+}
+
+type hold struct {
+	match   func(*http.Request) bool
+	release chan struct{}
+	served  chan string // the URL of each held request, once answered
+}
+
+func (g *gate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			g.seen = append(g.seen, r.URL.String())
+		}
+		var held *hold
+		for _, x := range g.holds {
+			if x.match(r) {
+				held = x
+				break
+			}
+		}
+		g.mu.Unlock()
+		if held == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case <-held.release:
+		case <-r.Context().Done():
+		}
+		h.ServeHTTP(w, r)
+		held.served <- r.URL.String()
+	})
+}
+
+// holdBack holds the answers to the API requests that match until the returned function is
+// called; that function waits until n of them have been answered.
+func (g *gate) holdBack(t *testing.T, match func(*http.Request) bool) (release func(n int)) {
+	x := &hold{match: match, release: make(chan struct{}), served: make(chan string, 16)}
+	g.mu.Lock()
+	g.holds = append(g.holds, x)
+	g.mu.Unlock()
+	return func(n int) {
+		t.Helper()
+		g.mu.Lock()
+		g.holds = slices.DeleteFunc(g.holds, func(y *hold) bool { return y == x })
+		g.mu.Unlock()
+		close(x.release)
+		for range n {
+			select {
+			case u := <-x.served:
+				t.Logf("answered late: %s", u)
+			case <-time.After(30 * time.Second):
+				t.Fatal("a held request was never answered")
+			}
+		}
+	}
+}
+
+// requests returns the API requests seen so far.
+func (g *gate) requests() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.seen)
 }
 
 func newSite(t *testing.T) *site {
@@ -98,7 +175,8 @@ func newSite(t *testing.T) *site {
 	if err := srv.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	s.gate = &gate{}
+	hs := httptest.NewServer(s.gate.wrap(srv.Handler()))
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
 	for k := range 14 {

@@ -1,7 +1,9 @@
 // Tributary dashboard: hand-written, no dependencies, every asset served by the coordinator.
 'use strict';
 
-const S = { token: null, meta: null, page: 'trends', shown: null };
+// shown is what "Download CSV" saves: the numbers on screen, or null while the page is being
+// drawn or shows none. seq numbers the renders: only the newest may draw (see render).
+const S = { token: null, meta: null, page: 'trends', shown: null, seq: 0, abort: null };
 const $ = (id) => document.getElementById(id);
 const SVGNS = 'http://www.w3.org/2000/svg';
 const PALETTE = ['#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#1b9e77', '#666666'];
@@ -23,8 +25,8 @@ function fmt(v, dp) {
 
 class AuthError extends Error {}
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: 'Bearer ' + S.token } });
+async function api(path, signal) {
+  const r = await fetch(path, { headers: { Authorization: 'Bearer ' + S.token }, signal });
   let body = null;
   try { body = await r.json(); } catch (e) { body = {}; }
   if (r.status === 401) throw new AuthError(body.error || 'the token was not accepted');
@@ -63,7 +65,8 @@ async function login(token) {
 
 function logout(msg) {
   sessionStorage.removeItem('tributary-token');
-  S.token = null; S.meta = null;
+  S.seq++; if (S.abort) S.abort.abort();
+  S.token = null; S.meta = null; S.shown = null;
   $('app').hidden = true; $('who').hidden = true;
   $('login').hidden = false; $('login-form').hidden = false;
   $('token').value = '';
@@ -82,6 +85,8 @@ function setupFilters() {
   $('f-from').value = months[Math.max(0, months.length - 24)] || '';
   $('f-to').value = months[months.length - 1] || '';
   $('f-bands').replaceChildren(...m.age_bands.map((b) => el('option', { value: b, text: b })));
+  $('f-sexes').replaceChildren(el('legend', { text: 'Sex' }), ...m.sexes.map((x) =>
+    el('label', {}, el('input', { type: 'checkbox', name: 'sex', value: x, checked: true }), document.createTextNode(' ' + x))));
   const names = Object.fromEntries(m.practices.map((p) => [p.id, p.name]));
   S.names = names;
   $('f-practices').replaceChildren(...m.practices.map((p) => el('option', { value: p.id, text: p.name ? `${p.id} ${p.name}` : p.id })));
@@ -95,15 +100,18 @@ function setupFilters() {
 
 function selected(sel) { return Array.from(sel.selectedOptions).map((o) => o.value); }
 
-// params returns the API query for the filters, without the measure.
+function sexesTicked() { return Array.from(document.querySelectorAll('input[name=sex]:checked')).map((x) => x.value); }
+
+// params returns the API query for the filters, without the measure. Every sex ticked asks
+// for all; none ticked is caught by render before any request.
 function params() {
   const p = new URLSearchParams();
   if ($('f-from').value) p.set('from', $('f-from').value);
   if ($('f-to').value) p.set('to', $('f-to').value);
   const bands = selected($('f-bands'));
   if (bands.length && bands.length < S.meta.age_bands.length) p.set('age_band', bands.join(','));
-  const sexes = Array.from(document.querySelectorAll('input[name=sex]:checked')).map((x) => x.value);
-  if (sexes.length < 3) p.set('sex', sexes.length ? sexes.join(',') : 'none-selected');
+  const sexes = sexesTicked();
+  if (sexes.length && sexes.length < S.meta.sexes.length) p.set('sex', sexes.join(','));
   return p;
 }
 
@@ -215,17 +223,21 @@ function table(head, rows, cls) {
 
 // ---- pages ----
 
-async function renderTrends() {
+// Each page's loader reads the filters, fetches what the page needs and returns a function
+// that draws it; render calls that function only if no newer render has started meanwhile.
+
+async function loadTrends(signal) {
   const mode = $('f-value').value;
   const p = params();
   const months = monthsInRange();
   const practices = selected($('f-practices'));
-  const fed = await api('/api/figures?' + p);
-  let prs = { rows: [] };
-  if (practices.length) {
-    const pp = new URLSearchParams(p); pp.set('practice', practices.join(','));
-    prs = await api('/api/figures?' + pp);
-  }
+  const pp = new URLSearchParams(p); pp.set('practice', practices.join(','));
+  const [fed, prs] = await Promise.all([api('/api/figures?' + p, signal),
+    practices.length ? api('/api/figures?' + pp, signal) : { rows: [] }]);
+  return () => drawTrends(mode, months, practices, fed, prs);
+}
+
+function drawTrends(mode, months, practices, fed, prs) {
   const charts = $('trend-charts');
   charts.replaceChildren();
   const tableRows = [];
@@ -269,14 +281,18 @@ async function renderTrends() {
     charts.append(fig);
   }
   $('trend-table').replaceChildren(table(['Month', 'Measure', 'Practice', 'Status', 'Shown', 'Lower', 'Upper', 'List size'], tableRows));
-  S.shown = { name: 'trends', rows: csv };
+  S.shown = { name: 'trends', rows: csv, from: months[0] || '', to: months[months.length - 1] || '' };
 }
 
-async function renderCompleteness() {
+async function loadCompleteness(signal) {
   const p = params();
   p.delete('age_band'); p.delete('sex');
-  const res = await api('/api/completeness?' + p);
   const months = monthsInRange();
+  const res = await api('/api/completeness?' + p, signal);
+  return () => drawCompleteness(months, res);
+}
+
+function drawCompleteness(months, res) {
   const practices = [...new Set(res.rows.map((r) => r.practice))];
   const at = new Map(res.rows.map((r) => [r.practice + ' ' + r.month, r]));
   const C = 14, L = 150, T = 110;
@@ -306,13 +322,17 @@ async function renderCompleteness() {
   });
   $('completeness-grid').replaceChildren(svg);
   $('completeness-table').replaceChildren(table(['Practice', 'Month', 'Submitted', 'Run', 'Created', 'Revisions', 'Quarantined'], trs));
-  S.shown = { name: 'completeness', rows: csv };
+  S.shown = { name: 'completeness', rows: csv, from: months[0] || '', to: months[months.length - 1] || '' };
 }
 
-async function renderCompare() {
+async function loadCompare(signal) {
   const p = params();
   p.set('measure', $('f-measure').value);
-  const c = await api('/api/compare?' + p);
+  const c = await api('/api/compare?' + p, signal);
+  return () => drawCompare(c);
+}
+
+function drawCompare(c) {
   const fr = c.federation_rate_per_1000 || 0;
   const W = 900, H = 440, L = 60, R = 20, T = 16, B = 40;
   let xmax = 0, ymax = fr * 1.5;
@@ -362,34 +382,68 @@ async function renderCompare() {
   }
   $('funnel').replaceChildren(el('h3', { text: `${c.measure.replaceAll('_', ' ')}, ${c.from} to ${c.to}` }), svg);
   $('compare-table').replaceChildren(table(['Practice', 'Name', 'Status', 'Observed', 'Bounds', 'Expected', 'Ratio (95% CI)', 'Std rate /1,000', 'Position'], trs));
-  S.shown = { name: 'compare-' + c.measure, rows: csv };
+  S.shown = { name: 'compare-' + c.measure, rows: csv, from: c.from, to: c.to };
 }
 
+const PAGE_CONTENT = {
+  trends: ['trend-charts', 'trend-table'],
+  completeness: ['completeness-grid', 'completeness-table'],
+  compare: ['funnel', 'compare-table'],
+};
+
+// clearPage removes the page's figures: what stays on screen must match the filters.
+function clearPage(page) { for (const id of PAGE_CONTENT[page]) $(id).replaceChildren(); }
+
+// render draws the current page for the current filters. Renders are sequenced: a render
+// that a newer one (a filter changed again, another page chosen) overtook while its answer
+// was on the way draws nothing, however late that answer comes, and its request is
+// cancelled. Until the newest render has drawn, there is nothing to download.
 async function render() {
+  const seq = ++S.seq;
+  if (S.abort) S.abort.abort();
+  const abort = new AbortController();
+  S.abort = abort;
+  const page = S.page;
+  S.shown = null;
+  $('download').disabled = true;
   $('error').textContent = '';
+  $('notice').textContent = '';
   document.body.dataset.ready = 'false';
-  for (const e of document.querySelectorAll('.for-trends')) e.hidden = S.page !== 'trends';
-  for (const e of document.querySelectorAll('.for-compare')) e.hidden = S.page !== 'compare';
-  for (const e of document.querySelectorAll('.for-figures')) e.hidden = S.page === 'completeness';
-  for (const pg of ['trends', 'completeness', 'compare']) $('page-' + pg).hidden = S.page !== pg;
-  for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t.dataset.page === S.page);
-  try {
-    if (S.page === 'trends') await renderTrends();
-    else if (S.page === 'completeness') await renderCompleteness();
-    else await renderCompare();
-  } catch (e) {
-    if (e instanceof AuthError) { logout('Logged out: ' + e.message); return; }
-    $('error').textContent = e.message;
+  for (const e of document.querySelectorAll('.for-trends')) e.hidden = page !== 'trends';
+  for (const e of document.querySelectorAll('.for-compare')) e.hidden = page !== 'compare';
+  for (const e of document.querySelectorAll('.for-figures')) e.hidden = page === 'completeness';
+  for (const pg of Object.keys(PAGE_CONTENT)) $('page-' + pg).hidden = page !== pg;
+  for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t.dataset.page === page);
+  let draw = null, failure = null;
+  if (page !== 'completeness' && sexesTicked().length === 0) {
+    draw = () => { clearPage(page); $('notice').textContent = `No sex is ticked. Tick at least one sex (${S.meta.sexes.join(', ')}) to see figures.`; };
+  } else {
+    try {
+      draw = await (page === 'trends' ? loadTrends : page === 'completeness' ? loadCompleteness : loadCompare)(abort.signal);
+    } catch (e) {
+      failure = e;
+    }
   }
+  if (seq !== S.seq) return; // overtaken: the newer render draws
+  S.abort = null;
+  if (failure instanceof AuthError) { logout('Logged out: ' + failure.message); return; }
+  if (failure) {
+    clearPage(page);
+    $('error').textContent = failure.message;
+  } else {
+    draw();
+  }
+  $('download').disabled = !S.shown;
   document.body.dataset.ready = 'true';
   document.body.dataset.renders = String((Number(document.body.dataset.renders) || 0) + 1);
 }
 
 function download() {
-  if (!S.shown) return;
+  const shown = S.shown;
+  if (!shown) return;
   const q = (v) => { const s = String(v ?? ''); return /[",\n]/.test(s) ? '"' + s.replaceAll('"', '""') + '"' : s; };
-  const text = S.shown.rows.map((r) => r.map(q).join(',')).join('\n') + '\n';
-  const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: `tributary-${S.shown.name}-${$('f-from').value}-${$('f-to').value}.csv` });
+  const text = shown.rows.map((r) => r.map(q).join(',')).join('\n') + '\n';
+  const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: `tributary-${shown.name}-${shown.from}-${shown.to}.csv` });
   document.body.append(a); a.click(); a.remove();
 }
 

@@ -117,16 +117,27 @@ func parseArgs(args []string) (cliOptions, error) {
 		}
 	}
 	if *configFile != "" {
-		cfg, err := ReadConfig(*configFile)
-		if err != nil {
+		if err := o.LoadConfig(*configFile); err != nil {
 			return o, err
-		}
-		o.Config = cfg
-		if abs, err := filepath.Abs(*configFile); err == nil {
-			o.ConfigDir = filepath.Dir(abs) // relative paths in it are relative to it
 		}
 	}
 	return o, nil
+}
+
+// LoadConfig reads the plugin configuration file at path (ReadConfig) into o.Config, and sets
+// o.ConfigDir to its folder, so that relative paths in it are relative to the file, as in the
+// agent's own configuration. A command line's --config calls it.
+func (o *Options) LoadConfig(path string) error {
+	cfg, err := ReadConfig(path)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	o.Config, o.ConfigDir = cfg, filepath.Dir(abs)
+	return nil
 }
 
 // ReadConfig reads a plugin configuration file of TOML key = "value" pairs. Numbers and

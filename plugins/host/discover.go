@@ -27,7 +27,7 @@ func Discover(dir string) ([]Binary, error) {
 	}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		return nil, fmt.Errorf("list plugin directory %s: %w; create it or correct plugin_dir in the agent configuration", abs, err)
+		return nil, fmt.Errorf("list plugin directory %s: %w; check the folder name, and that the agent may read it", abs, err)
 	}
 	var out []Binary
 	for _, e := range entries {

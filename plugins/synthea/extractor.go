@@ -14,8 +14,9 @@ import (
 	"github.com/tributary-health/tributary/plugins/sdk/csvread"
 )
 
-// Version is the extractor's version; a change to the mapping is a new minor version.
-const Version = "1.0.0"
+// Version is the extractor's version; a change to the mapping is a new minor version (1.1.0:
+// typed configuration, and stays are sent when they start or end in the months).
+const Version = "1.1.0"
 
 // Extractor reads a Synthea CSV export (patients.csv, encounters.csv).
 type Extractor struct{}

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// Measure names of the first catalogue (DESIGN.md). A submission may carry further measures
-// whose names match MeasureNamePattern; readers ignore measures they do not know.
+// Measure names of the first catalogue (README.md, "Measures": what each counts and in which
+// month). A submission may carry further measures whose names match MeasureNamePattern;
+// readers ignore measures they do not know.
 const (
 	RegisteredPatients        = "registered_patients"
 	Consultations             = "consultations"

@@ -189,7 +189,7 @@ func TestAdmissionMethodFromNHS(t *testing.T) {
 
 func TestCatalogue(t *testing.T) {
 	if len(Measures) != 9 || len(MeasureDescriptions) != 9 {
-		t.Fatalf("%d measures, %d descriptions; DESIGN.md has 9", len(Measures), len(MeasureDescriptions))
+		t.Fatalf("%d measures, %d descriptions; README.md's catalogue has 9", len(Measures), len(MeasureDescriptions))
 	}
 	for _, m := range Measures {
 		if !IsKnownMeasure(m) || !MeasureNamePattern.MatchString(m) {

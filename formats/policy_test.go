@@ -127,6 +127,6 @@ func TestPolicyByName(t *testing.T) {
 	_, err := PolicyByName("none")
 	checkError(t, err, ErrValue, "policy none;", PolicyUK.Name, PolicyMidpoint6.Name)
 	if DefaultPolicy != PolicyUK {
-		t.Errorf("the default policy is %s, DESIGN.md says %s", DefaultPolicy.Name, PolicyUK.Name)
+		t.Errorf("the default policy is %s, README.md says %s", DefaultPolicy.Name, PolicyUK.Name)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,20 +16,29 @@ import (
 	"github.com/tributary-health/tributary/coordinator/query"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/internal/testenv"
 )
 
 // meanwhile is a store on which something else happens right after the server's combine has
-// listed the submissions, before it reads them.
+// listed the submissions, before it reads them: on the second listing of a refresh, the first
+// being the one that tells the server the store changed.
 type meanwhile struct {
 	objstore.Store
-	once sync.Once
-	fn   func()
+	mu    sync.Mutex
+	lists int
+	fn    func()
 }
 
 func (m *meanwhile) List(ctx context.Context, prefix string) ([]objstore.Info, error) {
 	infos, err := m.Store.List(ctx, prefix)
 	if prefix == formats.PracticesPrefix {
-		m.once.Do(m.fn)
+		m.mu.Lock()
+		m.lists++
+		second := m.lists == 2
+		m.mu.Unlock()
+		if second {
+			m.fn()
+		}
 	}
 	return infos, err
 }
@@ -69,8 +79,13 @@ func TestServeBesideManualCombine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &testenv.LogBuffer{}
+	srv.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	if err := srv.Refresh(ctx); err != nil {
 		t.Fatalf("Refresh beside a manual combine: %v", err)
+	}
+	if !strings.Contains(logs.String(), "another combine published while this one ran; combining again") {
+		t.Errorf("the server's log does not say it combined again:\n%s", logs)
 	}
 	if manual == nil {
 		t.Fatal("the manual combine did not run")

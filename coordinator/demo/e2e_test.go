@@ -430,12 +430,53 @@ func checkNoLeakInStore(t *testing.T, ctx context.Context, st objstore.Store, pa
 	t.Logf("searched %d objects in the S3 store: no patient-level value", len(objs))
 }
 
+// leakNeedles lists the patient-level values of the input in the forms they can take in what
+// the flow writes: ids and names as written in the input, and birth dates as written in the
+// input and as the code writes any date (formats.Date, time.Time: 1985-03-12). No code writes a
+// date as eight bare digits except a run id, whose digits are the run's own time and random
+// hex: searching for 19850312 matched those in release.log and failed the test on noise. For
+// the same reason a birth date within a day of the run is left out: every log line and the
+// release log carry the run's own date.
 func leakNeedles(patients map[string]*rawPatient) []string {
+	return leakNeedlesAt(patients, time.Now())
+}
+
+func leakNeedlesAt(patients map[string]*rawPatient, now time.Time) []string {
+	run := map[string]bool{}
+	for _, d := range []int{-1, 0, 1} {
+		for _, loc := range []*time.Location{time.UTC, time.Local} {
+			run[now.In(loc).AddDate(0, 0, d).Format(time.DateOnly)] = true
+		}
+	}
 	var out []string
 	for _, p := range patients {
-		out = append(out, p.id, p.first, p.last, p.birthS, strings.ReplaceAll(p.birthS, "-", ""))
+		out = append(out, p.id, p.first, p.last)
+		if !run[p.birthS] {
+			out = append(out, p.birthS)
+		}
 	}
 	return out
+}
+
+// TestLeakSearchForms: a birth date's digits in a run id (its time, its random hex) or a
+// digest are not a leak, and the run's own date is not a birth date; the date as written is.
+func TestLeakSearchForms(t *testing.T) {
+	now := time.Date(2026, 11, 30, 17, 5, 1, 0, time.UTC)
+	patients := map[string]*rawPatient{
+		"a": {id: "3f1c2e0a-9b7d-4c55-8e21-6a0b1c2d3e4f", first: "Ana123", last: "Lowe45", birthS: "1985-03-12"},
+		"b": {id: "0c9d8e7f-1a2b-4c3d-8e4f-5a6b7c8d9e0f", first: "Ben456", last: "Hart78", birthS: "2026-11-30"}, // born on the run's day
+	}
+	needles := leakNeedlesAt(patients, now)
+	releaseLog := `{"time":"2026-11-30T17:05:01.198503121Z","run_id":"20261130T170501Z-19850312","period":"2024-01..2024-03",` +
+		`"key":"practices/A81001/runs/20261130T170501Z-19850312/figures.arrow","size":19850312,"sha256":"9ab19850312f0c7d"}`
+	if hits := findLeaks(needles, []byte(releaseLog)); len(hits) > 0 {
+		t.Errorf("a release log line without patient values: found %v", hits)
+	}
+	for _, hay := range []string{"dob=1985-03-12", "id 3f1c2e0a-9b7d-4c55-8e21-6a0b1c2d3e4f", "name: Ana123", "Hart78"} {
+		if hits := findLeaks(needles, []byte(hay)); len(hits) != 1 {
+			t.Errorf("%q: found %v, want the one value it holds", hay, hits)
+		}
+	}
 }
 
 func readCSV(t testing.TB, path string) ([]string, [][]string) {

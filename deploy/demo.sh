@@ -3,7 +3,7 @@
 # generates a synthetic federation, runs every practice's agent against a local store,
 # combines, prints the federation's figures, then serves the dashboard on 127.0.0.1.
 #
-#   bash deploy/demo.sh [WORKDIR] [demo flags, e.g. --practices DIR --from 2022-01 --to 2023-12]
+#   bash deploy/demo.sh [WORKDIR] [tributary-demo flags, e.g. --practices DIR --from 2022-01 --to 2023-12]
 #
 # TRIBUTARY_DEMO_SERVE=0 skips the dashboard; TRIBUTARY_DEMO_LISTEN changes its address.
 set -euo pipefail
@@ -20,7 +20,7 @@ while (($# > 0)); do
 	case $1 in
 	--practices | --workdir)
 		if (($# < 2)); then
-			args+=("$1") # the demo command says what is missing
+			args+=("$1") # tributary-demo says what is missing
 			shift
 			continue
 		fi
@@ -41,9 +41,9 @@ set -- "${args[@]+"${args[@]}"}"
 cd "$(dirname "$0")/.."
 listen=${TRIBUTARY_DEMO_LISTEN:-127.0.0.1:8080}
 mkdir -p bin
-echo "building tributary-agent, tributary-coordinator and the synthea plugin into ./bin ..."
-go build -o bin/ ./agent/cmd/tributary-agent ./coordinator/cmd/tributary-coordinator ./plugins/synthea
-bin/tributary-coordinator demo --workdir "$workdir" --plugin bin/synthea "$@"
+echo "building tributary-agent, tributary-coordinator, tributary-demo and the synthea plugin into ./bin ..."
+go build -o bin/ ./agent/cmd/tributary-agent ./coordinator/cmd/tributary-coordinator ./demo/cmd/tributary-demo ./plugins/synthea
+bin/tributary-demo --workdir "$workdir" --plugin bin/synthea "$@"
 
 if [[ ${TRIBUTARY_DEMO_SERVE:-1} == 0 ]]; then
 	exit 0

@@ -7,7 +7,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/tributary-health/tributary/coordinator/provision"
+	"github.com/tributary-health/tributary/internal/cli"
 )
 
 // Environment variables holding the MinIO administrator's keys for the provisioning commands.
@@ -16,80 +20,101 @@ const (
 	envAdminSecretKey = "TRIBUTARY_ADMIN_SECRET_KEY"
 )
 
-const practiceUsage = `Usage:
-  tributary-coordinator practice provision --admin-url URL --practice ID --out FILE
-      make a store user that may only write under practices/ID/, and write its keys to FILE
-  tributary-coordinator practice rotate --admin-url URL --practice ID --out FILE
-      replace the practice's store user with a new one; the old keys stop working at once
-  tributary-coordinator practice revoke --admin-url URL --practice ID
-      remove the practice's store users and policy; its keys stop working at once
-  tributary-coordinator practice users --admin-url URL --practice ID
-      list the access keys of the practice's store users
-  tributary-coordinator coordinator-user provision|rotate --admin-url URL --out FILE
-      the coordinator's own store user: list and read practices/, read and write federation/
+const accessLong = `URL is the federation's store, s3://bucket?endpoint=host:port[&ca=/path/ca.pem]
+(default $TRIBUTARY_STORE). The MinIO administrator's keys come from
+TRIBUTARY_ADMIN_ACCESS_KEY and TRIBUTARY_ADMIN_SECRET_KEY. FILE (mode 0600, never
+overwritten; "-" for standard output) gets the new keys as TRIBUTARY_S3_ACCESS_KEY and
+TRIBUTARY_S3_SECRET_KEY, ready for the agent's EnvironmentFile or the [s3] section of its
+configuration.`
 
-URL is the federation's store, s3://bucket?endpoint=host:port[&ca=/path/ca.pem]. The MinIO
-administrator's keys come from TRIBUTARY_ADMIN_ACCESS_KEY and TRIBUTARY_ADMIN_SECRET_KEY.
-FILE (mode 0600, never overwritten; "-" for standard output) gets the new keys as
-TRIBUTARY_S3_ACCESS_KEY=... and TRIBUTARY_S3_SECRET_KEY=... lines, ready for the agent's
-EnvironmentFile or the [s3] section of its configuration.
-`
+// accessFlags are the flags of the practice and coordinator-user groups.
+type accessFlags struct {
+	adminURL, practice, out string
+}
 
 // practiceCmd provisions, rotates and revokes a practice's store credentials.
-func practiceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return accessCmd(ctx, "practice", args, stdout, stderr)
+func practiceCmd() *cobra.Command {
+	var f accessFlags
+	g := cli.Group("practice", "Make, rotate and revoke a practice's least-privilege store user (MinIO)",
+		"Practice manages a practice's store user on the federation's MinIO server: it may only write\nunder practices/ID/, and cannot read, list or delete anything.\n\n"+accessLong)
+	pf := g.PersistentFlags()
+	addAdminURLFlag(pf, &f.adminURL)
+	pf.StringVar(&f.practice, "practice", "", "the practice's id (its ODS code)")
+	g.AddCommand(
+		accessVerb(&f, "practice", "provision", "Make a store user that may only write under practices/ID/, and write its keys to FILE",
+			"  tributary-coordinator practice provision --admin-url 's3://tributary?endpoint=minio.example.org:9000' --practice A81001 --out A81001.env"),
+		accessVerb(&f, "practice", "rotate", "Replace the practice's store user with a new one; the old keys stop working at once", ""),
+		accessVerb(&f, "practice", "revoke", "Remove the practice's store users and policy; its keys stop working at once", ""),
+		accessVerb(&f, "practice", "users", "List the access keys of the practice's store users", ""),
+	)
+	return g
 }
 
 // coordinatorUserCmd provisions and rotates the coordinator's store credentials.
-func coordinatorUserCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return accessCmd(ctx, "coordinator-user", args, stdout, stderr)
+func coordinatorUserCmd() *cobra.Command {
+	var f accessFlags
+	g := cli.Group("coordinator-user", "Make and rotate the coordinator's own store user (MinIO)",
+		"Coordinator-user manages the coordinator's store user: it may list and read practices/, and\nread and write federation/.\n\n"+accessLong)
+	addAdminURLFlag(g.PersistentFlags(), &f.adminURL)
+	g.AddCommand(
+		accessVerb(&f, "coordinator-user", "provision", "Make the coordinator's store user and write its keys to FILE", ""),
+		accessVerb(&f, "coordinator-user", "rotate", "Replace the coordinator's store user with a new one; the old keys stop working at once", ""),
+	)
+	return g
 }
 
-func accessCmd(ctx context.Context, who string, args []string, stdout, stderr io.Writer) error {
-	verbs := map[string]bool{"provision": true, "rotate": true, "revoke": who == "practice", "users": who == "practice"}
-	if len(args) == 0 || !verbs[args[0]] {
-		fmt.Fprint(stderr, practiceUsage)
-		return errUsage
-	}
-	verb := args[0]
-	fs := newFlags(who+" "+verb, who+" "+verb+" --admin-url URL ...", stderr)
-	adminURL := fs.String("admin-url", storeFlag(), "the federation's store, s3://bucket?endpoint=host:port (default $TRIBUTARY_STORE)")
-	var practice *string
+func addAdminURLFlag(fs *pflag.FlagSet, url *string) {
+	fs.StringVar(url, "admin-url", "", "the federation's store, s3://bucket?endpoint=host:port (default $"+envStore+")")
+}
+
+func accessVerb(f *accessFlags, who, verb, short, example string) *cobra.Command {
+	makesKeys := verb == "provision" || verb == "rotate"
+	use := verb + " --admin-url URL"
 	if who == "practice" {
-		practice = fs.String("practice", "", "the practice's id (its ODS code)")
+		use += " --practice ID"
 	}
-	out := fs.String("out", "", `file for the new keys (mode 0600, must not exist); "-" for standard output`)
-	if err := parse(fs, args[1:]); err != nil {
-		return err
+	if makesKeys {
+		use += " --out FILE"
 	}
-	if practice != nil && *practice == "" {
-		fmt.Fprintf(stderr, "%s %s: give the practice with --practice\n", who, verb)
-		return errUsage
+	c := &cobra.Command{
+		Use: use, Short: short, Example: example, Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return accessRun(cmd.Context(), f, who, verb, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	if makesKeys {
+		c.Flags().StringVar(&f.out, "out", "", `file for the new keys (mode 0600, must not exist); "-" for standard output`)
+	}
+	return c
+}
+
+func accessRun(ctx context.Context, f *accessFlags, who, verb string, stdout, stderr io.Writer) error {
+	if who == "practice" && f.practice == "" {
+		return cli.Usagef("give the practice with --practice")
 	}
 	makesKeys := verb == "provision" || verb == "rotate"
-	if makesKeys && *out == "" {
-		fmt.Fprintf(stderr, "%s %s: give --out FILE for the new keys (or --out - to print them)\n", who, verb)
-		return errUsage
+	if makesKeys && f.out == "" {
+		return cli.Usagef("give --out FILE for the new keys (or --out - to print them)")
 	}
-	if *adminURL == "" || !strings.HasPrefix(*adminURL, "s3://") {
-		fmt.Fprintf(stderr, "%s %s: give the store with --admin-url s3://bucket?endpoint=host:port (users are made on an S3 server, not a directory)\n", who, verb)
-		return errUsage
+	adminURL := storeURL(f.adminURL)
+	if adminURL == "" || !strings.HasPrefix(adminURL, "s3://") {
+		return cli.Usagef("give the store with --admin-url s3://bucket?endpoint=host:port (users are made on an S3 server, not a directory)")
 	}
-	admin, err := provision.Open(*adminURL, os.Getenv(envAdminAccessKey), os.Getenv(envAdminSecretKey))
+	admin, err := provision.Open(adminURL, os.Getenv(envAdminAccessKey), os.Getenv(envAdminSecretKey))
 	if err != nil {
 		return err
 	}
 	policy := admin.CoordinatorPolicyName()
 	subject := "the coordinator"
-	if practice != nil {
-		policy = admin.PracticePolicyName(*practice)
-		subject = "practice " + *practice
+	if who == "practice" {
+		policy = admin.PracticePolicyName(f.practice)
+		subject = "practice " + f.practice
 	}
 	var creds provision.Credentials
 	switch verb {
 	case "provision":
-		if practice != nil {
-			creds, err = admin.Practice(ctx, *practice)
+		if who == "practice" {
+			creds, err = admin.Practice(ctx, f.practice)
 		} else {
 			creds, err = admin.Coordinator(ctx)
 		}
@@ -127,13 +152,13 @@ func accessCmd(ctx context.Context, who string, args []string, stdout, stderr io
 		return nil
 	}
 	env := fmt.Sprintf("# store keys for %s, made by tributary-coordinator %s %s\nTRIBUTARY_S3_ACCESS_KEY=%s\nTRIBUTARY_S3_SECRET_KEY=%s\n", subject, who, verb, creds.AccessKey, creds.SecretKey)
-	if *out == "-" {
+	if f.out == "-" {
 		_, err := io.WriteString(stdout, env)
 		return err
 	}
-	if err := writeNew(*out, []byte(env), 0o600); err != nil {
+	if err := writeNew(f.out, []byte(env), 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (keep it secret; give it to %s's agent only)\n", *out, subject)
+	fmt.Fprintf(stdout, "wrote %s (keep it secret; give it to %s's agent only)\n", f.out, subject)
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,26 +10,40 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/query"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/cli"
 )
 
-func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "init" {
-		fmt.Fprintln(stderr, "Usage: tributary-coordinator keys init --out DIR")
-		return errUsage
+func keysCmd() *cobra.Command {
+	g := cli.Group("keys", "Make the coordinator's signing key pair", "")
+	var out string
+	initCmd := &cobra.Command{
+		Use:   "init --out DIR",
+		Short: "Make the coordinator's Ed25519 key pair (DIR/coordinator.key, DIR/coordinator.pub)",
+		Long: `Init writes DIR/coordinator.key (private, mode 0600: it signs the registry) and
+DIR/coordinator.pub (public: it verifies the registry, and can be given to anyone who combines
+or queries). An existing key is never overwritten.`,
+		Example: "  tributary-coordinator keys init --out /etc/tributary",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return cli.Usagef("give the directory for the keys with --out DIR")
+			}
+			return initKeys(cmd.OutOrStdout(), out)
+		},
 	}
-	fs := newFlags("keys init", "keys init --out DIR", stderr)
-	out := fs.String("out", "", "directory for coordinator.key (private, mode 0600) and coordinator.pub")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if *out == "" {
-		fmt.Fprintln(stderr, "keys init: give the directory for the keys with --out")
-		return errUsage
-	}
+	initCmd.Flags().StringVar(&out, "out", "", "directory for coordinator.key (private, mode 0600) and coordinator.pub")
+	g.AddCommand(initCmd)
+	return g
+}
+
+func initKeys(stdout io.Writer, out string) error {
 	pub, priv, err := formats.GenerateKey()
 	if err != nil {
 		return err
@@ -43,10 +56,10 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o700); err != nil {
+	if err := os.MkdirAll(out, 0o700); err != nil {
 		return err
 	}
-	privPath, pubPath := filepath.Join(*out, "coordinator.key"), filepath.Join(*out, "coordinator.pub")
+	privPath, pubPath := filepath.Join(out, "coordinator.key"), filepath.Join(out, "coordinator.pub")
 	for _, f := range []struct {
 		path string
 		data []byte
@@ -80,149 +93,182 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
-func registryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "Usage: tributary-coordinator registry add|list|revoke [flags]; run with -h for the flags")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	var synopsis string
-	switch sub {
-	case "add":
-		synopsis = "registry add --store URL --key COORDINATOR_KEY --practice ID --name NAME --public-key PRACTICE_PUB"
-	case "list":
-		synopsis = "registry list --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB)"
-	case "revoke":
-		synopsis = "registry revoke --store URL --key COORDINATOR_KEY --practice ID [--key-id K]"
-	default:
-		fmt.Fprintf(stderr, "registry: unknown subcommand %q; use add, list or revoke\n", sub)
-		return errUsage
-	}
-	fs := newFlags("registry "+sub, synopsis, stderr)
-	storeURL := fs.String("store", storeFlag(), "the federation's store: file:///dir or s3://bucket?endpoint=host:port")
-	keyPath := fs.String("key", "", "the coordinator's private key (coordinator.key)")
-	var pubPath, practice, name, practicePub, keyID *string
-	switch sub {
-	case "add":
-		practice = fs.String("practice", "", "the practice id, e.g. its ODS code A81001")
-		name = fs.String("name", "", "the practice's display name")
-		practicePub = fs.String("public-key", "", "the practice's public key file (PEM, from 'tributary-agent keys init')")
-	case "list":
-		pubPath = fs.String("coordinator-pub", "", "the coordinator's public key, instead of --key")
-	case "revoke":
-		practice = fs.String("practice", "", "the practice id")
-		keyID = fs.String("key-id", "", "revoke only this key (default: every key of the practice)")
-	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "list":
-		pub, err := publicKey(*keyPath, *pubPath)
-		if err != nil {
-			return err
-		}
-		reg, err := registry.Load(ctx, st, pub)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PRACTICE\tNAME\tKEY ID\tADDED\tREVOKED")
-		for _, e := range reg.Practices {
-			revoked := "-"
-			if e.Revoked != nil {
-				revoked = e.Revoked.Format(time.RFC3339)
+func registryCmd() *cobra.Command {
+	var store string
+	var keys keyFlags
+	g := cli.Group("registry", "Keep the signed list of practices and the keys their submissions must verify with",
+		`Registry keeps federation/registry.json in the store: the practices and the public keys their
+submissions must verify with, signed with the coordinator's key. Everything that reads it
+verifies it first.`)
+	addStoreFlag(g.PersistentFlags(), &store)
+	g.PersistentFlags().StringVar(&keys.key, "key", "", "the coordinator's key: the private key (coordinator.key) to add or revoke; for list, the private or the public key")
+
+	var pubPath string
+	list := &cobra.Command{
+		Use:     "list --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB)",
+		Short:   "List the registered practices and their keys",
+		Example: "  tributary-coordinator registry list --store file:///srv/tributary --coordinator-pub coordinator.pub",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keys.pub = pubPath
+			pub, err := keys.public()
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Practice, e.Name, e.KeyID, e.Added.Format(time.RFC3339), revoked)
-		}
-		return tw.Flush()
-	case "add":
-		if *practice == "" || *practicePub == "" {
-			fmt.Fprintln(stderr, "registry add: give --practice and --public-key (and --name)")
-			return errUsage
-		}
-		priv, err := privateKey(*keyPath)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(*practicePub)
-		if err != nil {
-			return fmt.Errorf("read the practice's public key: %w", err)
-		}
-		pub, err := formats.ParsePublicKey(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *practicePub, err)
-		}
-		e, err := registry.Add(ctx, st, priv, *practice, *name, pub, time.Now())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "registered practice %s (%s) with key %s\n", e.Practice, e.Name, e.KeyID)
-		return nil
-	default: // revoke
-		if *practice == "" {
-			fmt.Fprintln(stderr, "registry revoke: give --practice")
-			return errUsage
-		}
-		priv, err := privateKey(*keyPath)
-		if err != nil {
-			return err
-		}
-		done, err := registry.Revoke(ctx, st, priv, *practice, *keyID, time.Now())
-		if err != nil {
-			return err
-		}
-		for _, e := range done {
-			fmt.Fprintf(stdout, "revoked key %s of practice %s; its manifests are quarantined from the next combine on\n", e.KeyID, e.Practice)
-		}
-		return nil
+			st, err := openStore(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			reg, err := registry.Load(cmd.Context(), st, pub)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PRACTICE\tNAME\tKEY ID\tADDED\tREVOKED")
+			for _, e := range reg.Practices {
+				revoked := "-"
+				if e.Revoked != nil {
+					revoked = e.Revoked.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Practice, e.Name, e.KeyID, e.Added.Format(time.RFC3339), revoked)
+			}
+			return tw.Flush()
+		},
 	}
+	list.Flags().StringVar(&pubPath, "coordinator-pub", "", "the coordinator's public key (coordinator.pub), instead of --key")
+
+	var practice, name, practicePub string
+	add := &cobra.Command{
+		Use:   "add --store URL --key COORDINATOR_KEY --practice ID --name NAME --public-key PRACTICE_PUB",
+		Short: "Register a practice's public key (a practice may hold several)",
+		Long: `Add registers a practice and the public key its submissions are signed with (the
+practice.pub its 'tributary-agent keys init' wrote). Adding another key to a registered
+practice keeps the old one: revoke it with 'registry revoke --key-id'.`,
+		Example: "  tributary-coordinator registry add --store file:///srv/tributary --key coordinator.key --practice A81001 --name \"Riverside Surgery\" --public-key A81001.pub",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if practice == "" || practicePub == "" {
+				return cli.Usagef("give --practice and --public-key (and --name)")
+			}
+			priv, err := keys.private()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(practicePub)
+			if err != nil {
+				return fmt.Errorf("read the practice's public key: %w", err)
+			}
+			pub, err := formats.ParsePublicKey(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", practicePub, err)
+			}
+			e, err := registry.Add(cmd.Context(), st, priv, practice, name, pub, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "registered practice %s (%s) with key %s\n", e.Practice, e.Name, e.KeyID)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&practice, "practice", "", "the practice id, e.g. its ODS code A81001")
+	add.Flags().StringVar(&name, "name", "", "the practice's display name")
+	add.Flags().StringVar(&practicePub, "public-key", "", "the practice's public key file (PEM, from 'tributary-agent keys init')")
+
+	var revokePractice, keyID string
+	revoke := &cobra.Command{
+		Use:     "revoke --store URL --key COORDINATOR_KEY --practice ID [--key-id K]",
+		Short:   "Revoke a practice's keys: the manifests they signed are quarantined from the next combine on",
+		Example: "  tributary-coordinator registry revoke --store file:///srv/tributary --key coordinator.key --practice A81001 --key-id 0123456789abcdef",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if revokePractice == "" {
+				return cli.Usagef("give the practice with --practice")
+			}
+			priv, err := keys.private()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			done, err := registry.Revoke(cmd.Context(), st, priv, revokePractice, keyID, time.Now())
+			if err != nil {
+				return err
+			}
+			for _, e := range done {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked key %s of practice %s; its manifests are quarantined from the next combine on\n", e.KeyID, e.Practice)
+			}
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&revokePractice, "practice", "", "the practice id")
+	revoke.Flags().StringVar(&keyID, "key-id", "", "revoke only this key (default: every key of the practice)")
+	g.AddCommand(add, list, revoke)
+	return g
 }
 
-func combineCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("combine", "combine --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) [--policy NAME] [--workers N]", stderr)
-	storeURL := fs.String("store", storeFlag(), "the federation's store: file:///dir or s3://bucket?endpoint=host:port")
-	keyPath := fs.String("key", "", "the coordinator's key, private or public: it verifies the registry")
-	pubPath := fs.String("coordinator-pub", "", "the coordinator's public key, instead of --key")
-	policy := fs.String("policy", formats.DefaultPolicy.Name, "the federation's disclosure policy: "+policyNames())
-	workers := fs.Int("workers", 0, "objects fetched and verified at once (default twice the CPUs)")
-	if err := parse(fs, args); err != nil {
-		return err
+func combineCmd() *cobra.Command {
+	var store, policy string
+	var keys keyFlags
+	var workers int
+	c := &cobra.Command{
+		Use:   "combine --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) [--policy NAME]",
+		Short: "Verify every practice's newest submissions and write the federation's figures under federation/",
+		Long: `Combine verifies every practice's manifests against the registry, then their files, keeps
+the newest verified run of each practice-month, and writes the federation's figures, a report
+and federation/current.json (last). Anything that fails verification is quarantined: listed
+on stderr and in the report, and never combined.`,
+		Example: "  tributary-coordinator combine --store file:///srv/tributary --key /etc/tributary/coordinator.pub",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pol, err := formats.PolicyByName(policy)
+			if err != nil {
+				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
+			}
+			pub, err := keys.public()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			res, err := combine.Run(cmd.Context(), st, pub, combine.Options{Policy: pol, Workers: workers})
+			if err != nil {
+				return err
+			}
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			p, rep := res.Pointer, res.Report
+			span := "no months"
+			if p.FirstMonth != "" {
+				span = p.FirstMonth + " to " + p.LastMonth
+			}
+			fmt.Fprintf(stdout, "combined %d practices, %d practice-months (%s) from %d run files into %s\n", rep.Practices, rep.MonthsCombined, span, rep.FilesCombined, p.Prefix)
+			fmt.Fprintf(stdout, "report: %s; %s now names it\n", p.Objects[combine.ReportJSON].Key, combine.CurrentKey)
+			if n := len(rep.Quarantined); n > 0 {
+				fmt.Fprintf(stderr, "%d objects quarantined (not combined); fix them at the practice and run combine again:\n", n)
+				for _, q := range rep.Quarantined {
+					fmt.Fprintf(stderr, "  %s [%s] %s\n", q.Key, q.Kind, q.Reason)
+				}
+			}
+			return nil
+		},
 	}
-	pol, err := formats.PolicyByName(*policy)
-	if err != nil {
-		return err
-	}
-	pub, err := publicKey(*keyPath, *pubPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	res, err := combine.Run(ctx, st, pub, combine.Options{Policy: pol, Workers: *workers})
-	if err != nil {
-		return err
-	}
-	p, rep := res.Pointer, res.Report
-	span := "no months"
-	if p.FirstMonth != "" {
-		span = p.FirstMonth + " to " + p.LastMonth
-	}
-	fmt.Fprintf(stdout, "combined %d practices, %d practice-months (%s) from %d run files into %s\n", rep.Practices, rep.MonthsCombined, span, rep.FilesCombined, p.Prefix)
-	fmt.Fprintf(stdout, "report: %s; %s now names it\n", p.Objects[combine.ReportJSON].Key, combine.CurrentKey)
-	if n := len(rep.Quarantined); n > 0 {
-		fmt.Fprintf(stderr, "%d objects quarantined (not combined); fix them at the practice and run combine again:\n", n)
-		for _, q := range rep.Quarantined {
-			fmt.Fprintf(stderr, "  %s [%s] %s\n", q.Key, q.Kind, q.Reason)
-		}
-	}
-	return nil
+	addStoreFlag(c.Flags(), &store)
+	keys.add(c.Flags(), false)
+	addPolicyFlag(c.Flags(), &policy)
+	c.Flags().IntVar(&workers, "workers", 0, "objects fetched and verified at once (default twice the CPUs)")
+	return c
+}
+
+// addPolicyFlag declares --policy, the federation's disclosure policy.
+func addPolicyFlag(fs *pflag.FlagSet, policy *string) {
+	fs.StringVar(policy, "policy", formats.DefaultPolicy.Name, "the federation's disclosure policy: "+policyNames())
 }
 
 func policyNames() string {
@@ -231,20 +277,6 @@ func policyNames() string {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, " or ")
-}
-
-// listFlag collects a repeatable flag; each value may also be a comma-separated list.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
 }
 
 // monthFlag is an optional YYYY-MM.
@@ -260,6 +292,8 @@ func (f *monthFlag) String() string {
 	return f.m.String()
 }
 
+func (f *monthFlag) Type() string { return "YYYY-MM" }
+
 func (f *monthFlag) Set(v string) error {
 	m, err := formats.ParseMonth(v)
 	if err != nil {
@@ -269,52 +303,64 @@ func (f *monthFlag) Set(v string) error {
 	return nil
 }
 
-func queryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("query", "query --store URL [--measure M]... [--from YYYY-MM] [--to YYYY-MM] [--by month|age_band|sex|practice]... [--format table|csv|json]", stderr)
-	storeURL := fs.String("store", storeFlag(), "the federation's store: file:///dir or s3://bucket?endpoint=host:port")
-	var measures, by listFlag
+func queryCmd() *cobra.Command {
+	var store, format string
+	var measures, by []string
 	from, to := &monthFlag{name: "from"}, &monthFlag{name: "to"}
-	fs.Var(&measures, "measure", "a measure to show, repeatable (default all): "+strings.Join(formats.Measures, ", "))
-	fs.Var(from, "from", "first month, YYYY-MM")
-	fs.Var(to, "to", "last month, YYYY-MM")
-	fs.Var(&by, "by", "break down by month, age_band, sex or practice; repeatable or comma-separated (default month; without month a row covers the whole of --from..--to)")
-	format := fs.String("format", query.FormatTable, "output: "+strings.Join(query.Formats, ", "))
-	if err := parse(fs, args); err != nil {
-		return err
+	c := &cobra.Command{
+		Use:   "query --store URL [--measure M]... [--from YYYY-MM] [--to YYYY-MM] [--by month|age_band|sex|practice]... [--format table|csv|json]",
+		Short: "Read the newest combined figures",
+		Long: `Query reads the figures the newest combine wrote. count is the figure to read; the true
+total lies between lower and upper. Rates are per 1,000 registered patients, with their
+bounds; registered_patients itself, the denominator, has no rate.`,
+		Example: `  tributary-coordinator query --store file:///srv/tributary --by month --measure admissions_emergency --format csv
+  tributary-coordinator query --store file:///srv/tributary --by age_band --measure ae_attendances --from 2024-01 --to 2024-03`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var breakdowns []string
+			for _, b := range by {
+				breakdowns = append(breakdowns, strings.Split(b, ",")...)
+			}
+			if len(breakdowns) == 0 {
+				breakdowns = []string{query.ByMonth}
+			}
+			req := query.Request{Measures: measures, From: from.m, To: to.m, By: breakdowns}
+			if err := req.Validate(); err != nil {
+				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
+			}
+			switch format {
+			case query.FormatTable, query.FormatCSV, query.FormatJSON:
+			default:
+				return cli.Usagef("unknown --format %q; choose one of: %s", format, strings.Join(query.Formats, ", "))
+			}
+			st, err := openStore(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			c, err := query.Open(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			res, err := c.Run(req)
+			if err != nil {
+				return err
+			}
+			stderr := cmd.ErrOrStderr()
+			if len(res.Rows) == 0 {
+				fmt.Fprintf(stderr, "no combined figures match; the combined figures (%s) cover %s to %s\n", c.Pointer.ID, c.Pointer.FirstMonth, c.Pointer.LastMonth)
+			}
+			if n := c.Pointer.Quarantined; n > 0 {
+				fmt.Fprintf(stderr, "note: %d objects were quarantined by the combine and are not in these figures; see %s\n", n, c.Pointer.Objects[combine.ReportJSON].Key)
+			}
+			return res.Write(cmd.OutOrStdout(), format)
+		},
 	}
-	var breakdowns []string
-	for _, b := range by {
-		breakdowns = append(breakdowns, strings.Split(b, ",")...)
-	}
-	if len(breakdowns) == 0 {
-		breakdowns = []string{query.ByMonth}
-	}
-	req := query.Request{Measures: measures, From: from.m, To: to.m, By: breakdowns}
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	switch *format {
-	case query.FormatTable, query.FormatCSV, query.FormatJSON:
-	default:
-		return fmt.Errorf("unknown --format %q; choose one of: %s", *format, strings.Join(query.Formats, ", "))
-	}
-	st, err := openStore(ctx, *storeURL)
-	if err != nil {
-		return err
-	}
-	c, err := query.Open(ctx, st)
-	if err != nil {
-		return err
-	}
-	res, err := c.Run(req)
-	if err != nil {
-		return err
-	}
-	if len(res.Rows) == 0 {
-		fmt.Fprintf(stderr, "no combined figures match; the combined figures (%s) cover %s to %s\n", c.Pointer.ID, c.Pointer.FirstMonth, c.Pointer.LastMonth)
-	}
-	if n := c.Pointer.Quarantined; n > 0 {
-		fmt.Fprintf(stderr, "note: %d objects were quarantined by the combine and are not in these figures; see %s\n", n, c.Pointer.Objects[combine.ReportJSON].Key)
-	}
-	return res.Write(stdout, *format)
+	f := c.Flags()
+	addStoreFlag(f, &store)
+	f.StringSliceVar(&measures, "measure", nil, "a measure to show, repeatable or comma-separated (default all): "+strings.Join(formats.Measures, ", "))
+	f.Var(from, "from", "first month")
+	f.Var(to, "to", "last month")
+	f.StringSliceVar(&by, "by", nil, "break down by month, age_band, sex or practice; repeatable or comma-separated (default month; without month a row covers the whole of --from..--to)")
+	f.StringVar(&format, "format", query.FormatTable, "output: "+strings.Join(query.Formats, ", "))
+	return c
 }

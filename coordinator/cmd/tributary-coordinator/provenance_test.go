@@ -40,12 +40,12 @@ func TestProvenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := "file://" + filepath.ToSlash(storeDir)
-	if code, out, errs := cli(t, "combine", "--store", store, "--key", keyFile); code != 0 {
+	if code, out, errs := runCLI(t, "combine", "--store", store, "--key", keyFile); code != 0 {
 		t.Fatalf("combine: %d %s %s", code, out, errs)
 	}
 	month := fed.Start.String()
 	args := []string{"provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", month}
-	code, out, errs := cli(t, args...)
+	code, out, errs := runCLI(t, args...)
 	if code != 0 || !strings.Contains(out, "verified: every stored byte") || !strings.Contains(out, "3 practice files made this figure") ||
 		strings.Count(out, fmt.Sprintf("%d cells of admissions", formats.NumShapes)) != 3 {
 		t.Fatalf("provenance before any change: %d\n%s\n%s", code, out, errs)
@@ -58,7 +58,7 @@ func TestProvenance(t *testing.T) {
 			}
 		}
 	}
-	if code, out, _ := cli(t, append(args, "--practice", fed.Practices[1].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") || strings.Contains(out, fed.Practices[0].ID) {
+	if code, out, _ := runCLI(t, append(args, "--practice", fed.Practices[1].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") || strings.Contains(out, fed.Practices[0].ID) {
 		t.Errorf("provenance --practice: %d\n%s", code, out)
 	}
 
@@ -73,7 +73,7 @@ func TestProvenance(t *testing.T) {
 	if _, err := st.Put(ctx, fileKey, data); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs = cli(t, args...)
+	code, out, errs = runCLI(t, args...)
 	if code != 1 || !strings.Contains(out, "CHANGED: file "+fileKey) || !strings.Contains(out, "changed after the combine") || !strings.Contains(errs, "1 link(s)") {
 		t.Fatalf("provenance after altering %s: %d\n%s\n%s", fileKey, code, out, errs)
 	}
@@ -81,10 +81,10 @@ func TestProvenance(t *testing.T) {
 	// The run's one file made every month of the practice: the other month's chain is broken
 	// too, while a chain limited to another practice still verifies.
 	next := []string{"provenance", "--store", store, "--key", keyFile, "--measure", formats.Admissions, "--month", (fed.Start + 1).String()}
-	if code, out, _ := cli(t, next...); code != 1 || !strings.Contains(out, "CHANGED: file "+fileKey) {
+	if code, out, _ := runCLI(t, next...); code != 1 || !strings.Contains(out, "CHANGED: file "+fileKey) {
 		t.Errorf("provenance of the other month of the altered file: %d\n%s", code, out)
 	}
-	if code, out, _ := cli(t, append(next, "--practice", fed.Practices[0].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") {
+	if code, out, _ := runCLI(t, append(next, "--practice", fed.Practices[0].ID)...); code != 0 || !strings.Contains(out, "1 practice files made this figure") {
 		t.Errorf("provenance of another practice: %d\n%s", code, out)
 	}
 
@@ -92,7 +92,7 @@ func TestProvenance(t *testing.T) {
 	if err := st.Delete(ctx, formats.ManifestKey(fed.Practices[2].ID, fed.Practices[2].RunID)); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, _ := cli(t, append(args, "--practice", fed.Practices[2].ID)...); code != 1 || !strings.Contains(out, "cannot re-read manifest") {
+	if code, out, _ := runCLI(t, append(args, "--practice", fed.Practices[2].ID)...); code != 1 || !strings.Contains(out, "cannot re-read manifest") {
 		t.Errorf("provenance after deleting a manifest: %d\n%s", code, out)
 	}
 }
@@ -133,10 +133,10 @@ func TestPracticeProvisionCommand(t *testing.T) {
 		return st
 	}
 	first := filepath.Join(dir, "a.env")
-	if code, out, errs := cli(t, "practice", "provision", "--admin-url", url, "--practice", "A81001", "--out", first); code != 0 || !strings.Contains(out, "wrote "+first) {
+	if code, out, errs := runCLI(t, "practice", "provision", "--admin-url", url, "--practice", "A81001", "--out", first); code != 0 || !strings.Contains(out, "wrote "+first) {
 		t.Fatalf("practice provision: %d %s %s", code, out, errs)
 	}
-	if code, _, errs := cli(t, "practice", "provision", "--admin-url", url, "--practice", "A81001", "--out", first); code != 1 || !strings.Contains(errs, "never overwritten") {
+	if code, _, errs := runCLI(t, "practice", "provision", "--admin-url", url, "--practice", "A81001", "--out", first); code != 1 || !strings.Contains(errs, "never overwritten") {
 		t.Errorf("provision over an existing keys file: %d %s", code, errs)
 	}
 	a := keysIn(first)
@@ -147,7 +147,7 @@ func TestPracticeProvisionCommand(t *testing.T) {
 		t.Errorf("List with a practice's keys = %v, want ErrAccessDenied", err)
 	}
 	second := filepath.Join(dir, "a2.env")
-	if code, _, errs := cli(t, "practice", "rotate", "--admin-url", url, "--practice", "A81001", "--out", second); code != 0 || !strings.Contains(errs, "no longer work") {
+	if code, _, errs := runCLI(t, "practice", "rotate", "--admin-url", url, "--practice", "A81001", "--out", second); code != 0 || !strings.Contains(errs, "no longer work") {
 		t.Fatalf("practice rotate: %d %s", code, errs)
 	}
 	if _, err := a.Put(ctx, "practices/A81001/runs/y", []byte("old")); !errors.Is(err, objstore.ErrAccessDenied) {
@@ -157,20 +157,20 @@ func TestPracticeProvisionCommand(t *testing.T) {
 	if _, err := a2.Put(ctx, "practices/A81001/runs/y", []byte("new")); err != nil {
 		t.Errorf("Put with the rotated keys: %v", err)
 	}
-	if code, out, errs := cli(t, "practice", "revoke", "--admin-url", url, "--practice", "A81001"); code != 0 || !strings.Contains(out, "no longer work") {
+	if code, out, errs := runCLI(t, "practice", "revoke", "--admin-url", url, "--practice", "A81001"); code != 0 || !strings.Contains(out, "no longer work") {
 		t.Fatalf("practice revoke: %d %s %s", code, out, errs)
 	}
 	if _, err := a2.Put(ctx, "practices/A81001/runs/z", []byte("revoked")); !errors.Is(err, objstore.ErrAccessDenied) {
 		t.Errorf("Put with revoked keys = %v, want ErrAccessDenied", err)
 	}
-	if code, out, errs := cli(t, "practice", "revoke", "--admin-url", url, "--practice", "Z99999"); code != 0 || !strings.Contains(out, "had no store user") {
+	if code, out, errs := runCLI(t, "practice", "revoke", "--admin-url", url, "--practice", "Z99999"); code != 0 || !strings.Contains(out, "had no store user") {
 		t.Errorf("revoke of a practice never provisioned: %d %s %s", code, out, errs)
 	}
-	if code, _, errs := cli(t, "practice", "provision", "--admin-url", url, "--practice", "../etc", "--out", "-"); code != 1 || !strings.Contains(errs, "practice id") {
+	if code, _, errs := runCLI(t, "practice", "provision", "--admin-url", url, "--practice", "../etc", "--out", "-"); code != 1 || !strings.Contains(errs, "practice id") {
 		t.Errorf("provision of an invalid practice id: %d %s", code, errs)
 	}
 	coord := filepath.Join(dir, "coordinator.env")
-	if code, out, errs := cli(t, "coordinator-user", "provision", "--admin-url", url, "--out", coord); code != 0 {
+	if code, out, errs := runCLI(t, "coordinator-user", "provision", "--admin-url", url, "--out", coord); code != 0 {
 		t.Fatalf("coordinator-user provision: %d %s %s", code, out, errs)
 	}
 	c := keysIn(coord)
@@ -181,7 +181,7 @@ func TestPracticeProvisionCommand(t *testing.T) {
 		t.Errorf("the coordinator writes under practices/ = %v, want ErrAccessDenied", err)
 	}
 	t.Setenv(envAdminSecretKey, "wrong")
-	if code, _, errs := cli(t, "practice", "users", "--admin-url", url, "--practice", "A81001"); code != 1 || !strings.Contains(errs, "administrator credentials") {
+	if code, _, errs := runCLI(t, "practice", "users", "--admin-url", url, "--practice", "A81001"); code != 1 || !strings.Contains(errs, "administrator credentials") {
 		t.Errorf("with a wrong admin secret: %d %s", code, errs)
 	}
 }

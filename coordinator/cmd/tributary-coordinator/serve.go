@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -11,64 +12,89 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tributary-health/tributary/coordinator/server"
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/cli"
 )
 
-func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "serve --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) --tokens FILE [--listen ADDR] [--tls-cert CERT --tls-key KEY]", stderr)
-	storeURL := fs.String("store", storeFlag(), "the federation's store: file:///dir or s3://bucket?endpoint=host:port")
-	keyPath := fs.String("key", "", "the coordinator's key, private or public: it verifies the registry")
-	pubPath := fs.String("coordinator-pub", "", "the coordinator's public key, instead of --key")
-	tokensPath := fs.String("tokens", "", "the tokens file made by 'tributary-coordinator tokens add' (required)")
-	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
-	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS")
-	keyFile := fs.String("tls-key", "", "TLS private key (PEM)")
-	plain := fs.Bool("allow-plain-http", false, "serve plain HTTP on an address other than loopback (tokens would cross the network in clear)")
-	interval := fs.Duration("interval", 10*time.Second, "how often to list the store for new submissions")
-	policy := fs.String("policy", formats.DefaultPolicy.Name, "the federation's disclosure policy: "+policyNames())
-	if err := parse(fs, args); err != nil {
-		return err
+func serveCmd() *cobra.Command {
+	var store, tokensPath, listen, certFile, keyFile, policy string
+	var keys keyFlags
+	var plain bool
+	var interval time.Duration
+	c := &cobra.Command{
+		Use:   "serve --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) --tokens FILE [--listen ADDR] [--tls-cert CERT --tls-key KEY]",
+		Short: "Watch the store, re-combine as submissions arrive, serve the API and the dashboard",
+		Long: `Serve combines whenever the store changes (on the store's notifications, and listing it
+every --interval), and serves the dashboard and the HTTP API (described at
+/api/openapi.json) to holders of a token made with 'tributary-coordinator tokens add'.
+It serves plain HTTP only on a loopback address unless --allow-plain-http is given.`,
+		Example: "  tributary-coordinator serve --store file:///srv/tributary --key coordinator.key --tokens /etc/tributary/tokens.json --listen 127.0.0.1:8080",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tokensPath == "" {
+				return cli.Usagef("no tokens file given; make one with 'tributary-coordinator tokens add --file FILE --name NAME --role lead' and pass --tokens FILE")
+			}
+			if (certFile == "") != (keyFile == "") {
+				return cli.Usagef("give both --tls-cert and --tls-key, or neither")
+			}
+			pol, err := formats.PolicyByName(policy)
+			if err != nil {
+				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
+			}
+			pub, err := keys.public()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), serveOptions{storeURL: storeURL(store), tokens: tokensPath, listen: listen, cert: certFile, key: keyFile,
+				plain: plain, interval: interval, policy: pol, pub: pub}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if *tokensPath == "" {
-		return errors.New("no tokens file given; make one with 'tributary-coordinator tokens add --file FILE --name NAME --role lead' and pass --tokens FILE")
-	}
-	if (*certFile == "") != (*keyFile == "") {
-		return errors.New("give both --tls-cert and --tls-key, or neither")
-	}
-	pol, err := formats.PolicyByName(*policy)
+	f := c.Flags()
+	addStoreFlag(f, &store)
+	keys.add(f, false)
+	f.StringVar(&tokensPath, "tokens", "", "the tokens file made by 'tributary-coordinator tokens add' (required)")
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
+	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); with --tls-key, serve HTTPS")
+	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&plain, "allow-plain-http", false, "serve plain HTTP on an address other than loopback (tokens would cross the network in clear)")
+	f.DurationVar(&interval, "interval", 10*time.Second, "how often to list the store for new submissions")
+	addPolicyFlag(f, &policy)
+	return c
+}
+
+type serveOptions struct {
+	storeURL, tokens, listen, cert, key string
+	plain                               bool
+	interval                            time.Duration
+	policy                              formats.Policy
+	pub                                 ed25519.PublicKey
+}
+
+func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	st, err := openStore(ctx, o.storeURL)
 	if err != nil {
 		return err
 	}
-	pub, err := publicKey(*keyPath, *pubPath)
+	toks, err := server.OpenTokens(o.tokens)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *storeURL)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return err
-	}
-	toks, err := server.OpenTokens(*tokensPath)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("cannot listen on %s: %w", o.listen, err)
 	}
 	defer ln.Close()
-	tls := *certFile != ""
-	if host := ln.Addr().(*net.TCPAddr).IP; !tls && !host.IsLoopback() && !*plain {
+	tls := o.cert != ""
+	if host := ln.Addr().(*net.TCPAddr).IP; !tls && !host.IsLoopback() && !o.plain {
 		return fmt.Errorf("refusing plain HTTP on %s, which is reachable from other machines: give --tls-cert and --tls-key, or --allow-plain-http behind a TLS proxy", ln.Addr())
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	notify, err := server.StoreNotifications(ctx, *storeURL, "", "", logger)
-	if err != nil {
-		logger.Warn("no store notifications; listing on an interval only", "interval", *interval, "reason", err)
-	}
-	srv, err := server.New(server.Options{Store: st, Coordinator: pub, Tokens: toks, Policy: pol, Interval: *interval, Notify: notify, Logger: logger})
+	srv, err := server.New(server.Options{Store: st, Coordinator: o.pub, Tokens: toks, Policy: o.policy, Interval: o.interval, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -87,7 +113,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	errc := make(chan error, 1)
 	go func() {
 		if tls {
-			errc <- httpSrv.ServeTLS(ln, *certFile, *keyFile)
+			errc <- httpSrv.ServeTLS(ln, o.cert, o.key)
 		} else {
 			errc <- httpSrv.Serve(ln)
 		}

@@ -30,7 +30,7 @@ import (
 
 func TestTokensCommand(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "tokens.json")
-	code, out, errs := cli(t, "tokens", "add", "--file", file, "--name", "Jo, lead", "--role", "lead")
+	code, out, errs := runCLI(t, "tokens", "add", "--file", file, "--name", "Jo, lead", "--role", "lead")
 	if code != 0 || !strings.HasPrefix(out, "trib_") || !strings.Contains(errs, "shown only now") {
 		t.Fatalf("tokens add: %d %q %q", code, out, errs)
 	}
@@ -52,23 +52,23 @@ func TestTokensCommand(t *testing.T) {
 		{[]string{"tokens", "revoke", "--file", file, "--id", "zzzzzzzz"}, "no token has id"},
 		{[]string{"tokens", "list"}, "--file"},
 	} {
-		if code, _, errs := cli(t, c.args...); code == 0 || !strings.Contains(errs, c.want) {
+		if code, _, errs := runCLI(t, c.args...); code == 0 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: %d %q, want an error saying %q", c.args, code, errs, c.want)
 		}
 	}
-	if code, _, _ := cli(t, "tokens", "add", "--file", file, "--name", "Riverside", "--role", "practice", "--practice", "A81001"); code != 0 {
+	if code, _, _ := runCLI(t, "tokens", "add", "--file", file, "--name", "Riverside", "--role", "practice", "--practice", "A81001"); code != 0 {
 		t.Fatal("practice token")
 	}
-	code, out, _ = cli(t, "tokens", "list", "--file", file)
+	code, out, _ = runCLI(t, "tokens", "list", "--file", file)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 || !strings.Contains(out, "A81001") || strings.Contains(out, secret) {
 		t.Fatalf("tokens list: %d\n%s", code, out)
 	}
 	id := strings.Fields(lines[1])[0]
-	if code, out, _ := cli(t, "tokens", "revoke", "--file", file, "--id", id); code != 0 || !strings.Contains(out, "revoked token "+id) {
+	if code, out, _ := runCLI(t, "tokens", "revoke", "--file", file, "--id", id); code != 0 || !strings.Contains(out, "revoked token "+id) {
 		t.Fatalf("tokens revoke: %d %s", code, out)
 	}
-	_, out, _ = cli(t, "tokens", "list", "--file", file)
+	_, out, _ = runCLI(t, "tokens", "list", "--file", file)
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
 		f := strings.Fields(line)
 		if revoked := f[len(f)-1] != "-"; revoked != (f[0] == id) {
@@ -123,15 +123,15 @@ func TestServeCommand(t *testing.T) {
 	pubFile := filepath.Join(dir, "coordinator.pub")
 	os.WriteFile(pubFile, pubPEM, 0o644)
 	tokens := filepath.Join(dir, "tokens.json")
-	_, out, _ := cli(t, "tokens", "add", "--file", tokens, "--name", "lead", "--role", "lead")
+	_, out, _ := runCLI(t, "tokens", "add", "--file", tokens, "--name", "lead", "--role", "lead")
 	lead := strings.TrimSpace(out)
 	store := "file://" + filepath.ToSlash(filepath.Join(dir, "store"))
 
 	// Refusals first: no tokens file, plain HTTP beyond loopback.
-	if code, _, errs := cli(t, "serve", "--store", store, "--coordinator-pub", pubFile); code != 1 || !strings.Contains(errs, "tokens add") {
+	if code, _, errs := runCLI(t, "serve", "--store", store, "--coordinator-pub", pubFile); code != 2 || !strings.Contains(errs, "tokens add") {
 		t.Errorf("serve without --tokens: %d %s", code, errs)
 	}
-	if code, _, errs := cli(t, "serve", "--store", store, "--coordinator-pub", pubFile, "--tokens", tokens, "--listen", "0.0.0.0:0"); code != 1 || !strings.Contains(errs, "--tls-cert") {
+	if code, _, errs := runCLI(t, "serve", "--store", store, "--coordinator-pub", pubFile, "--tokens", tokens, "--listen", "0.0.0.0:0"); code != 1 || !strings.Contains(errs, "--tls-cert") {
 		t.Errorf("plain HTTP on every address: %d %s", code, errs)
 	}
 

@@ -3,20 +3,39 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/cli"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
 
-// openStore opens a store URL; a plain directory path is taken as file:// for convenience.
-func openStore(ctx context.Context, raw string) (objstore.Store, error) {
+// envStore is the environment variable --store and --admin-url default to.
+const envStore = "TRIBUTARY_STORE"
+
+// addStoreFlag declares --store, the federation's store, on fs.
+func addStoreFlag(fs *pflag.FlagSet, url *string) {
+	fs.StringVar(url, "store", "", "the federation's store: file:///dir (or a directory path) or s3://bucket?endpoint=host:port (default $"+envStore+")")
+}
+
+// storeURL is the --store value, or $TRIBUTARY_STORE without one.
+func storeURL(flag string) string {
+	if flag == "" {
+		return os.Getenv(envStore)
+	}
+	return flag
+}
+
+// openStore opens the --store URL; a plain directory path is taken as file:// for convenience.
+func openStore(ctx context.Context, flag string) (objstore.Store, error) {
+	raw := storeURL(flag)
 	if raw == "" {
-		return nil, errors.New("no store given; pass --store file:///path or s3://bucket?endpoint=host:port, or set TRIBUTARY_STORE")
+		return nil, cli.Usagef("no store given; pass --store file:///path or s3://bucket?endpoint=host:port, or set %s", envStore)
 	}
 	if !strings.Contains(raw, "://") {
 		abs, err := filepath.Abs(raw)
@@ -28,37 +47,53 @@ func openStore(ctx context.Context, raw string) (objstore.Store, error) {
 	return objstore.Open(ctx, raw, objstore.Options{})
 }
 
-// privateKey reads the coordinator's private key.
-func privateKey(path string) (ed25519.PrivateKey, error) {
-	if path == "" {
-		return nil, errors.New("no coordinator key given; pass --key with the file 'tributary-coordinator keys init' wrote (coordinator.key)")
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the coordinator key: %w", err)
-	}
-	k, err := formats.ParsePrivateKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w (it must be the coordinator.key that 'tributary-coordinator keys init' wrote)", path, err)
-	}
-	return k, nil
+// keyFlags are --key and --coordinator-pub: the coordinator's key pair.
+type keyFlags struct {
+	key, pub string
 }
 
-// publicKey returns the coordinator's public key from --coordinator-pub, or from --key, which
+// add declares --key, and --coordinator-pub unless the command signs and so needs the
+// private key.
+func (k *keyFlags) add(fs *pflag.FlagSet, signs bool) {
+	if signs {
+		fs.StringVar(&k.key, "key", "", "the coordinator's private key (coordinator.key): it signs the registry")
+		return
+	}
+	fs.StringVar(&k.key, "key", "", "the coordinator's key, private or public: it verifies the registry")
+	fs.StringVar(&k.pub, "coordinator-pub", "", "the coordinator's public key (coordinator.pub), instead of --key")
+}
+
+// private reads the coordinator's private key from --key.
+func (k *keyFlags) private() (ed25519.PrivateKey, error) {
+	if k.key == "" {
+		return nil, cli.Usagef("no coordinator key given; pass --key with the file 'tributary-coordinator keys init' wrote (coordinator.key)")
+	}
+	data, err := os.ReadFile(k.key)
+	if err != nil {
+		return nil, fmt.Errorf("read the coordinator key: %w", err)
+	}
+	key, err := formats.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (it must be the coordinator.key that 'tributary-coordinator keys init' wrote)", k.key, err)
+	}
+	return key, nil
+}
+
+// public returns the coordinator's public key from --coordinator-pub, or from --key, which
 // may hold the private key or the public one.
-func publicKey(keyPath, pubPath string) (ed25519.PublicKey, error) {
-	path := pubPath
+func (k *keyFlags) public() (ed25519.PublicKey, error) {
+	path := k.pub
 	if path == "" {
-		path = keyPath
+		path = k.key
 	}
 	if path == "" {
-		return nil, errors.New("no coordinator key given; pass --key coordinator.key or --coordinator-pub coordinator.pub")
+		return nil, cli.Usagef("no coordinator key given; pass --key coordinator.key or --coordinator-pub coordinator.pub")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the coordinator key: %w", err)
 	}
-	if pubPath == "" {
+	if k.pub == "" {
 		if priv, err := formats.ParsePrivateKey(data); err == nil {
 			return priv.Public().(ed25519.PublicKey), nil
 		}
@@ -69,6 +104,3 @@ func publicKey(keyPath, pubPath string) (ed25519.PublicKey, error) {
 	}
 	return pub, nil
 }
-
-// storeFlag is the --store default.
-func storeFlag() string { return os.Getenv("TRIBUTARY_STORE") }

@@ -1,4 +1,4 @@
-package demo
+package e2e
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/coordinator/query"
+	"github.com/tributary-health/tributary/demo"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/internal/synthgen"
@@ -28,8 +29,8 @@ func TestRevision(t *testing.T) {
 		From: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Practices: practices, Workdir: work, Plugin: plugin, From: from, To: to}
-	if _, err := Run(ctx, opts); err != nil {
+	opts := demo.Options{Practices: practices, Workdir: work, Plugin: plugin, From: from, To: to}
+	if _, err := demo.Run(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
 	st, err := objstore.Open(ctx, "file://"+filepath.Join(work, "store"), objstore.Options{})
@@ -48,7 +49,7 @@ func TestRevision(t *testing.T) {
 	copyDir(t, filepath.Join(practices, "P002"), p2)
 	dropMonth(t, filepath.Join(p2, "encounters.csv"), "2024-02", "ambulatory", "wellness", "virtual", "urgentcare")
 	opts.Practices = filepath.Dir(p2)
-	if _, err := Run(ctx, opts); err != nil {
+	if _, err := demo.Run(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
 	after := consultations(t, ctx, st, feb)

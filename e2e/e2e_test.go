@@ -1,4 +1,4 @@
-package demo
+package e2e
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/coordinator/query"
+	"github.com/tributary-health/tributary/demo"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/miniotest"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -243,7 +244,7 @@ func TestFederationEndToEnd(t *testing.T) {
 			storeURL, opts := sc.url(t)
 			work := t.TempDir()
 			logs := &testenv.LogBuffer{}
-			res, err := Run(ctx, Options{
+			res, err := demo.Run(ctx, demo.Options{
 				Practices: practices, Workdir: work, Plugin: plugin, From: e2eFrom, To: e2eTo,
 				Store: storeURL, StoreOptions: opts,
 				Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Out: logs,

@@ -1,4 +1,4 @@
-package demo
+package query_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package demo
+package e2e
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tributary-health/tributary/coordinator/query"
+	"github.com/tributary-health/tributary/demo"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/internal/testenv"
@@ -32,7 +33,7 @@ func BenchmarkFigures(b *testing.B) {
 	measures := []string{formats.AEAttendances, formats.Admissions, formats.AdmissionsEmergency}
 	for range b.N {
 		work := b.TempDir()
-		res, err := Run(ctx, Options{Generate: n, Workdir: work, Plugin: plugin, From: from, To: to, Seed: 2024})
+		res, err := demo.Run(ctx, demo.Options{Generate: n, Workdir: work, Plugin: plugin, From: from, To: to, Seed: 2024})
 		if err != nil {
 			b.Fatal(err)
 		}

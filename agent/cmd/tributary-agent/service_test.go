@@ -29,13 +29,14 @@ import (
 	"github.com/tributary-health/tributary/plugins/host"
 )
 
-// federation is one practice's agent and a coordinator over a real MinIO bucket.
+// federation is one practice's agent and a coordinator over a store: a real MinIO bucket,
+// or a directory (file://) for the tests that need no S3 server.
 type federation struct {
 	t       *testing.T
 	dir     string
-	agent   string // the tributary-agent binary
-	srv     *miniotest.Server
-	bucket  string
+	agent   string            // the tributary-agent binary
+	srv     *miniotest.Server // nil: directory stores under dir/stores
+	bucket  string            // the bucket, or the directory's name under dir/stores
 	store   objstore.Store
 	coord   ed25519.PrivateKey
 	keyFile string
@@ -43,6 +44,7 @@ type federation struct {
 
 const practice = "P1"
 
+// newFederation sets up a federation over srv, or over a directory store when srv is nil.
 func newFederation(t *testing.T, srv *miniotest.Server) *federation {
 	t.Helper()
 	if runtime.GOOS != "linux" {
@@ -50,13 +52,34 @@ func newFederation(t *testing.T, srv *miniotest.Server) *federation {
 	}
 	f := &federation{t: t, dir: t.TempDir(), agent: testenv.Binary(t, "./agent/cmd/tributary-agent"), srv: srv}
 	f.bucket = miniotest.Bucket(t)
-	f.store = srv.Store(t, f.bucket)
+	f.store = f.storeOf(f.bucket)
 	if code, _, errs := runCLI(t, "keys", "init", "--out", filepath.Join(f.dir, "keys")); code != 0 {
 		t.Fatalf("keys init: %s", errs)
 	}
 	f.keyFile = filepath.Join(f.dir, "keys", "practice.key")
 	f.coord = f.register(f.store)
 	return f
+}
+
+// storeOf opens (making it if need be) the bucket or store directory named bucket.
+func (f *federation) storeOf(bucket string) objstore.Store {
+	f.t.Helper()
+	if f.srv != nil {
+		return f.srv.Store(f.t, bucket)
+	}
+	st, err := objstore.NewDir(filepath.Join(f.dir, "stores", bucket))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// storeSettings is the store line of an agent's configuration for bucket, and its [s3] table.
+func (f *federation) storeSettings(bucket string) (store, s3 string) {
+	if f.srv == nil {
+		return "file://" + filepath.ToSlash(filepath.Join(f.dir, "stores", bucket)), ""
+	}
+	return f.srv.URL(bucket), fmt.Sprintf("[s3]\naccess_key = %q\nsecret_key = %q\n", f.srv.AccessKey, f.srv.SecretKey)
 }
 
 // register signs a registry naming the practice's key into st and returns the coordinator key.
@@ -94,8 +117,9 @@ var goodPlugin = plugin{"good", "./plugins/internal/testplugins/good", map[strin
 func (f *federation) config(name, bucket, spoolDir string, plugins []plugin, extra string) string {
 	f.t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "practice = %q\nkey_file = %q\nstore = %q\nspool = %q\nlisten = \"127.0.0.1:0\"\n%s\n", practice, f.keyFile, f.srv.URL(bucket), spoolDir, extra)
-	fmt.Fprintf(&b, "[s3]\naccess_key = %q\nsecret_key = %q\n[months]\nfrom = \"2024-01\"\nto = \"2024-03\"\n", f.srv.AccessKey, f.srv.SecretKey)
+	store, s3 := f.storeSettings(bucket)
+	fmt.Fprintf(&b, "practice = %q\nkey_file = %q\nstore = %q\nspool = %q\nlisten = \"127.0.0.1:0\"\n%s\n", practice, f.keyFile, store, spoolDir, extra)
+	fmt.Fprintf(&b, "%s[months]\nfrom = \"2024-01\"\nto = \"2024-03\"\n", s3)
 	for _, p := range plugins {
 		bin := testenv.Binary(f.t, p.pkg)
 		sum, err := host.FileSHA256(bin)
@@ -305,7 +329,7 @@ func deref(p *int64) any {
 func (f *federation) reference(plugins []plugin) []string {
 	f.t.Helper()
 	bucket := miniotest.Bucket(f.t)
-	st := f.srv.Store(f.t, bucket)
+	st := f.storeOf(bucket)
 	f.register(st)
 	cfg := f.config("reference", bucket, filepath.Join(f.dir, "reference-spool"), plugins, "")
 	out, err := exec.Command(f.agent, "run", "--once", "--config", cfg).CombinedOutput()
@@ -421,7 +445,7 @@ func TestStoreOutage(t *testing.T) {
 // combine sees only whole runs and quarantines nothing; at the end every run the spool
 // completed is in the store and the combined figures equal an undisturbed run's.
 func TestKillNineLosesNothing(t *testing.T) {
-	f := newFederation(t, miniotest.Shared(t))
+	f := newFederation(t, nil) // a directory store: what these tests check does not need S3
 	want := f.reference([]plugin{goodPlugin})
 	spoolDir := filepath.Join(f.dir, "spool")
 	cfg := f.config("agent", f.bucket, spoolDir, []plugin{goodPlugin},
@@ -440,10 +464,15 @@ func TestKillNineLosesNothing(t *testing.T) {
 			// Within a run: launching the plugin and extracting.
 			f.waitLog(logStart, `"msg":"run started"`)
 			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
-		default:
-			// Writing the spool and uploading take tens of milliseconds once the plugin is done.
+		case 2:
+			// After the plugin: aggregating and the disclosure audit (hundreds of
+			// milliseconds), then writing the spool.
 			f.waitLog(logStart, `"msg":"plugin finished"`)
-			time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
+			time.Sleep(time.Duration(rand.IntN(700)) * time.Millisecond)
+		default:
+			// Uploading: a directory store takes a few milliseconds per run once it is written.
+			f.waitLog(logStart, `"msg":"run written to spool"`)
+			time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
 		}
 		f.stop(p, syscall.SIGKILL)
 		phases[killPhase(spoolDir)]++
@@ -501,7 +530,7 @@ func killPhase(spoolDir string) string {
 // past its timeout and one that sends rows breaking the contract fail their runs, counted
 // by kind and shown by status, while the good plugin's submissions go on arriving.
 func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
-	f := newFederation(t, miniotest.Shared(t))
+	f := newFederation(t, nil) // a directory store: what these tests check does not need S3
 	spoolDir := filepath.Join(f.dir, "spool")
 	plugins := []plugin{
 		{"crashes", "./plugins/internal/testplugins/crashes", nil},
@@ -562,7 +591,7 @@ func TestCrashingPluginDoesNotStopOthers(t *testing.T) {
 // TestNoPluginOutlivesAgent stops the agent while a plugin is mid-run, with SIGTERM and
 // with SIGKILL, and scans /proc for the plugin.
 func TestNoPluginOutlivesAgent(t *testing.T) {
-	f := newFederation(t, miniotest.Shared(t))
+	f := newFederation(t, nil) // a directory store: what these tests check does not need S3
 	hangs := plugin{"hangs", "./plugins/internal/testplugins/hangs", nil}
 	cfg := f.config("agent", f.bucket, filepath.Join(f.dir, "spool"), []plugin{hangs},
 		`schedule = "@every 1s"`+"\n"+`jitter = "0s"`)

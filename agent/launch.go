@@ -29,19 +29,26 @@ func HostLauncher(cfg *config.Config, log *slog.Logger) Launcher {
 		if err != nil {
 			return nil, err
 		}
-		return hostSource{pl}, nil
+		return &hostSource{p: pl}, nil
 	}
 }
 
-type hostSource struct{ p *host.Plugin }
+type hostSource struct {
+	p       *host.Plugin
+	skipped map[string]int64 // from the last Extract's summary
+}
 
-func (h hostSource) Describe(context.Context) (sdk.Description, error) {
+func (h *hostSource) Describe(context.Context) (sdk.Description, error) {
 	return h.p.Describe().Description, nil
 }
 
-func (h hostSource) Extract(ctx context.Context, req sdk.Request, emit func(string, arrow.Record) error) error {
-	_, err := h.p.Extract(ctx, req, emit)
+func (h *hostSource) Extract(ctx context.Context, req sdk.Request, emit func(string, arrow.Record) error) error {
+	sum, err := h.p.Extract(ctx, req, emit)
+	h.skipped = sum.Skipped
 	return err
 }
 
-func (h hostSource) Close() error { return h.p.Close() }
+// Skipped implements SkipReporter.
+func (h *hostSource) Skipped() map[string]int64 { return h.skipped }
+
+func (h *hostSource) Close() error { return h.p.Close() }

@@ -49,7 +49,14 @@ type PluginReport struct {
 	Version       string
 	Registrations int64
 	Events        int64
-	Err           error // the run went on without this plugin's rows
+	Skipped       map[string]int64 // source rows the plugin skipped, by its reason
+	Err           error            // the run went on without this plugin's rows
+}
+
+// SkipReporter is a Source that says which source rows its plugin skipped, and why, in its
+// last Extract (the host's extraction summary).
+type SkipReporter interface {
+	Skipped() map[string]int64
 }
 
 // RunReport says what a run did.
@@ -207,6 +214,9 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 		}
 		return fmt.Errorf("plugin %s sent rows of unknown kind %q", p.Name, kind)
 	})
+	if sr, ok := s.(SkipReporter); ok {
+		out.Skipped = sr.Skipped()
+	}
 	switch {
 	case out.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// However the plugin's call ended, the run's own deadline is why: a timeout.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tributary-health/tributary/agent/spool"
+	"github.com/tributary-health/tributary/internal/objstore"
 )
 
 // Input is everything the report is made from.
@@ -40,11 +41,27 @@ func Gather(ctx context.Context, spoolDir string) (*State, spool.Stats, *spool.R
 	if err != nil {
 		return nil, spool.Stats{}, nil, false, err
 	}
-	var last *spool.Release
-	if len(rel) > 0 {
-		last = &rel[len(rel)-1]
+	pending, err := sp.Pending()
+	if err != nil {
+		return nil, spool.Stats{}, nil, false, err
 	}
-	return st, stats, last, Alive(ctx, st), nil
+	return st, stats, LastSent(rel, pending), Alive(ctx, st), nil
+}
+
+// LastSent is the newest release of a run that has been sent whole: the objects of a run
+// still waiting in the spool (its file went, its manifest did not) are not "sent" yet, since
+// the coordinator sees nothing of a run until its manifest arrives.
+func LastSent(rel []spool.Release, pending []spool.Run) *spool.Release {
+	waiting := map[string]bool{}
+	for _, r := range pending {
+		waiting[r.ID] = true
+	}
+	for i := len(rel) - 1; i >= 0; i-- {
+		if !waiting[rel[i].RunID] {
+			return &rel[i]
+		}
+	}
+	return nil
 }
 
 // Alive reports whether the service that wrote st is running: it answers on its health
@@ -93,8 +110,9 @@ func Report(w io.Writer, in Input) (todo []string) {
 		fmt.Fprintf(w, "Service: NOT RUNNING (last seen %s).\n", when(st.Updated))
 		todo = append(todo, "Start the service: 'tributary-agent service start --config FILE' (or ask IT to check why it stopped: 'journalctl -u tributary-agent' on Linux, the agent.log in the spool folder on Windows).")
 	case st != nil:
-		fmt.Fprintln(w, "Service: not running (only one-off runs so far).")
-		todo = append(todo, "Install and start the service, so runs happen on the schedule: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")
+		// One-off runs are how a practice tries the agent out: not running the service yet is
+		// a next step, not something wrong.
+		fmt.Fprintln(w, "Service: not running (only one-off runs so far). To run on the schedule: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")
 	default:
 		fmt.Fprintln(w, "Service: not running (it has never run here).")
 		todo = append(todo, "Install and start the service: 'tributary-agent service install --config FILE', then 'tributary-agent service start --config FILE'.")
@@ -143,25 +161,39 @@ func Report(w io.Writer, in Input) (todo []string) {
 	} else {
 		fmt.Fprintf(w, "  %d run(s), %s, waiting to be sent; the oldest since %s.\n", in.Spool.PendingRuns, size(in.Spool.PendingBytes), when(in.Spool.Oldest))
 		if st != nil && st.Upload.LastError != "" && st.Upload.LastErrorTime.After(st.Upload.LastSuccess) {
-			fmt.Fprintf(w, "  The store could not be reached (%s): %s\n", when(st.Upload.LastErrorTime), st.Upload.LastError)
-			if in.Running {
-				retry := ""
-				if !st.Upload.NextRetry.IsZero() {
-					retry = " (next try " + when(st.Upload.NextRetry) + ")"
+			u := st.Upload
+			retry := "The agent keeps trying by itself"
+			if !u.NextRetry.IsZero() {
+				retry += " (next try " + when(u.NextRetry) + ")"
+			}
+			switch StoreProblem(u.LastError) {
+			case ProblemDenied:
+				fmt.Fprintf(w, "  The store refused the upload: access denied (%s): %s\n", when(u.LastErrorTime), u.LastError)
+				todo = append(todo, "The store refuses this agent's credentials (access denied): check that TRIBUTARY_S3_ACCESS_KEY and TRIBUTARY_S3_SECRET_KEY (the service's environment file, or [s3] in the configuration) are the store keys the federation lead made for this practice; if they were rotated or revoked, ask the lead for new ones. The runs wait in the spool meanwhile.")
+			case ProblemConfig:
+				fmt.Fprintf(w, "  The store settings are wrong (%s): %s\n", when(u.LastErrorTime), u.LastError)
+				todo = append(todo, "Correct the store settings ('store' and [s3] in the configuration, or the store credentials in the service's environment) as the message above says; the runs wait in the spool and are sent by the next attempt.")
+			default:
+				fmt.Fprintf(w, "  The store could not be reached (%s): %s\n", when(u.LastErrorTime), u.LastError)
+				if in.Running {
+					fmt.Fprintf(w, "  %s; nothing is lost meanwhile.\n", retry)
+				} else {
+					todo = append(todo, "The store could not be reached and no service is running to retry: check this machine can reach the store (the endpoint in 'store'), then run 'tributary-agent run --once --config FILE' again, or start the service, which retries by itself. Nothing is lost meanwhile.")
 				}
-				fmt.Fprintf(w, "  The agent keeps trying by itself%s; nothing is lost meanwhile.\n", retry)
 			}
 		}
 	}
 	if in.LastRelease != nil {
 		fmt.Fprintf(w, "  Last sent: %s (run %s); 'tributary-agent releases --config FILE' lists everything that left.\n", when(in.LastRelease.Time), in.LastRelease.RunID)
+	} else if in.Spool.PendingRuns > 0 {
+		fmt.Fprintln(w, "  Nothing has been sent whole yet.")
 	}
 
 	overSize := in.MaxBytes > 0 && in.Spool.PendingBytes > in.MaxBytes
 	overAge := in.MaxAge > 0 && !in.Spool.Oldest.IsZero() && in.Now.Sub(in.Spool.Oldest) > in.MaxAge
 	if overSize || overAge {
 		fmt.Fprintln(w, "\nALARM: "+strings.Join(Alarms(in.Spool, in.MaxBytes, in.MaxAge, in.Now), "; "))
-		todo = append(todo, "Files have been waiting too long or piling up: check this machine can reach the internet, then tell the federation lead the store has not accepted uploads since "+when(in.Spool.Oldest)+". Nothing has been deleted.")
+		todo = append(todo, "Files have been waiting too long or piling up: check this machine can reach the store and that its store credentials (TRIBUTARY_S3_ACCESS_KEY and TRIBUTARY_S3_SECRET_KEY) are the ones the federation lead sent, then tell the lead the store has not accepted uploads since "+when(in.Spool.Oldest)+". Nothing has been deleted.")
 	}
 
 	fmt.Fprintln(w)
@@ -174,6 +206,25 @@ func Report(w io.Writer, in Input) (todo []string) {
 		fmt.Fprintln(w, "  - "+t)
 	}
 	return todo
+}
+
+// What an upload error says about the store (StoreProblem).
+const (
+	ProblemUnreachable = "unreachable" // down, or not reachable from here: retrying helps
+	ProblemDenied      = "denied"      // the store refused the credentials or the user's policy
+	ProblemConfig      = "config"      // the store settings are wrong: bucket, TLS, credentials missing, clock
+)
+
+// StoreProblem classifies an upload error as the state file keeps it (its text) by the kind
+// the object store gave it.
+func StoreProblem(msg string) string {
+	switch {
+	case strings.Contains(msg, objstore.ErrAccessDenied.Error()):
+		return ProblemDenied
+	case strings.Contains(msg, objstore.ErrConfig.Error()), strings.Contains(msg, "no credentials for the S3 store"):
+		return ProblemConfig
+	}
+	return ProblemUnreachable
 }
 
 // Alarms says, in words, which spool limits are exceeded.

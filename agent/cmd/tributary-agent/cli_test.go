@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/internal/cli"
 	"github.com/tributary-health/tributary/internal/testenv"
 	"github.com/tributary-health/tributary/plugins/host"
@@ -227,6 +229,108 @@ func TestRunOnceCountsWhatWasSent(t *testing.T) {
 	code, out, _ = agentBin(t, "run", "--once", "--config", up)
 	if r, o, _ := counts(out); code != 0 || r != 1 || o != 2 || releases(up) != 6 {
 		t.Errorf("a third run: exit %d, %d runs %d objects; the release log lists %d\n%s", code, r, o, releases(up), out)
+	}
+}
+
+// practiceDir makes a practice's folder with keys and a configuration of the given plugin
+// and plugin settings over a directory store, and returns the configuration's path.
+func practiceDir(t *testing.T, plugin, months, pluginConfig string) (dir, cfg string) {
+	t.Helper()
+	dir = t.TempDir()
+	if code, _, errs := agentBin(t, "keys", "init", "--out", filepath.Join(dir, "keys")); code != 0 {
+		t.Fatal(errs)
+	}
+	sum, err := host.FileSHA256(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf("practice = \"P1\"\nkey_file = %q\nstore = %q\nspool = %q\nlisten = \"off\"\n[months]\n%s\n[[plugins]]\nname = \"p\"\npath = %q\nsha256 = %q\n  [plugins.config]\n%s\n",
+		filepath.Join(dir, "keys", "practice.key"), "file://"+filepath.ToSlash(filepath.Join(dir, "store")), filepath.Join(dir, "spool"), months, plugin, sum, pluginConfig)
+	cfg = filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg
+}
+
+// TestKeysInitPrintsKeyID: keys init prints the key id the lead's registry add prints.
+func TestKeysInitPrintsKeyID(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := agentBin(t, "keys", "init", "--out", dir)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	id, err := keyID(filepath.Join(dir, "practice.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "key id:      "+id) {
+		t.Errorf("keys init does not print key id %s:\n%s", id, out)
+	}
+}
+
+// TestRunOnceListsSkippedRows: the summary of run --once lists, per plugin, the source rows it
+// skipped and why (the README promises what was not counted and why).
+func TestRunOnceListsSkippedRows(t *testing.T) {
+	synthea := testenv.Binary(t, "./plugins/synthea")
+	cases := filepath.Join(testenv.RepoRoot(t), "plugins", "synthea", "testcases", "bad_rows")
+	_, cfg := practiceDir(t, synthea, "from = \"2021-01\"\nto = \"2021-12\"", fmt.Sprintf("  dir = %q\n  max_skipped_fraction = \"1\"", cases))
+	code, out, errs := agentBin(t, "run", "--once", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("run --once: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"skipped by the plugin: 1 source row(s): encounters.csv: PATIENT is not in patients.csv",
+		"skipped by the plugin: 2 source row(s): encounters.csv: unknown ENCOUNTERCLASS",
+		"skipped by the plugin: 1 source row(s): patients.csv: Id is empty",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestStatusAfterOneOffRun: a clean run --once leaves nothing for a person to do (exit 0),
+// and status names it as last sent.
+func TestStatusAfterOneOffRun(t *testing.T) {
+	_, cfg := practiceDir(t, testenv.Binary(t, "./plugins/internal/testplugins/good"), "from = \"2024-01\"\nto = \"2024-02\"", "")
+	code, out, errs := agentBin(t, "run", "--once", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("run --once: exit %d\n%s\n%s", code, out, errs)
+	}
+	run := strings.Fields(out)[1]
+	code, out, errs = agentBin(t, "status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "Nothing to do") || !strings.Contains(out, "(run "+strings.TrimSuffix(run, ":")+")") || !strings.Contains(out, "only one-off runs") {
+		t.Errorf("status after a clean one-off run: exit %d (want 0)\n%s%s", code, out, errs)
+	}
+}
+
+// TestReleasesNameTheStore: releases prints each store as a bucket on a server, or a folder,
+// above the keys of what went there, not as s3://bucket?endpoint=...&insecure=true/practices/...
+func TestReleasesNameTheStore(t *testing.T) {
+	_, cfg := practiceDir(t, testenv.Binary(t, "./plugins/internal/testplugins/good"), "from = \"2024-01\"\nto = \"2024-01\"", "")
+	spoolDir := filepath.Join(filepath.Dir(cfg), "spool")
+	if code, _, errs := agentBin(t, "run", "--once", "--config", cfg); code != 0 {
+		t.Fatal(errs)
+	}
+	sp := spool.View(spoolDir)
+	for _, key := range []string{"practices/P1/runs/20240301T000000Z-00000001/figures.arrow", "practices/P1/runs/20240301T000000Z-00000001/manifest.json"} {
+		if err := sp.LogRelease(spool.Release{Time: time.Now().UTC(), RunID: "20240301T000000Z-00000001", Key: key, Size: 10,
+			Store: "s3://fed?endpoint=minio.example.org%3A9000&insecure=true"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := agentBin(t, "releases", "--config", cfg)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	for _, want := range []string{"Store: folder " + filepath.Join(filepath.Dir(cfg), "store"), "Store: bucket fed on minio.example.org:9000 (plain HTTP)", "  practices/P1/runs/20240301T000000Z-00000001/manifest.json"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("releases does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3://") || strings.Contains(out, "endpoint=") || strings.Contains(out, "file://") {
+		t.Errorf("releases prints store URLs:\n%s", out)
 	}
 }
 

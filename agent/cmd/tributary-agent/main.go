@@ -8,8 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,6 +25,7 @@ import (
 	"github.com/tributary-health/tributary/agent/service"
 	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/agent/status"
+	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
 )
 
@@ -129,7 +135,7 @@ func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile s
 		defer unlock()
 		a, err := agent.Open(ctx, cfg, agent.HostLauncher(cfg, log), log)
 		if err != nil {
-			return err
+			return openHint(err)
 		}
 		r, err := service.New(a, log)
 		if err != nil {
@@ -164,18 +170,31 @@ func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile s
 	return serve(ctx)
 }
 
+// openHint adds to a store that cannot be opened for want of credentials where they come
+// from: the service reads its environment file; a run by hand does not.
+func openHint(err error) error {
+	if strings.Contains(err.Error(), "no credentials for the S3 store") {
+		return fmt.Errorf("%w; the service reads them from its environment file (EnvironmentFile=/etc/tributary/store.env), but a run by hand does not: source it first ('. /etc/tributary/store.env'), or put them in the [s3] section of the configuration", err)
+	}
+	return err
+}
+
 func printReport(w io.Writer, rep *agent.RunReport) {
 	fmt.Fprintf(w, "run %s: months %s to %s, %d file(s) (%d periods, %d values, %d withheld by the disclosure audit), %d patients registered\n",
 		rep.RunID, rep.From, rep.To, rep.Files, rep.Periods, rep.Values, rep.Withheld, rep.Patients)
 	for _, p := range rep.Plugins {
 		if p.Err != nil {
 			fmt.Fprintf(w, "  plugin %s: FAILED: %v\n", p.Name, p.Err)
-			continue
+		} else {
+			fmt.Fprintf(w, "  plugin %s %s: %d registrations, %d events\n", p.Name, p.Version, p.Registrations, p.Events)
 		}
-		fmt.Fprintf(w, "  plugin %s %s: %d registrations, %d events\n", p.Name, p.Version, p.Registrations, p.Events)
+		// What the plugin read from the practice's system and left out, and why.
+		for _, reason := range slices.Sorted(maps.Keys(p.Skipped)) {
+			fmt.Fprintf(w, "    skipped by the plugin: %d source row(s): %s\n", p.Skipped[reason], reason)
+		}
 	}
-	for reason, n := range rep.Dropped {
-		fmt.Fprintf(w, "  not counted: %d %s\n", n, reason)
+	for _, reason := range slices.Sorted(maps.Keys(rep.Dropped)) {
+		fmt.Fprintf(w, "  not counted: %d %s\n", rep.Dropped[reason], reason)
 	}
 	// FilesSent already counts each run's manifest.
 	fmt.Fprintf(w, "  uploaded: %d run(s), %d object(s), %d bytes; %d run(s) waiting\n", rep.Upload.RunsSent, rep.Upload.FilesSent, rep.Upload.BytesSent, rep.Upload.RunsPending)
@@ -233,7 +252,11 @@ who registers it). An existing key is never overwritten.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "private key: %s (keep it on this machine; name it as key_file in the config)\npublic key:  %s (send it to the federation lead to be registered)\n", priv, pub)
+			id, err := keyID(pub)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "private key: %s (keep it on this machine; name it as key_file in the config)\npublic key:  %s (send it to the federation lead to be registered)\nkey id:      %s (the lead's 'registry add' prints the same id)\n", priv, pub, id)
 			return nil
 		},
 	}
@@ -242,13 +265,27 @@ who registers it). An existing key is never overwritten.`,
 	return g
 }
 
+// keyID is the id of the public key in the PEM file at path, as the registry shows it.
+func keyID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	pub, err := formats.ParsePublicKey(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return formats.KeyID(pub), nil
+}
+
 func releasesCmd() *cobra.Command {
 	var cfgPath string
 	c := &cobra.Command{
 		Use:   "releases --config FILE",
 		Short: "List what has left the practice (the release log)",
 		Long: `Releases lists every object the agent has uploaded, oldest first, from the release log in
-the spool: when, the run, the months it covers, its size and where it went.`,
+the spool: when, the run, the months it covers, its size and its key in the store (the bucket
+or folder is named above the objects it holds).`,
 		Example: "  tributary-agent releases --config /etc/tributary/agent.toml",
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -260,14 +297,60 @@ the spool: when, the run, the months it covers, its size and where it went.`,
 			if err != nil {
 				return err
 			}
-			stdout := cmd.OutOrStdout()
-			fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8s  %s\n", "when (UTC)", "run", "months", "bytes", "object")
-			for _, r := range rel {
-				fmt.Fprintf(stdout, "%-20s  %-25s  %-16s  %8d  %s/%s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Store, r.Key)
-			}
+			printReleases(cmd.OutOrStdout(), rel)
 			return nil
 		},
 	}
 	addConfigFlag(c.Flags(), &cfgPath)
 	return c
+}
+
+// printReleases writes the release log as a table per store, each under a line naming the
+// store as a person would: the bucket and its server, or the folder.
+func printReleases(w io.Writer, rel []spool.Release) {
+	if len(rel) == 0 {
+		fmt.Fprintln(w, "Nothing has left this practice yet.")
+		return
+	}
+	store := "\x00"
+	for _, r := range rel {
+		if r.Store != store {
+			if store != "\x00" {
+				fmt.Fprintln(w)
+			}
+			store = r.Store
+			fmt.Fprintf(w, "Store: %s\n", describeStore(store))
+			fmt.Fprintf(w, "%-20s  %-25s  %-16s  %8s  %s\n", "when (UTC)", "run", "months", "bytes", "key")
+		}
+		fmt.Fprintf(w, "%-20s  %-25s  %-16s  %8d  %s\n", r.Time.Format("2006-01-02 15:04:05"), r.RunID, r.Period, r.Size, r.Key)
+	}
+}
+
+// describeStore names the store of a release log line (a URL without credentials) in words:
+// "bucket fed on minio.example.org:9000 (TLS)", "folder /srv/tributary".
+func describeStore(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return fmt.Sprintf("%q", raw)
+	}
+	switch u.Scheme {
+	case "s3":
+		q := u.Query()
+		transport := "TLS"
+		if q.Get("insecure") == "true" {
+			transport = "plain HTTP"
+		}
+		s := fmt.Sprintf("bucket %s on %s (%s", u.Host, q.Get("endpoint"), transport)
+		if r := q.Get("region"); r != "" {
+			s += ", region " + r
+		}
+		return s + ")"
+	case "file":
+		p := u.Path
+		if len(p) > 2 && p[0] == '/' && p[2] == ':' {
+			p = p[1:] // file:///C:/dir on Windows
+		}
+		return "folder " + filepath.FromSlash(p)
+	}
+	return raw
 }

@@ -15,6 +15,7 @@ package provision
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/minio/madmin-go/v3"
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -32,11 +34,16 @@ import (
 
 // Admin speaks MinIO's admin API for one federation bucket.
 type Admin struct {
-	client *madmin.AdminClient
-	bucket string
-	name   string // the store URL, for messages
-	health string // the server's unauthenticated liveness URL
-	http   *http.Client
+	client   *madmin.AdminClient
+	s3       *minio.Client // the same server's S3 API, with the administrator's keys: the bucket
+	bucket   string
+	endpoint string
+	name     string // the store URL, for messages
+	url      string // the store URL, to open it as a store
+	access   string // the administrator's keys, to open it as a store
+	secret   string
+	health   string // the server's unauthenticated liveness URL
+	http     *http.Client
 }
 
 // Credentials are one store user's keys.
@@ -68,12 +75,47 @@ func Open(storeURL, accessKey, secretKey string) (*Admin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up the MinIO admin client for %s: %w", t.Name, err)
 	}
+	s3, err := minio.New(t.Endpoint, &minio.Options{
+		Creds:     credentials.NewStaticV4(accessKey, secretKey, ""),
+		Secure:    t.Secure,
+		Transport: tr,
+		Region:    t.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up the S3 client for %s: %w", t.Name, err)
+	}
 	scheme := "http"
 	if t.Secure {
 		scheme = "https"
 	}
-	return &Admin{client: c, bucket: t.Bucket, name: t.Name, health: scheme + "://" + t.Endpoint + "/minio/health/live",
-		http: &http.Client{Transport: tr, Timeout: 15 * time.Second}}, nil
+	return &Admin{client: c, s3: s3, bucket: t.Bucket, endpoint: t.Endpoint, name: t.Name, url: storeURL, access: accessKey, secret: secretKey,
+		health: scheme + "://" + t.Endpoint + "/minio/health/live",
+		http:   &http.Client{Transport: tr, Timeout: 15 * time.Second}}, nil
+}
+
+// Bucket is the federation's bucket.
+func (a *Admin) Bucket() string { return a.bucket }
+
+// BucketExists reports whether the federation's bucket exists on the server: users and
+// policies can be made without it, but nothing can be uploaded until it does.
+func (a *Admin) BucketExists(ctx context.Context) (bool, error) {
+	if err := a.reach(ctx); err != nil {
+		return false, err
+	}
+	ok, err := a.s3.BucketExists(ctx, a.bucket)
+	if err != nil {
+		return false, a.error("check bucket "+a.bucket, err)
+	}
+	return ok, nil
+}
+
+// CreateBucket makes the federation's bucket if it does not exist.
+func (a *Admin) CreateBucket(ctx context.Context) error {
+	if err := a.reach(ctx); err != nil {
+		return err
+	}
+	_, err := objstore.Open(ctx, a.url, objstore.Options{AccessKey: a.access, SecretKey: a.secret, CreateBucket: true})
+	return err
 }
 
 // reach checks that the server answers and its certificate is trusted, because the admin
@@ -90,6 +132,10 @@ func (a *Admin) reach(ctx context.Context) error {
 		var invalid x509.CertificateInvalidError
 		if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
 			return fmt.Errorf("%s: the server's certificate is not trusted (%v); add ca=/path/ca.pem naming the CA that signed it", a.name, err)
+		}
+		var record tls.RecordHeaderError
+		if errors.As(err, &record) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+			return fmt.Errorf("%s: the server at %s speaks plain HTTP, not TLS (%v); add insecure=true to the URL for a server on this machine (and allow_insecure_remote=true for one elsewhere on a trusted network), or give the server a TLS certificate", a.name, a.endpoint, err)
 		}
 		return fmt.Errorf("%s: cannot reach the server (%v); check that it is running and the endpoint is right", a.name, err)
 	}
@@ -275,6 +321,14 @@ func (a *Admin) error(op string, err error) error {
 			return fmt.Errorf("%s on %s: the server said %s (%s): the administrator credentials are wrong or lack the admin actions", op, a.name, resp.Code, resp.Message)
 		}
 		return fmt.Errorf("%s on %s: the server said %s (%s)", op, a.name, resp.Code, resp.Message)
+	}
+	var s3resp minio.ErrorResponse
+	if errors.As(err, &s3resp) && s3resp.Code != "" {
+		switch s3resp.Code {
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+			return fmt.Errorf("%s on %s: the server said %s (%s): the administrator credentials are wrong or lack the rights", op, a.name, s3resp.Code, s3resp.Message)
+		}
+		return fmt.Errorf("%s on %s: the server said %s (%s)", op, a.name, s3resp.Code, s3resp.Message)
 	}
 	return fmt.Errorf("%s on %s: %w (is the server running and the endpoint right?)", op, a.name, err)
 }

@@ -24,12 +24,13 @@ const accessLong = `URL is the federation's store, s3://bucket?endpoint=host:por
 (default $TRIBUTARY_STORE). The MinIO administrator's keys come from
 TRIBUTARY_ADMIN_ACCESS_KEY and TRIBUTARY_ADMIN_SECRET_KEY. FILE (mode 0600, never
 overwritten; "-" for standard output) gets the new keys as TRIBUTARY_S3_ACCESS_KEY and
-TRIBUTARY_S3_SECRET_KEY, ready for the agent's EnvironmentFile or the [s3] section of its
-configuration.`
+TRIBUTARY_S3_SECRET_KEY, ready for the agent's EnvironmentFile= and, sourced with '. FILE',
+for a shell. Provisioning needs the federation's bucket: --create-bucket makes it.`
 
 // accessFlags are the flags of the practice and coordinator-user groups.
 type accessFlags struct {
 	adminURL, practice, out string
+	createBucket            bool
 }
 
 // practiceCmd provisions, rotates and revokes a practice's store credentials.
@@ -85,6 +86,9 @@ func accessVerb(f *accessFlags, who, verb, short, example string) *cobra.Command
 	if makesKeys {
 		c.Flags().StringVar(&f.out, "out", "", `file for the new keys (mode 0600, must not exist); "-" for standard output`)
 	}
+	if verb == "provision" {
+		c.Flags().BoolVar(&f.createBucket, "create-bucket", false, "make the federation's bucket if it does not exist (otherwise a missing bucket is an error)")
+	}
 	return c
 }
 
@@ -113,6 +117,20 @@ func accessRun(ctx context.Context, f *accessFlags, who, verb string, stdout, st
 	var creds provision.Credentials
 	switch verb {
 	case "provision":
+		// Users and policies can be made without the bucket, but nothing could be uploaded.
+		ok, err := admin.BucketExists(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok && !f.createBucket {
+			return fmt.Errorf("bucket %q does not exist on the server; make it by adding --create-bucket (or with MinIO's client: mc mb ALIAS/%s), then provision again", admin.Bucket(), admin.Bucket())
+		}
+		if !ok {
+			if err := admin.CreateBucket(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "made bucket %s\n", admin.Bucket())
+		}
 		if who == "practice" {
 			creds, err = admin.Practice(ctx, f.practice)
 		} else {
@@ -151,7 +169,7 @@ func accessRun(ctx context.Context, f *accessFlags, who, verb string, stdout, st
 		}
 		return nil
 	}
-	env := fmt.Sprintf("# store keys for %s, made by tributary-coordinator %s %s\nTRIBUTARY_S3_ACCESS_KEY=%s\nTRIBUTARY_S3_SECRET_KEY=%s\n", subject, who, verb, creds.AccessKey, creds.SecretKey)
+	env := envFile(subject, who+" "+verb, creds)
 	if f.out == "-" {
 		_, err := io.WriteString(stdout, env)
 		return err
@@ -161,4 +179,17 @@ func accessRun(ctx context.Context, f *accessFlags, who, verb string, stdout, st
 	}
 	fmt.Fprintf(stdout, "wrote %s (keep it secret; give it to %s's agent only)\n", f.out, subject)
 	return nil
+}
+
+// envFile is the file of a store user's keys. Its assignment lines are what systemd's
+// EnvironmentFile= reads; the last line, which systemd skips (it has no '='), exports them
+// when a shell sources the file ('. store.env'), so 'run --once' by hand sees them too.
+func envFile(subject, made string, creds provision.Credentials) string {
+	return fmt.Sprintf(`# Store keys for %s, made by 'tributary-coordinator %s'. Keep this file secret.
+# For the agent's service: EnvironmentFile=/etc/tributary/store.env
+# By hand: . /etc/tributary/store.env && tributary-agent run --once --config /etc/tributary/agent.toml
+TRIBUTARY_S3_ACCESS_KEY=%s
+TRIBUTARY_S3_SECRET_KEY=%s
+export TRIBUTARY_S3_ACCESS_KEY TRIBUTARY_S3_SECRET_KEY
+`, subject, made, creds.AccessKey, creds.SecretKey)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-health/tributary/coordinator/internal/fedgen"
+	"github.com/tributary-health/tributary/coordinator/provision"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -228,5 +230,76 @@ func TestCLIReference(t *testing.T) {
 	want, err := os.ReadFile(path)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("docs/cli/tributary-coordinator.md does not match the command tree (%v); regenerate it with:\n  %s", err, cli.Regenerate)
+	}
+}
+
+// TestTokensCheckTheRegistry: a practice token for a practice the registry does not name is
+// refused when the registry can be read, and made with a warning when it cannot.
+func TestTokensCheckTheRegistry(t *testing.T) {
+	dir := t.TempDir()
+	st, err := objstore.NewDir(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed := fedgen.New(fedgen.Params{Practices: 1, Months: 1, Seed: 9, Start: formats.MonthFor(2025, time.January)})
+	if err := fed.Write(context.Background(), st, 1); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := formats.MarshalPublicKey(fed.Coordinator.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(dir, "coordinator.pub")
+	os.WriteFile(pubFile, pem, 0o644)
+	file := filepath.Join(dir, "tokens.json")
+	add := []string{"tokens", "add", "--file", file, "--name", "Riverside", "--role", "practice", "--coordinator-pub", pubFile}
+	env := []string{"TRIBUTARY_STORE=file://" + filepath.ToSlash(filepath.Join(dir, "store"))}
+	if code, out, errs := coordBin(t, env, append(add, "--practice", "ZZZ999")...); code != 1 || out != "" || !strings.Contains(errs, "ZZZ999 is not in the federation's registry") {
+		t.Errorf("tokens add for an unregistered practice: exit %d, %q, %s", code, out, errs)
+	}
+	if code, out, errs := coordBin(t, env, append(add, "--practice", fed.Practices[0].ID)...); code != 0 || !strings.HasPrefix(out, "trib_") || strings.Contains(errs, "could not check") {
+		t.Errorf("tokens add for a registered practice: exit %d, %q, %s", code, out, errs)
+	}
+	// No store to read: the token is made, and the command says it could not check.
+	if code, out, errs := coordBin(t, []string{"TRIBUTARY_STORE="}, append(add, "--practice", "ZZZ999")...); code != 0 || !strings.HasPrefix(out, "trib_") || !strings.Contains(errs, "could not check") {
+		t.Errorf("tokens add with no registry to read: exit %d, %q, %s", code, out, errs)
+	}
+}
+
+// TestKeysFileServesSystemdAndShell: the keys file provision writes gives both variables to
+// systemd's EnvironmentFile= (whose parser skips a line without '=' and would refuse a key
+// such as "export TRIBUTARY_S3_ACCESS_KEY") and, sourced with '. FILE', to a shell's
+// children, which the agent run by hand is.
+func TestKeysFileServesSystemdAndShell(t *testing.T) {
+	text := envFile("practice A81001", "practice provision", provision.Credentials{AccessKey: "TRIBAK", SecretKey: "s3cr3t"})
+	name := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	systemd := map[string]string{}
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue // systemd skips it
+		}
+		if !name.MatchString(k) {
+			t.Errorf("systemd would ignore %q: %q is not a variable name", line, k)
+		}
+		systemd[k] = v
+	}
+	if systemd["TRIBUTARY_S3_ACCESS_KEY"] != "TRIBAK" || systemd["TRIBUTARY_S3_SECRET_KEY"] != "s3cr3t" || len(systemd) != 2 {
+		t.Errorf("systemd reads %v", systemd)
+	}
+	file := filepath.Join(t.TempDir(), "store.env")
+	os.WriteFile(file, []byte(text), 0o600)
+	out, err := exec.Command("/bin/sh", "-c", `. "$0" && env`, file).Output()
+	if err != nil {
+		t.Skipf("no POSIX shell: %v", err)
+	}
+	for _, kv := range []string{"TRIBUTARY_S3_ACCESS_KEY=TRIBAK", "TRIBUTARY_S3_SECRET_KEY=s3cr3t"} {
+		if !strings.Contains(string(out), kv+"\n") {
+			t.Errorf("sourcing the file does not export %s", kv)
+		}
 	}
 }

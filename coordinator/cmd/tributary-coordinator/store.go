@@ -104,3 +104,6 @@ func (k *keyFlags) public() (ed25519.PublicKey, error) {
 	}
 	return pub, nil
 }
+
+// given reports whether either key flag was given.
+func (k *keyFlags) given() bool { return k.key != "" || k.pub != "" }

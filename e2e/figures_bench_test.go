@@ -19,7 +19,7 @@ import (
 // of practices of 2,000 to 12,000 patients at England's hospital rates, and measures the
 // figures a lead reads against the truth counted independently from the practices' CSV files:
 //
-//	go test -run '^$' -bench BenchmarkFigures -benchtime 1x -timeout 30m ./coordinator/demo/
+//	go test -run '^$' -bench BenchmarkFigures -benchtime 1x -timeout 30m ./e2e/
 //
 // It prints, for A&E attendances and admissions, the median width of the bounds of monthly
 // federation totals and of per-practice year totals (as a share of the figure), the median

@@ -19,7 +19,7 @@ type SupplySource interface {
 }
 
 // Supplies implements SupplySource for plugins run through plugins/host.
-func (h hostSource) Supplies(ctx context.Context, config map[string]string) (sdk.Supplies, error) {
+func (h *hostSource) Supplies(ctx context.Context, config map[string]string) (sdk.Supplies, error) {
 	return h.p.Supplies(ctx, config)
 }
 

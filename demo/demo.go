@@ -207,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		for _, p := range rep.Plugins {
 			events += p.Events
 		}
-		fmt.Fprintf(o.Out, "practice %-8s run %s: %d patients, %d events, %d monthly files uploaded\n", id, rep.RunID, rep.Patients, events, rep.Files)
+		fmt.Fprintf(o.Out, "practice %-8s run %s: %d patients, %d events, %d file(s) uploaded (months %s to %s)\n", id, rep.RunID, rep.Patients, events, rep.Files, rep.From, rep.To)
 		res.Practices = append(res.Practices, id)
 		res.Runs = append(res.Runs, rep)
 	}

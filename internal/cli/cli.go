@@ -70,8 +70,8 @@ const wrapped = "tributary.cli.wrapped"
 
 // Execute runs the command line args on root and returns the process's exit code. Help and
 // data go to stdout; errors go to stderr as "COMMAND: message", and a usage error adds where
-// to find the usage. With no arguments, or a command group without its subcommand, it prints
-// the usage on stderr and returns ExitUsage.
+// to find the usage. With no arguments (unless the root itself runs), or a command group
+// without its subcommand, it prints the usage on stderr and returns ExitUsage.
 func Execute(ctx context.Context, root *cobra.Command, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -85,7 +85,7 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 	root.InitDefaultCompletionCmd()
 	wrapRunE(root)
 
-	if len(args) == 0 {
+	if len(args) == 0 && !root.Runnable() {
 		fmt.Fprintf(stderr, "%s: give a command\n\n%s", root.Name(), root.UsageString())
 		return ExitUsage
 	}

@@ -68,6 +68,18 @@ func TestExecuteExitCodes(t *testing.T) {
 	}
 }
 
+// TestRunnableRoot: a root that runs by itself (tributary-demo) runs with no arguments, and
+// its own checks decide.
+func TestRunnableRoot(t *testing.T) {
+	root := NewRoot("demo", "A demo", "Demo runs.")
+	root.Args = NoArgs
+	root.RunE = func(*cobra.Command, []string) error { return Usagef("give --workdir DIR") }
+	var out, errb bytes.Buffer
+	if code := Execute(context.Background(), root, nil, &out, &errb); code != ExitUsage || !strings.Contains(errb.String(), "demo: give --workdir DIR") || strings.Contains(errb.String(), "give a command") {
+		t.Errorf("a runnable root with no arguments: exit %d, %q", code, errb.String())
+	}
+}
+
 func TestFence(t *testing.T) {
 	got := fence("Prose.\n\nExample:\n  a\n\n  b\n\nMore prose.\n  tail\n")
 	want := "Prose.\n\nExample:\n```\n  a\n\n  b\n```\n\nMore prose.\n```\n  tail\n```\n"

@@ -168,7 +168,7 @@ func TestPluginCheckRuns(t *testing.T) {
 	bad := testenv.Binary(t, "./plugins/internal/testplugins/badrows")
 	badCfg := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(badCfg, []byte("mode = \"value\"\n"), 0o600)
-	if code, out, errs := agentBin(t, "plugin", "check", bad, "--config", badCfg, "--from", "2024-01", "--to", "2024-01"); code != cli.ExitFailed || !strings.Contains(out, "FAIL") {
+	if code, out, errs := agentBin(t, "plugin", "check", bad, "--config", badCfg, "--from", "2024-01", "--to", "2024-01"); code != cli.ExitFailed || !strings.Contains(out, "FAIL") || !strings.Contains(errs, "does not meet the plugin contract") {
 		t.Errorf("plugin check of a bad plugin: exit %d\n%s\n%s", code, out, errs)
 	}
 }

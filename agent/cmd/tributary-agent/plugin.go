@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,7 +71,7 @@ goes in [plugins.config] of the agent's configuration (not the agent's configura
 				return err
 			}
 			if !r.Passed() {
-				return cli.Exit(cli.ExitFailed) // the report above says what failed
+				return fmt.Errorf("%s does not meet the plugin contract; the report above says what it got wrong", o.Path)
 			}
 			return nil
 		},

@@ -38,7 +38,7 @@ func TestDemoCommandLine(t *testing.T) {
 		t.Errorf("--version: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{nil, {"--generate", "2"}} {
-		if code, out, errs := run(args...); code != cli.ExitUsage || out != "" || !strings.Contains(errs, "--workdir") {
+		if code, out, errs := run(args...); code != cli.ExitUsage || out != "" || !strings.Contains(errs, "give the folder for keys, spools and the store with --workdir DIR") {
 			t.Errorf("%v: exit %d, %q %q; want exit 2 and a word about --workdir", args, code, out, errs)
 		}
 	}

@@ -37,11 +37,6 @@ type Options struct {
 	Policy formats.Policy
 	// Interval is how often the store is listed for new submissions; zero means 10 seconds.
 	Interval time.Duration
-	// Notify, when set, delivers store events; each one makes the server look at the store
-	// at once instead of waiting for the next interval. The server subscribes to the
-	// notifications of a store that offers them (objstore.Notifier) itself, and reports the
-	// subscription at /api/status; Notify is for events from elsewhere.
-	Notify <-chan struct{}
 	// Logger receives one line per check that changed something or failed; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -147,10 +142,6 @@ func (s *Server) Run(ctx context.Context) error {
 		case _, ok := <-notified:
 			if !ok {
 				notified = nil
-			}
-		case _, ok := <-s.opts.Notify:
-			if !ok {
-				s.opts.Notify = nil
 			}
 		}
 	}

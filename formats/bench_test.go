@@ -89,3 +89,26 @@ func BenchmarkReadHistory(b *testing.B) {
 	}
 	reportHistory(b, rows, size)
 }
+
+// BenchmarkReadBlocksHistory is BenchmarkReadHistory through ReadBlocks, as the coordinator
+// reads: values by period and measure, without a Cell for each.
+func BenchmarkReadBlocksHistory(b *testing.B) {
+	var files [][]byte
+	rows, size := 0, 0
+	for _, s := range history() {
+		data := mustMarshal(b, s)
+		files = append(files, data)
+		rows += len(s.Cells)
+		size += len(data)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, data := range files {
+			if _, _, err := ReadBlocks(data, DefaultLimits); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportHistory(b, rows, size)
+}

@@ -52,8 +52,10 @@ func bigBufferSubmission(t *testing.T) ([]byte, []byte) {
 	for i := range name {
 		name[i] = 'a' + byte(r.IntN(26))
 	}
-	cells := []rawCell{rawOf(sampleSubmission(practiceA).Cells[2]), raw("2024-01", string(name), "0-4", "male", i64(0), StatusRounded, 0, 0)}
-	data := craftSubmission(t, submissionMeta(sampleSubmission(practiceA)), cells)
+	rows := sampleRows(t, sampleSubmission(practiceA))
+	extra := rows[0]
+	extra.measure = string(name)
+	data := craftSubmission(t, submissionMeta(sampleSubmission(practiceA)), append(rows[:1:1], extra))
 	var biggest []byte
 	err := walkIPCFile(data, func(meta, body []byte) error {
 		return compressedBuffers(meta, body, func(_ bool, buf []byte) error {
@@ -248,12 +250,9 @@ func TestRefusesNestedSchemas(t *testing.T) {
 	file := craftFile(t, fields, submissionMeta(sampleSubmission(practiceA)), func(b *array.RecordBuilder) {
 		b.Field(0).(*array.BinaryDictionaryBuilder).AppendString("2024-01")
 		b.Field(1).(*array.StringBuilder).Append(RegisteredPatients)
-		b.Field(2).(*array.StringBuilder).Append("0-4")
-		b.Field(3).(*array.StringBuilder).Append("male")
-		b.Field(4).(*array.Int64Builder).Append(0)
-		b.Field(5).(*array.StringBuilder).Append(StatusRounded)
-		b.Field(6).(*array.Int64Builder).Append(0)
-		b.Field(7).(*array.Int64Builder).Append(0)
+		for i := range NumShapes {
+			b.Field(2 + i).(*array.Int32Builder).Append(0)
+		}
 	})
 	_, err = ReadSubmission(file, DefaultLimits)
 	checkError(t, err, ErrSchema, "read submission", "dictionary-encoded")

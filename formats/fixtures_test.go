@@ -148,32 +148,36 @@ func sampleRegistry(t testing.TB) *Registry {
 	return r
 }
 
-// rawCell is a submission row as it lands in the file, with nothing checked: the tests
-// write defects that WriteSubmission would refuse.
-type rawCell struct {
-	period, measure, band, sex string
-	count                      *int64
-	status                     string
-	lower, upper               *int64
+// rawRow is a submission row as it lands in the file, with nothing checked: the tests
+// write defects that WriteSubmission would refuse. A nil code is a null.
+type rawRow struct {
+	period, measure string
+	codes           [NumShapes]*int32
 }
 
-func i64(v int64) *int64 { return &v }
+func i32(v int32) *int32 { return &v }
 
-// raw is a row with bounds, the usual case.
-func raw(period, measure, band, sex string, count *int64, status string, lower, upper int64) rawCell {
-	return rawCell{period, measure, band, sex, count, status, i64(lower), i64(upper)}
-}
-
-func rawOf(c Cell) rawCell {
-	r := rawCell{period: c.Period.String(), measure: c.Measure, band: c.AgeBand, sex: c.Sex, status: c.Status}
-	switch c.Status {
-	case StatusWithheld:
-	case StatusSuppressed:
-		r.lower, r.upper = i64(c.Lower), i64(c.Upper)
-	default:
-		r.count, r.lower, r.upper = i64(c.Count), i64(c.Lower), i64(c.Upper)
+// rawOf is a block as WriteSubmission writes it.
+func rawOf(b Block) rawRow {
+	r := rawRow{period: b.Period.String(), measure: b.Measure}
+	for i, v := range b.Values {
+		r.codes[i] = i32(encode(v))
 	}
 	return r
+}
+
+// sampleRows are a submission's rows, in the file's order.
+func sampleRows(t testing.TB, s *Submission) []rawRow {
+	t.Helper()
+	blocks, err := s.Blocks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []rawRow
+	for _, b := range blocks {
+		rows = append(rows, rawOf(b))
+	}
+	return rows
 }
 
 // submissionMeta is the metadata WriteSubmission gives s, as a map the tests can spoil.
@@ -186,27 +190,21 @@ func submissionMeta(s *Submission) map[string]string {
 	return out
 }
 
-// craftSubmission writes cells under SubmissionSchema with the given metadata, using Arrow's
+// craftSubmission writes rows under SubmissionSchema with the given metadata, using Arrow's
 // own builders and file writer, so each test file carries exactly one targeted defect.
-func craftSubmission(t testing.TB, meta map[string]string, cells []rawCell) []byte {
+func craftSubmission(t testing.TB, meta map[string]string, rows []rawRow) []byte {
 	t.Helper()
 	return craftFile(t, SubmissionSchema.Fields(), meta, func(b *array.RecordBuilder) {
-		opt := func(i int, v *int64) {
-			if v == nil {
-				b.Field(i).(*array.Int64Builder).AppendNull()
-			} else {
-				b.Field(i).(*array.Int64Builder).Append(*v)
+		for _, r := range rows {
+			b.Field(0).(*array.StringBuilder).Append(r.period)
+			b.Field(1).(*array.StringBuilder).Append(r.measure)
+			for i, c := range r.codes {
+				if c == nil {
+					b.Field(2 + i).(*array.Int32Builder).AppendNull()
+				} else {
+					b.Field(2 + i).(*array.Int32Builder).Append(*c)
+				}
 			}
-		}
-		for _, c := range cells {
-			b.Field(0).(*array.StringBuilder).Append(c.period)
-			b.Field(1).(*array.StringBuilder).Append(c.measure)
-			b.Field(2).(*array.StringBuilder).Append(c.band)
-			b.Field(3).(*array.StringBuilder).Append(c.sex)
-			opt(4, c.count)
-			b.Field(5).(*array.StringBuilder).Append(c.status)
-			opt(6, c.lower)
-			opt(7, c.upper)
 		}
 	})
 }

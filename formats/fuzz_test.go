@@ -79,7 +79,9 @@ func addSeeds(f *testing.F, inputs ...[]byte) {
 func FuzzReadSubmission(f *testing.F) {
 	golden := goldenFiles(f)
 	addSeeds(f, golden["submission-uk.arrow"], golden["submission-midpoint6.arrow"])
-	f.Add(craftSubmission(f, submissionMeta(sampleSubmission(practiceA)), []rawCell{raw("2024-Q1", RegisteredPatients, "0-4", All, i64(12), StatusRounded, 10, 14)}))
+	rows := sampleRows(f, sampleSubmission(practiceA))
+	rows[0].codes[1] = i32(12)
+	f.Add(craftSubmission(f, submissionMeta(sampleSubmission(practiceA)), rows))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s *Submission
 		var err error

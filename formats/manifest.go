@@ -190,15 +190,25 @@ func VerifyFile(f FileEntry, data []byte) error {
 // VerifySubmission checks a file against its signed manifest and only then parses it; the
 // parsed submission must name the same practice, run, months and policy as the manifest.
 func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submission, error) {
-	if err := VerifyFile(f, data); err != nil {
+	s, blocks, err := VerifyBlocks(m, f, data, lim)
+	if err != nil {
 		return nil, err
 	}
-	s, err := ReadSubmission(data, lim)
-	if err != nil {
-		return nil, WithObject(err, f.Key)
+	s.setCells(blocks)
+	return s, nil
+}
+
+// VerifyBlocks is VerifySubmission giving the values by period and measure (see ReadBlocks).
+func VerifyBlocks(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submission, []Block, error) {
+	if err := VerifyFile(f, data); err != nil {
+		return nil, nil, err
 	}
-	mismatch := func(what, got, want string) (*Submission, error) {
-		return nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
+	s, blocks, err := ReadBlocks(data, lim)
+	if err != nil {
+		return nil, nil, WithObject(err, f.Key)
+	}
+	mismatch := func(what, got, want string) (*Submission, []Block, error) {
+		return nil, nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
 			Detail: fmt.Sprintf("the file says its %s is %s, but the signed manifest says %s; a file copied from another practice's or run's folder is refused", what, shown(got), shown(want))}
 	}
 	switch {
@@ -213,7 +223,7 @@ func VerifySubmission(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submi
 	case s.Policy != m.Policy:
 		return mismatch("policy", s.Policy, m.Policy)
 	}
-	return s, nil
+	return s, blocks, nil
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

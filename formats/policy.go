@@ -99,6 +99,9 @@ func (p Policy) Check(c Protected) error {
 	const op = "check disclosure control"
 	switch c.Status {
 	case StatusSuppressed:
+		if c.Count != 0 {
+			return errorf(op, ErrValue, "a suppressed value carries a count; a suppressed count is never published")
+		}
 		if p.SuppressMax == 0 {
 			return errorf(op, ErrValue, "policy %s suppresses nothing, but a cell is suppressed", p.Name)
 		}

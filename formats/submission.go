@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +47,9 @@ func (c Cell) label() string {
 // Submission is one practice's figures from one run: for every period of the run's months
 // (PeriodsOf(From, To)) and every measure supplied, every shape (fine cells, margins by age
 // band and by sex, total), each through the disclosure policy on its own. It holds aggregate
-// counts only: it is what may leave the practice.
+// counts only: it is what may leave the practice. Writers fill Cells in any order;
+// ReadSubmission fills them in canonical order, and ReadBlocks gives the same values
+// grouped, without making a Cell of each.
 type Submission struct {
 	Practice   string
 	RunID      string
@@ -56,20 +59,45 @@ type Submission struct {
 	Cells      []Cell
 }
 
+// Block is one period and measure of a submission: its values in shape order (FineShape,
+// BandShape, SexShape, TotalShape): one row of the file.
+type Block struct {
+	Period  Period
+	Measure string
+	Values  [NumShapes]Protected
+}
+
 // MaxRunMonths bounds a run's span (50 years).
 const MaxRunMonths = 600
 
-// SubmissionSchema is the Arrow schema of a submission, without its file-specific metadata.
-var SubmissionSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "period", Type: arrow.BinaryTypes.String},
-	{Name: "measure", Type: arrow.BinaryTypes.String},
-	{Name: "age_band", Type: arrow.BinaryTypes.String},
-	{Name: "sex", Type: arrow.BinaryTypes.String},
-	{Name: "count", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "status", Type: arrow.BinaryTypes.String},
-	{Name: "lower", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "upper", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-}, nil)
+// Value codes in a submission file's shape columns: a published value is itself (0 or
+// more, its bounds implied by the policy); a suppressed one is codeSuppressed (bounds 1 to
+// the policy's SuppressMax), a withheld one codeWithheld (no count, no bounds).
+const (
+	codeSuppressed = -1
+	codeWithheld   = -2
+)
+
+// ShapeName is the column name of shape i in a submission file: "<age band>/<sex>", with
+// "all" for a margin (e.g. "0-4/female", "0-4/all", "all/female", "all/all").
+func ShapeName(i int) string {
+	b, x := ShapeLabels(i)
+	return b + "/" + x
+}
+
+// SubmissionSchema is the Arrow schema of a submission, without its file-specific metadata:
+// one row per period and measure, then one int32 column per shape (see ShapeName), in shape
+// order.
+var SubmissionSchema = func() *arrow.Schema {
+	fields := []arrow.Field{
+		{Name: "period", Type: arrow.BinaryTypes.String},
+		{Name: "measure", Type: arrow.BinaryTypes.String},
+	}
+	for i := range NumShapes {
+		fields = append(fields, arrow.Field{Name: ShapeName(i), Type: arrow.PrimitiveTypes.Int32})
+	}
+	return arrow.NewSchema(fields, nil)
+}()
 
 // ValidateRunMonths checks a run's month range.
 func ValidateRunMonths(from, to Month) error {
@@ -88,9 +116,78 @@ func ValidateRunMonths(from, to Month) error {
 
 // Validate checks a submission against the contract: identifiers, the policy it names, every
 // cell's labels, that every cell is one the policy could have produced, that only margins
-// are withheld, and that every measure carries every shape of every period of the run
-// exactly once, so a missing value can never be read as a zero.
+// and quarter or year values are withheld, and that every measure carries every shape of
+// every period of the run exactly once, so a missing value can never be read as a zero.
 func (s *Submission) Validate() error {
+	_, err := s.Blocks()
+	return err
+}
+
+// Blocks validates s and returns its values grouped by period and measure, in canonical
+// order (periods as PeriodsOf gives them, then measures as CompareMeasures orders them).
+func (s *Submission) Blocks() ([]Block, error) {
+	const op = "validate submission"
+	if err := s.validateHeader(); err != nil {
+		return nil, err
+	}
+	periods := PeriodsOf(s.From, s.To)
+	periodIndex := make(map[Period]int, len(periods))
+	for i, p := range periods {
+		periodIndex[p] = i
+	}
+	type slot struct {
+		block  *Block
+		filled [NumShapes]bool
+		n      int
+	}
+	byMeasure := map[string][]slot{}
+	for i, c := range s.Cells {
+		slots := byMeasure[c.Measure]
+		if slots == nil {
+			if !MeasureNamePattern.MatchString(c.Measure) {
+				return nil, errorf(op, ErrValue, "cell %d: measure name %s is not valid; a name is lower-case letters, digits and '_'", i, shown(c.Measure))
+			}
+			slots = make([]slot, len(periods))
+			byMeasure[c.Measure] = slots
+		}
+		pi, ok := periodIndex[c.Period]
+		if !ok {
+			return nil, errorf(op, ErrValue, "cell %d: period %s is not one a run over %s to %s publishes", i, c.Period, s.From, s.To)
+		}
+		shape := ShapeIndex(c.AgeBand, c.Sex)
+		if shape < 0 {
+			return nil, errorf(op, ErrValue, "cell %d: age band %s and sex %s are not labels of the contract; expected %s … %s or %s, and female, male, unknown or %s", i, shown(c.AgeBand), shown(c.Sex), AgeBands[0], AgeBands[NumBands-1], All, All)
+		}
+		sl := &slots[pi]
+		if sl.block == nil {
+			sl.block = &Block{Period: c.Period, Measure: c.Measure}
+		}
+		if sl.filled[shape] {
+			return nil, errorf(op, ErrValue, "cell %d: %s appears twice; each period, measure, age band and sex may appear once", i, c.label())
+		}
+		sl.filled[shape] = true
+		sl.n++
+		sl.block.Values[shape] = c.Protected
+	}
+	measures := make([]string, 0, len(byMeasure))
+	for m := range byMeasure {
+		measures = append(measures, m)
+	}
+	slices.SortFunc(measures, compareMeasures)
+	blocks := make([]Block, 0, len(periods)*len(measures))
+	for pi := range periods {
+		for _, m := range measures {
+			sl := byMeasure[m][pi]
+			if sl.n != NumShapes {
+				return nil, errorf(op, ErrValue, "measure %s carries %d of its %d values in %s; a measure supplied carries every shape of every period of the run", shown(m), sl.n, NumShapes, periods[pi])
+			}
+			blocks = append(blocks, *sl.block)
+		}
+	}
+	return blocks, s.validateValues(blocks)
+}
+
+func (s *Submission) validateHeader() error {
 	const op = "validate submission"
 	if err := ValidatePracticeID(s.Practice); err != nil {
 		return err
@@ -101,8 +198,7 @@ func (s *Submission) Validate() error {
 	if err := ValidateRunMonths(s.From, s.To); err != nil {
 		return err
 	}
-	pol, err := PolicyByName(s.Policy)
-	if err != nil {
+	if _, err := PolicyByName(s.Policy); err != nil {
 		return err
 	}
 	for _, x := range s.Extractors {
@@ -110,58 +206,29 @@ func (s *Submission) Validate() error {
 			return errorf(op, ErrValue, "extractor %s must be name@version", shown(x))
 		}
 	}
-	periods := PeriodsOf(s.From, s.To)
-	periodIndex := make(map[Period]int, len(periods))
-	for i, p := range periods {
-		periodIndex[p] = i
-	}
-	// seen[measure] marks each period × shape once.
-	seen := map[string][]bool{}
-	for i, c := range s.Cells {
-		marks := seen[c.Measure]
-		if marks == nil {
-			if !MeasureNamePattern.MatchString(c.Measure) {
-				return errorf(op, ErrValue, "cell %d: measure name %s is not valid; a name is lower-case letters, digits and '_'", i, shown(c.Measure))
+	return nil
+}
+
+// validateValues checks every value of canonical blocks against the policy, and where a
+// value may be withheld.
+func (s *Submission) validateValues(blocks []Block) error {
+	const op = "validate submission"
+	pol, _ := PolicyByName(s.Policy) // checked with the header
+	for _, b := range blocks {
+		for shape, v := range b.Values {
+			if v.Status == StatusWithheld && b.Period.Kind == KindMonth && IsFineShape(shape) {
+				return errorf(op, ErrValue, "%s: a month's age band × sex cell is withheld; only margins and quarter or year values may be", blockLabel(b, shape))
 			}
-			marks = make([]bool, len(periods)*NumShapes)
-			seen[c.Measure] = marks
-		}
-		pi, ok := periodIndex[c.Period]
-		if !ok {
-			return errorf(op, ErrValue, "cell %d: period %s is not one a run over %s to %s publishes", i, c.Period, s.From, s.To)
-		}
-		shape := ShapeIndex(c.AgeBand, c.Sex)
-		if shape < 0 {
-			return errorf(op, ErrValue, "cell %d: age band %s and sex %s are not labels of the contract; expected %s … %s or %s, and female, male, unknown or %s", i, shown(c.AgeBand), shown(c.Sex), AgeBands[0], AgeBands[NumBands-1], All, All)
-		}
-		k := pi*NumShapes + shape
-		if marks[k] {
-			return errorf(op, ErrValue, "cell %d: %s appears twice; each period, measure, age band and sex may appear once", i, c.label())
-		}
-		marks[k] = true
-		if c.Status == StatusWithheld && c.Period.Kind == KindMonth && IsFineShape(shape) {
-			return errorf(op, ErrValue, "cell %d (%s): a month's age band × sex cell is withheld; only margins and quarter or year values may be", i, c.label())
-		}
-		if err := pol.Check(c.Protected); err != nil {
-			return at(op, fmt.Sprintf("cell %d (%s)", i, c.label()), err)
-		}
-	}
-	for m, marks := range seen {
-		if n := countTrue(marks); n != len(marks) {
-			return errorf(op, ErrValue, "measure %s carries %d of its %d values (%d periods × %d shapes); a measure supplied carries them all", shown(m), n, len(marks), len(periods), NumShapes)
+			if err := pol.Check(v); err != nil {
+				return at(op, blockLabel(b, shape), err)
+			}
 		}
 	}
 	return nil
 }
 
-func countTrue(b []bool) int {
-	n := 0
-	for _, v := range b {
-		if v {
-			n++
-		}
-	}
-	return n
+func blockLabel(b Block, shape int) string {
+	return b.Period.String() + " " + shown(b.Measure) + " " + ShapeName(shape)
 }
 
 // Sort puts the cells in the canonical order: period (months, then quarters, then years),
@@ -205,55 +272,51 @@ func (s *Submission) metadata() arrow.Metadata {
 	)
 }
 
-// WriteSubmission validates s and writes it as an Arrow IPC file (zstd) in canonical order.
-// The same submission always gives the same bytes.
+// encode is a value's code in the file.
+func encode(v Protected) int32 {
+	switch v.Status {
+	case StatusSuppressed:
+		return codeSuppressed
+	case StatusWithheld:
+		return codeWithheld
+	}
+	return int32(v.Count)
+}
+
+// WriteSubmission validates s and writes it as an Arrow IPC file (zstd): one row per
+// period and measure in canonical order, one int32 column per shape. The same submission
+// always gives the same bytes.
 func WriteSubmission(w io.Writer, s *Submission) error {
-	if err := s.Validate(); err != nil {
+	blocks, err := s.Blocks()
+	if err != nil {
 		return err
 	}
-	c := *s
-	c.Cells = slices.Clone(s.Cells)
-	c.Sort()
-	md := c.metadata()
-	schema := arrow.NewSchema(SubmissionSchema.Fields(), &md)
-	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
-	defer b.Release()
-	b.Reserve(len(c.Cells))
-	period := b.Field(0).(*array.StringBuilder)
-	measure := b.Field(1).(*array.StringBuilder)
-	band := b.Field(2).(*array.StringBuilder)
-	sex := b.Field(3).(*array.StringBuilder)
-	count := b.Field(4).(*array.Int64Builder)
-	status := b.Field(5).(*array.StringBuilder)
-	lower := b.Field(6).(*array.Int64Builder)
-	upper := b.Field(7).(*array.Int64Builder)
-	var lastPeriod Period
-	var periodLabel string
-	for i, cell := range c.Cells {
-		if i == 0 || cell.Period != lastPeriod {
-			lastPeriod, periodLabel = cell.Period, cell.Period.String()
+	for _, b := range blocks {
+		for shape, v := range b.Values {
+			if v.Count > math.MaxInt32 {
+				return errorf("write submission", ErrValue, "%s: a count over 2^31 cannot be written", blockLabel(b, shape))
+			}
 		}
-		period.Append(periodLabel)
-		measure.Append(cell.Measure)
-		band.Append(cell.AgeBand)
-		sex.Append(cell.Sex)
-		switch cell.Status {
-		case StatusSuppressed:
-			count.AppendNull()
-			lower.Append(cell.Lower)
-			upper.Append(cell.Upper)
-		case StatusWithheld:
-			count.AppendNull()
-			lower.AppendNull()
-			upper.AppendNull()
-		default:
-			count.Append(cell.Count)
-			lower.Append(cell.Lower)
-			upper.Append(cell.Upper)
-		}
-		status.Append(cell.Status)
 	}
-	rec := b.NewRecord()
+	md := s.metadata()
+	schema := arrow.NewSchema(SubmissionSchema.Fields(), &md)
+	rb := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer rb.Release()
+	rb.Reserve(len(blocks))
+	period := rb.Field(0).(*array.StringBuilder)
+	measure := rb.Field(1).(*array.StringBuilder)
+	var cols [NumShapes]*array.Int32Builder
+	for i := range cols {
+		cols[i] = rb.Field(2 + i).(*array.Int32Builder)
+	}
+	for _, b := range blocks {
+		period.Append(b.Period.String())
+		measure.Append(b.Measure)
+		for i, v := range b.Values {
+			cols[i].Append(encode(v))
+		}
+	}
+	rec := rb.NewRecord()
 	defer rec.Release()
 	return writeIPCFile(w, rec)
 }
@@ -267,29 +330,97 @@ func MarshalSubmission(s *Submission) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ReadSubmission parses and validates a submission file within lim. It never panics: bytes
-// the Arrow library cannot read give ErrCorrupt, oversized ones ErrTooLarge.
+// ReadSubmission parses and validates a submission file within lim, with every value as a
+// Cell in canonical order. It never panics: bytes the Arrow library cannot read give
+// ErrCorrupt, oversized ones ErrTooLarge.
 func ReadSubmission(data []byte, lim Limits) (*Submission, error) {
-	const op = "read submission"
-	var s *Submission
-	batches := 0
-	err := readIPCFile(op, data, lim, func(schema *arrow.Schema) (err error) {
-		s, err = submissionFromMetadata(schema)
-		return err
-	}, func(rec arrow.Record) error {
-		batches++
-		return appendCells(s, rec)
-	})
+	s, blocks, err := ReadBlocks(data, lim)
 	if err != nil {
 		return nil, err
 	}
-	if batches == 0 {
-		return nil, errorf(op, ErrCorrupt, "the file holds no record batch")
-	}
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+	s.setCells(blocks)
 	return s, nil
+}
+
+// setCells fills s.Cells from canonical blocks.
+func (s *Submission) setCells(blocks []Block) {
+	s.Cells = make([]Cell, 0, len(blocks)*NumShapes)
+	for _, b := range blocks {
+		for shape, v := range b.Values {
+			band, sex := ShapeLabels(shape)
+			s.Cells = append(s.Cells, Cell{Period: b.Period, Measure: b.Measure, AgeBand: band, Sex: sex, Protected: v})
+		}
+	}
+}
+
+// ReadBlocks parses and validates a submission file within lim and returns its header (Cells
+// nil) and its values by period and measure, in canonical order: what a reader of many files
+// needs, without a Cell for each value. It never panics.
+func ReadBlocks(data []byte, lim Limits) (*Submission, []Block, error) {
+	const op = "read submission"
+	var s *Submission
+	var pol Policy
+	var blocks []Block
+	batches := 0
+	err := readIPCFile(op, data, lim, func(schema *arrow.Schema) (err error) {
+		if s, err = submissionFromMetadata(schema); err != nil {
+			return err
+		}
+		if err := s.validateHeader(); err != nil {
+			return err
+		}
+		pol, _ = PolicyByName(s.Policy)
+		return nil
+	}, func(rec arrow.Record) error {
+		batches++
+		var err error
+		blocks, err = appendBlocks(blocks, pol, rec)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if batches == 0 {
+		return nil, nil, errorf(op, ErrCorrupt, "the file holds no record batch")
+	}
+	if err := s.checkBlocks(blocks); err != nil {
+		return nil, nil, err
+	}
+	return s, blocks, nil
+}
+
+// checkBlocks checks that blocks read from a file are exactly the run's periods × measures,
+// each once, in canonical order, with valid values.
+func (s *Submission) checkBlocks(blocks []Block) error {
+	const op = "read submission"
+	periods := PeriodsOf(s.From, s.To)
+	var measures []string
+	for _, b := range blocks {
+		if b.Period != periods[0] {
+			break
+		}
+		measures = append(measures, b.Measure)
+	}
+	if len(measures) == 0 {
+		return errorf(op, ErrValue, "the file holds no values of its first period %s", periods[0])
+	}
+	for i, m := range measures {
+		if !MeasureNamePattern.MatchString(m) {
+			return errorf(op, ErrValue, "row %d: measure name %s is not valid; a name is lower-case letters, digits and '_'", i, shown(m))
+		}
+		if i > 0 && compareMeasures(measures[i-1], m) >= 0 {
+			return errorf(op, ErrValue, "row %d: measure %s is out of order or repeated; each period lists its measures once, in canonical order", i, shown(m))
+		}
+	}
+	if want := len(periods) * len(measures); len(blocks) != want {
+		return errorf(op, ErrValue, "the file holds %d rows; a run over %s to %s with %d measures has %d (every period × measure once): a value missing is never read as 0", len(blocks), s.From, s.To, len(measures), want)
+	}
+	for i, b := range blocks {
+		if b.Period != periods[i/len(measures)] || b.Measure != measures[i%len(measures)] {
+			return errorf(op, ErrValue, "row %d holds %s %s where %s %s belongs; every period lists the same measures, in canonical order", i, b.Period, shown(b.Measure), periods[i/len(measures)], shown(measures[i%len(measures)]))
+		}
+	}
+	return s.validateValues(blocks)
 }
 
 func submissionFromMetadata(schema *arrow.Schema) (*Submission, error) {
@@ -332,56 +463,66 @@ func submissionFromMetadata(schema *arrow.Schema) (*Submission, error) {
 	return s, nil
 }
 
-func appendCells(s *Submission, rec arrow.Record) error {
+// appendBlocks decodes a record's rows into blocks, each value through pol: a code the
+// policy cannot have produced is refused here.
+func appendBlocks(blocks []Block, pol Policy, rec arrow.Record) ([]Block, error) {
 	const op = "read submission"
 	period := rec.Column(0).(*array.String)
 	measure := rec.Column(1).(*array.String)
-	band := rec.Column(2).(*array.String)
-	sex := rec.Column(3).(*array.String)
-	count := rec.Column(4).(*array.Int64)
-	status := rec.Column(5).(*array.String)
-	lower := rec.Column(6).(*array.Int64)
-	upper := rec.Column(7).(*array.Int64)
-	var lastLabel string
-	var lastPeriod Period
-	for i := 0; i < int(rec.NumRows()); i++ {
-		for c, col := range []arrow.Array{period, measure, band, sex, status} {
-			if col.IsNull(i) {
-				return errorf(op, ErrValue, "row %d: field %s is null", i, []string{"period", "measure", "age_band", "sex", "status"}[c])
-			}
+	var cols [NumShapes][]int32
+	for i := range cols {
+		c := rec.Column(2 + i).(*array.Int32)
+		if c.NullN() > 0 {
+			return nil, errorf(op, ErrValue, "column %s holds a null: a value is missing, and a missing value is never read as 0", ShapeName(i))
 		}
-		if label := period.Value(i); i == 0 || label != lastLabel {
+		cols[i] = c.Int32Values()
+	}
+	var lastPeriodLabel, lastMeasure string
+	var lastPeriod Period
+	for j := 0; j < int(rec.NumRows()); j++ {
+		if period.IsNull(j) || measure.IsNull(j) {
+			return nil, errorf(op, ErrValue, "row %d: period or measure is null", len(blocks))
+		}
+		if label := period.Value(j); j == 0 || label != lastPeriodLabel {
 			p, err := ParsePeriod(label)
 			if err != nil {
-				return errorf(op, ErrValue, "row %d: period %s is not a month, quarter or year", i, shown(label))
+				return nil, errorf(op, ErrValue, "row %d: period %s is not a month, quarter or year", len(blocks), shown(label))
 			}
-			lastLabel, lastPeriod = strings.Clone(label), p
+			lastPeriodLabel, lastPeriod = strings.Clone(label), p
 		}
-		c := Cell{Period: lastPeriod, Measure: measure.Value(i), AgeBand: band.Value(i), Sex: sex.Value(i)}
-		c.Status = status.Value(i)
-		hasBounds := lower.IsValid(i) && upper.IsValid(i)
-		switch {
-		case c.Status == StatusWithheld:
-			if count.IsValid(i) || lower.IsValid(i) || upper.IsValid(i) {
-				return errorf(op, ErrValue, "row %d (%s): a withheld value carries a count or bounds; it must carry none", i, c.label())
-			}
-		case !hasBounds:
-			return errorf(op, ErrValue, "row %d (%s): lower or upper is null; only a withheld value has no bounds", i, c.label())
-		case count.IsValid(i):
-			if c.Status == StatusSuppressed {
-				return errorf(op, ErrValue, "row %d (%s): a suppressed cell carries a value; suppressed counts must be null", i, c.label())
-			}
-			c.Count = count.Value(i)
-			if c.Count < 0 {
-				return errorf(op, ErrValue, "row %d (%s): negative count; counts are zero or more, so the file was not written by a Tributary agent", i, c.label())
-			}
-		case c.Status != StatusSuppressed:
-			return errorf(op, ErrValue, "row %d (%s): count is null but status is %s; only a suppressed or withheld value has no count", i, c.label(), shown(c.Status))
+		if m := measure.Value(j); j == 0 || m != lastMeasure {
+			lastMeasure = strings.Clone(m)
 		}
-		if hasBounds {
-			c.Lower, c.Upper = lower.Value(i), upper.Value(i)
+		b := Block{Period: lastPeriod, Measure: lastMeasure}
+		for i := range NumShapes {
+			v, err := decode(pol, cols[i][j])
+			if err != nil {
+				return nil, at(op, fmt.Sprintf("row %d (%s)", len(blocks), blockLabel(b, i)), err)
+			}
+			b.Values[i] = v
 		}
-		s.Cells = append(s.Cells, c)
+		blocks = append(blocks, b)
 	}
-	return nil
+	return blocks, nil
+}
+
+// decode turns a code of the file into the published value, with the bounds the policy
+// implies.
+func decode(pol Policy, code int32) (Protected, error) {
+	switch {
+	case code == codeWithheld:
+		return Protected{Status: StatusWithheld}, nil
+	case code == codeSuppressed:
+		if pol.SuppressMax == 0 {
+			return Protected{}, errorf("decode value", ErrValue, "a suppressed value under %s, which suppresses nothing", pol.Name)
+		}
+		return Protected{Status: StatusSuppressed, Lower: 1, Upper: pol.SuppressMax}, nil
+	case code < 0:
+		return Protected{}, errorf("decode value", ErrValue, "code %d is neither a count nor a code of the contract (-1 suppressed, -2 withheld)", code)
+	}
+	v, ok := pol.boundsOf(int64(code))
+	if !ok {
+		return Protected{}, errorf("decode value", ErrValue, "count %d cannot come from policy %s; the file was not made by the policy it names", code, pol.Name)
+	}
+	return v, nil
 }

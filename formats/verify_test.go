@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -146,25 +147,29 @@ func TestVerifyRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var cells []rawCell
-	for _, c := range subA.Cells {
-		cells = append(cells, rawOf(c))
-	}
-	// readCells writes a file with the sample's metadata, spoiled by meta, and the given cells.
-	readCells := func(meta map[string]string, cells ...rawCell) error {
+	rows := sampleRows(t, subA)
+	// readRows writes a file with the sample's metadata, spoiled by meta, and the given rows.
+	readRows := func(meta map[string]string, rows ...rawRow) error {
 		md := submissionMeta(subA)
 		for k, v := range meta {
 			md[k] = v
 		}
-		_, err := ReadSubmission(craftSubmission(t, md, cells), DefaultLimits)
+		_, err := ReadSubmission(craftSubmission(t, md, rows), DefaultLimits)
 		return err
 	}
-	subA.Sort()
-	good := rawOf(subA.Cells[0])
-	with := func(edit func(*rawCell)) rawCell {
-		c := good
-		edit(&c)
-		return c
+	// with is the sample's rows with the first one edited.
+	with := func(edit func(*rawRow)) []rawRow {
+		out := slices.Clone(rows)
+		edit(&out[0])
+		return out
+	}
+	// writeCells asks WriteSubmission to write the sample with its cells edited.
+	writeCells := func(edit func(*Submission)) error {
+		s := sampleSubmission(practiceA)
+		s.Sort()
+		edit(s)
+		_, err := MarshalSubmission(s)
+		return err
 	}
 
 	cases := []struct {
@@ -220,10 +225,10 @@ func TestVerifyRejects(t *testing.T) {
 			return err
 		}, ErrPracticeMismatch, []string{"practice is " + practiceA, practiceB, "refused"}},
 		{"unknown format version in schema metadata", func() error {
-			return readCells(map[string]string{MetaFormatVersion: "1"}, cells...)
+			return readRows(map[string]string{MetaFormatVersion: "1"}, rows...)
 		}, ErrFormatVersion, []string{"format version 1,", "upgrade"}},
 		{"no format version in schema metadata", func() error {
-			return readCells(map[string]string{MetaFormatVersion: ""}, cells...)
+			return readRows(map[string]string{MetaFormatVersion: ""}, rows...)
 		}, ErrFormatVersion, []string{MetaFormatVersion, "not a Tributary file"}},
 		{"unknown format version in manifest", func() error {
 			m := sampleManifest(practiceA, dataA)
@@ -241,80 +246,93 @@ func TestVerifyRejects(t *testing.T) {
 			return err
 		}, ErrFormatVersion, []string{"monthly file of format 1", "upgrade the practice's agent"}},
 		{"wrong file kind", func() error {
-			return readCells(map[string]string{MetaKind: RowEvents}, cells...)
+			return readRows(map[string]string{MetaKind: RowEvents}, rows...)
 		}, ErrSchema, []string{"file kind events, expected submission"}},
 		{"unknown policy", func() error {
-			return readCells(map[string]string{MetaPolicy: "none"}, cells...)
+			return readRows(map[string]string{MetaPolicy: "none"}, rows...)
 		}, ErrValue, []string{"unknown disclosure policy", PolicyUK.Name}},
 		{"run months not months", func() error {
-			return readCells(map[string]string{MetaFrom: "2024-13"}, cells...)
+			return readRows(map[string]string{MetaFrom: "2024-13"}, rows...)
 		}, ErrValue, []string{MetaFrom, "YYYY-MM"}},
 		{"run ending before it starts", func() error {
-			return readCells(map[string]string{MetaTo: "2023-12"}, cells...)
+			return readRows(map[string]string{MetaTo: "2023-12"}, rows...)
 		}, ErrValue, []string{"last month 2023-12 is before its first 2024-01"}},
 		{"period not a month, quarter or year", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.period = "2024-Q5" }))
+			return readRows(nil, with(func(r *rawRow) { r.period = "2024-Q5" })...)
 		}, ErrValue, []string{"row 0", "not a month, quarter or year"}},
 		{"period outside the run", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.period = "2024-04" }))
-		}, ErrValue, []string{"cell 0", "period 2024-04 is not one a run over 2024-01 to 2024-03 publishes"}},
-		{"year the run covers only in part", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.period = "2024" }))
-		}, ErrValue, []string{"cell 0", "period 2024 is not one"}},
-		{"a value missing: not supplied, never a zero", func() error {
-			return readCells(nil, cells[1:]...)
-		}, ErrValue, []string{"carries 319 of its 320 values", "carries them all"}},
+			return readRows(nil, with(func(r *rawRow) { r.period = "2024-04" })...)
+		}, ErrValue, []string{"holds no values of its first period 2024-01"}},
+		{"a row missing: not supplied, never a zero", func() error {
+			return readRows(nil, rows[:len(rows)-1]...)
+		}, ErrValue, []string{"holds 11 rows", "has 12", "never read as 0"}},
+		{"a row repeated", func() error {
+			return readRows(nil, append([]rawRow{rows[0]}, rows...)...)
+		}, ErrValue, []string{"row 1", "out of order or repeated"}},
+		{"a null value", func() error {
+			return readRows(nil, with(func(r *rawRow) { r.codes[5] = nil })...)
+		}, ErrValue, []string{"column 5-9/unknown holds a null: a value is missing"}},
 		{"a month's fine cell withheld", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower, c.upper = nil, StatusWithheld, nil, nil }))
-		}, ErrValue, []string{"cell 0", "age band × sex cell is withheld", "only margins"}},
-		{"a withheld margin carrying bounds", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.band, c.count, c.status = All, nil, StatusWithheld }))
-		}, ErrValue, []string{"row 0", "withheld value carries a count or bounds"}},
-		{"a rounded value without bounds", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.lower = nil }))
-		}, ErrValue, []string{"row 0", "lower or upper is null"}},
-		{"suppressed cell carrying a value", func() error {
-			return readCells(nil, raw("2024-01", RegisteredPatients, "0-4", "male", i64(3), StatusSuppressed, 1, 7))
-		}, ErrValue, []string{"row 0", "suppressed", "must be null"}},
-		{"negative count", func() error {
-			return readCells(nil, good, with(func(c *rawCell) { c.sex, c.count = "male", i64(-5) }))
-		}, ErrValue, []string{"row 1", "negative count"}},
+			return readRows(nil, with(func(r *rawRow) { r.codes[0] = i32(codeWithheld) })...)
+		}, ErrValue, []string{"2024-01 registered_patients 0-4/female", "age band × sex cell is withheld", "only margins"}},
+		{"a code of no meaning", func() error {
+			return readRows(nil, with(func(r *rawRow) { r.codes[3] = i32(-5) })...)
+		}, ErrValue, []string{"row 0", "code -5 is neither a count nor a code"}},
 		{"count the policy cannot produce", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(12), i64(10), i64(14) }))
-		}, ErrValue, []string{"cell 0", "count 12 cannot come from policy " + PolicyUK.Name}},
-		{"bounds inconsistent with the count", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.lower, c.upper = i64(10), i64(5), i64(15) }))
-		}, ErrValue, []string{"bounds 5-15 do not match count 10", "want 8-12"}},
-		{"suppressed bounds wrong", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count, c.status, c.lower = nil, StatusSuppressed, i64(0) }))
-		}, ErrValue, []string{"bounds 1-7"}},
-		{"rounded cell with a null count", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.count = nil }))
-		}, ErrValue, []string{"row 0", "count is null but status is rounded", "only a suppressed or withheld value"}},
-		{"unknown status", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.status = "exact" }))
-		}, ErrValue, []string{"unknown cell status", StatusRounded, StatusSuppressed}},
-		{"duplicate cell", func() error {
-			return readCells(nil, good, good)
-		}, ErrValue, []string{"cell 1", "appears twice"}},
-		{"unknown age band", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.band = "90-94" }))
-		}, ErrValue, []string{"cell 0", "age band 90-94", "not labels of the contract", "90+"}},
-		{"unknown sex", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.sex = "M" }))
-		}, ErrValue, []string{"cell 0", "sex M", "female, male, unknown or all"}},
+			return readRows(nil, with(func(r *rawRow) { r.codes[0] = i32(12) })...)
+		}, ErrValue, []string{"row 0", "count 12 cannot come from policy " + PolicyUK.Name}},
+		{"suppressed under a policy that suppresses nothing", func() error {
+			return readRows(map[string]string{MetaPolicy: PolicyMidpoint6.Name}, with(func(r *rawRow) { r.codes[0] = i32(codeSuppressed) })...)
+		}, ErrValue, []string{"suppresses nothing"}},
 		{"bad measure name", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.measure = "Bed Days" }))
-		}, ErrValue, []string{"cell 0", "measure name"}},
+			return readRows(nil, with(func(r *rawRow) { r.measure = "Bed Days" })...)
+		}, ErrValue, []string{"row 0", "measure name"}},
 		{"measure name of 10 KiB with a line break", func() error {
-			return readCells(nil, with(func(c *rawCell) { c.measure = "x\nERROR forged log line " + strings.Repeat("y ", 5<<10) }))
-		}, ErrValue, []string{"cell 0", `measure name "x\nERROR forged log line y y y`, "…"}},
-		{"count column of the wrong type", func() error {
+			return readRows(nil, with(func(r *rawRow) { r.measure = "x\nERROR forged log line " + strings.Repeat("y ", 5<<10) })...)
+		}, ErrValue, []string{"row 0", `measure name "x\nERROR forged log line y y y`, "…"}},
+		{"a shape column of the wrong type", func() error {
 			fields := SubmissionSchema.Fields()
-			fields[4].Type = arrow.BinaryTypes.String
+			fields[2].Type = arrow.BinaryTypes.String
 			_, err := ReadSubmission(craftFile(t, fields, submissionMeta(subA), func(*array.RecordBuilder) {}), DefaultLimits)
 			return err
-		}, ErrSchema, []string{"field count has type utf8", "int64"}},
+		}, ErrSchema, []string{"field 0-4/female has type utf8", "int32"}},
+		{"a shape column renamed", func() error {
+			fields := SubmissionSchema.Fields()
+			fields[3].Name = "0-4/men"
+			_, err := ReadSubmission(craftFile(t, fields, submissionMeta(subA), func(*array.RecordBuilder) {}), DefaultLimits)
+			return err
+		}, ErrSchema, []string{"0-4/male"}},
+		{"WriteSubmission: a cell missing", func() error {
+			return writeCells(func(s *Submission) { s.Cells = s.Cells[1:] })
+		}, ErrValue, []string{"carries 79 of its 80 values in 2024-01"}},
+		{"WriteSubmission: a cell twice", func() error {
+			return writeCells(func(s *Submission) { s.Cells = append(s.Cells, s.Cells[0]) })
+		}, ErrValue, []string{"appears twice"}},
+		{"WriteSubmission: an unknown age band", func() error {
+			return writeCells(func(s *Submission) { s.Cells[0].AgeBand = "90-94" })
+		}, ErrValue, []string{"cell 0", "age band 90-94", "not labels of the contract", "90+"}},
+		{"WriteSubmission: an unknown sex", func() error {
+			return writeCells(func(s *Submission) { s.Cells[0].Sex = "M" })
+		}, ErrValue, []string{"cell 0", "sex M", "female, male, unknown or all"}},
+		{"WriteSubmission: a period outside the run", func() error {
+			return writeCells(func(s *Submission) { s.Cells[0].Period = MonthPeriod(MonthFor(2024, 4)) })
+		}, ErrValue, []string{"cell 0", "period 2024-04 is not one a run over 2024-01 to 2024-03 publishes"}},
+		{"WriteSubmission: bounds inconsistent with the count", func() error {
+			return writeCells(func(s *Submission) {
+				s.Cells[0].Protected = Protected{Count: 10, Status: StatusRounded, Lower: 5, Upper: 15}
+			})
+		}, ErrValue, []string{"bounds 5-15 do not match count 10", "want 8-12"}},
+		{"WriteSubmission: a suppressed cell carrying a value", func() error {
+			return writeCells(func(s *Submission) {
+				s.Cells[0].Protected = Protected{Count: 3, Status: StatusSuppressed, Lower: 1, Upper: 7}
+			})
+		}, ErrValue, []string{"suppressed"}},
+		{"WriteSubmission: a month's fine cell withheld", func() error {
+			return writeCells(func(s *Submission) { s.Cells[0].Protected = Protected{Status: StatusWithheld} })
+		}, ErrValue, []string{"age band × sex cell is withheld"}},
+		{"WriteSubmission: an unknown status", func() error {
+			return writeCells(func(s *Submission) { s.Cells[0].Status = "exact" })
+		}, ErrValue, []string{"unknown cell status", StatusRounded, StatusSuppressed}},
 		{"manifest naming another practice's file", func() error {
 			m := sampleManifest(practiceA, dataA)
 			m.Files[0].Key = SubmissionKey(practiceB, fixedRunID)

@@ -174,16 +174,20 @@ func TestAttacks(t *testing.T) {
 			seal(f, data, nil)
 		}, attackKey, "corrupt", "CRC"},
 		{"compression bomb: a zstd frame inflates to far more than its buffer claims", func(t *testing.T, f *fixture) {
-			// A file of every measure has buffers large enough to carry a bomb.
+			// A file of every measure over three years has column buffers large enough to
+			// carry a bomb (one value per period and measure in each).
 			var cells []truth
+			from := jan - 35
 			for i, m := range formats.Measures {
-				for j, band := range formats.AgeBands {
-					for k, sex := range formats.Sexes {
-						cells = append(cells, truth{jan, m, band, sex, int64((i*7919 + j*104729 + k*31) % 5000)})
+				for mo := from; mo <= jan; mo++ {
+					for j, band := range formats.AgeBands {
+						for k, sex := range formats.Sexes {
+							cells = append(cells, truth{mo, m, band, sex, int64((i*7919 + j*104729 + k*31 + int(mo)*613) % 5000)})
+						}
 					}
 				}
 			}
-			data := marshal(t, runOf(b, attackRun, jan, jan, uk, cells...))
+			data := marshal(t, runOf(b, attackRun, from, jan, uk, cells...))
 			// The largest gap between two frames holds a buffer; fill it with RLE blocks of
 			// zeros (4 bytes for each 128 KiB) and leave its claimed length as it was.
 			magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -227,12 +231,12 @@ func TestAttacks(t *testing.T) {
 		{"a newer run whose file lacks a value", func(t *testing.T, f *fixture) {
 			// Read as 0, the missing total would hide B's admissions in January.
 			seal(f, craft(t, without(sub(b, attackRun, uk, jan, 5000), formats.MonthPeriod(jan), formats.Admissions, formats.All, formats.All)), nil)
-		}, attackKey, "invalid_value", "carries"},
+		}, attackKey, "invalid_value", "missing"},
 		{"a newer run whose file holds a month outside its run", func(t *testing.T, f *fixture) {
 			s := sub(b, attackRun, uk, jan, 5000, 5000)
 			s.To = jan // the file says January alone, and carries February too
 			seal(f, craft(t, s), nil)
-		}, attackKey, "invalid_value", "not one a run over"},
+		}, attackKey, "invalid_value", "a run over 2024-01 to 2024-01"},
 		{"a format-1 monthly file beside a run", func(t *testing.T, f *fixture) {
 			f.put(formats.RunPrefix(b, attackRun)+"2024-01.arrow", attackFile(t, 5000))
 		}, formats.RunPrefix(b, attackRun) + "2024-01.arrow", "format_version", "format 1"},

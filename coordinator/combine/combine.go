@@ -382,7 +382,7 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 		if ok {
 			r.digest = append(r.digest, "file "+f.Key+" "+f.SHA256)
 		} else {
-			sub, sum, err := c.readFile(ctx, m, f)
+			blocks, sum, err := c.readFile(ctx, m, f)
 			if err != nil && (fatal(err) || ctx.Err() != nil) {
 				return nil, fmt.Errorf("read %s: %w", f.Key, err)
 			}
@@ -393,7 +393,7 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 				r.quarantined = append(r.quarantined, Quarantined{Practice: w.practice, Key: f.Key, Kind: kindOf(err), Reason: err.Error()})
 				continue
 			}
-			if rv, err = c.valuesOf(m, sub); err != nil {
+			if rv, err = c.valuesOf(m, blocks); err != nil {
 				use.Use = UseQuarantined
 				r.uses = append(r.uses, use)
 				r.quarantined = append(r.quarantined, Quarantined{Practice: w.practice, Key: f.Key, Kind: kindOf(err), Reason: err.Error()})
@@ -443,31 +443,33 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 	return r, nil
 }
 
-// valuesOf arranges a verified submission by period, catalogue measure and shape.
-func (c *combiner) valuesOf(m *manifest, sub *formats.Submission) (*runValues, error) {
+// valuesOf arranges a verified submission's blocks by period and catalogue measure.
+func (c *combiner) valuesOf(m *manifest, blocks []formats.Block) (*runValues, error) {
 	rv := &runValues{m: m, blocks: map[formats.Period][]*figures.Shapes{}}
 	supplied := map[int]bool{}
-	for _, cell := range sub.Cells {
-		mi, ok := c.engine.MeasureIndex(cell.Measure)
+	for i := range blocks {
+		blk := &blocks[i]
+		mi, ok := c.engine.MeasureIndex(blk.Measure)
 		if !ok {
-			if !slices.Contains(rv.ignored, cell.Measure) {
-				rv.ignored = append(rv.ignored, strings.Clone(cell.Measure))
+			if !slices.Contains(rv.ignored, blk.Measure) {
+				rv.ignored = append(rv.ignored, strings.Clone(blk.Measure))
 			}
 			continue
 		}
-		v, ok := figures.ValueOf(cell.Protected)
-		if !ok {
-			return nil, &formats.Error{Op: "read submission", Object: m.key, Kind: formats.ErrValue, Detail: "a value is too large for the coordinator to hold"}
-		}
-		b := rv.blocks[cell.Period]
+		b := rv.blocks[blk.Period]
 		if b == nil {
 			b = make([]*figures.Shapes, len(c.engine.Measures))
-			rv.blocks[cell.Period] = b
+			rv.blocks[blk.Period] = b
 		}
-		if b[mi] == nil {
-			b[mi] = new(figures.Shapes)
+		vals := new(figures.Shapes)
+		for shape, p := range blk.Values {
+			v, ok := figures.ValueOf(p)
+			if !ok {
+				return nil, &formats.Error{Op: "read submission", Object: m.key, Kind: formats.ErrValue, Detail: "a value is too large for the coordinator to hold"}
+			}
+			vals[shape] = v
 		}
-		b[mi][formats.ShapeIndex(cell.AgeBand, cell.Sex)] = v // labels were validated
+		b[mi] = vals
 		supplied[mi] = true
 	}
 	rv.measures = len(supplied)
@@ -521,7 +523,7 @@ func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) er
 
 // readFile reads one listed file within the size its manifest gives and verifies it before
 // parsing. It returns the SHA-256 of what it read, for the output's digest.
-func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntry) (*formats.Submission, string, error) {
+func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntry) ([]formats.Block, string, error) {
 	if f.Size > c.opts.Limits.MaxObjectBytes {
 		return nil, "too-large", &formats.Error{Op: "read submission", Object: f.Key, Kind: formats.ErrTooLarge,
 			Detail: fmt.Sprintf("the manifest lists %d bytes, the limit is %d", f.Size, c.opts.Limits.MaxObjectBytes)}
@@ -538,9 +540,9 @@ func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntr
 	if err != nil {
 		return nil, "unreadable", err // a store failure stops the combine; a bad checksum is quarantined
 	}
-	sub, err := formats.VerifySubmission(m.Manifest, f, data, c.opts.Limits)
+	_, blocks, err := formats.VerifyBlocks(m.Manifest, f, data, c.opts.Limits)
 	if err == nil {
-		return sub, f.SHA256, nil // equal to the data's digest: VerifySubmission checked it
+		return blocks, f.SHA256, nil // equal to the data's digest: VerifyBlocks checked it
 	}
 	h := sha256.Sum256(data)
 	return nil, hex.EncodeToString(h[:]), err

@@ -595,27 +595,39 @@ func craft(t *testing.T, s *formats.Submission) []byte {
 	schema := arrow.NewSchema(formats.SubmissionSchema.Fields(), &md)
 	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	defer b.Release()
+	// One row per period and measure, in the order the cells name them; a shape no cell
+	// gives is written as a null, as a hand-made or damaged file could hold it.
+	type rowKey struct {
+		period  formats.Period
+		measure string
+	}
+	var order []rowKey
+	rows := map[rowKey]*[formats.NumShapes]*int32{}
 	for _, c := range s.Cells {
-		b.Field(0).(*array.StringBuilder).Append(c.Period.String())
-		b.Field(1).(*array.StringBuilder).Append(c.Measure)
-		b.Field(2).(*array.StringBuilder).Append(c.AgeBand)
-		b.Field(3).(*array.StringBuilder).Append(c.Sex)
-		count, lower, upper := b.Field(4).(*array.Int64Builder), b.Field(6).(*array.Int64Builder), b.Field(7).(*array.Int64Builder)
-		switch c.Status {
-		case formats.StatusWithheld:
-			count.AppendNull()
-			lower.AppendNull()
-			upper.AppendNull()
-		case formats.StatusSuppressed:
-			count.AppendNull()
-			lower.Append(c.Lower)
-			upper.Append(c.Upper)
-		default:
-			count.Append(c.Count)
-			lower.Append(c.Lower)
-			upper.Append(c.Upper)
+		k := rowKey{c.Period, c.Measure}
+		if rows[k] == nil {
+			rows[k] = new([formats.NumShapes]*int32)
+			order = append(order, k)
 		}
-		b.Field(5).(*array.StringBuilder).Append(c.Status)
+		code := int32(c.Count)
+		switch c.Status {
+		case formats.StatusSuppressed:
+			code = -1
+		case formats.StatusWithheld:
+			code = -2
+		}
+		rows[k][formats.ShapeIndex(c.AgeBand, c.Sex)] = &code
+	}
+	for _, k := range order {
+		b.Field(0).(*array.StringBuilder).Append(k.period.String())
+		b.Field(1).(*array.StringBuilder).Append(k.measure)
+		for i, code := range rows[k] {
+			if code == nil {
+				b.Field(2 + i).(*array.Int32Builder).AppendNull()
+			} else {
+				b.Field(2 + i).(*array.Int32Builder).Append(*code)
+			}
+		}
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
@@ -676,7 +688,7 @@ func TestFileMissingAValueIsQuarantined(t *testing.T) {
 			res := f.combine()
 			key := formats.SubmissionKey(b, runB2)
 			if len(res.Report.Quarantined) != 1 || res.Report.Quarantined[0].Key != key || res.Report.Quarantined[0].Kind != "invalid_value" ||
-				!strings.Contains(res.Report.Quarantined[0].Reason, "carries") {
+				!strings.Contains(res.Report.Quarantined[0].Reason, "missing") {
 				t.Fatalf("quarantine %+v, want %s as invalid_value for the value it does not carry", res.Report.Quarantined, key)
 			}
 			if u := uses(res.Report)[key]; u.Use != combine.UseQuarantined || len(u.Months) != 0 {

@@ -128,7 +128,7 @@ func TestQuarantine(t *testing.T) {
 			m := readManifest(f)
 			m.Files = []formats.FileEntry{formats.Entry(bad, runB, data)}
 			f.put(manifestB, sealManifest(f, m, f.keys[bad]))
-		}, fileB, "invalid_value", "carries"},
+		}, fileB, "invalid_value", "missing"},
 		{"not a manifest at all", func(f *fixture) {
 			f.put(manifestB, []byte("{not json"))
 		}, manifestB, "corrupt", "not a signed Tributary envelope"},

@@ -38,6 +38,13 @@ type Event struct {
 	Start      Date
 	End        Date   // discharge day for an admission; NoEnd when not known or not a stay
 	Method     string // admission method for admissions (one of the Method constants), else ""
+
+	// The primary diagnosis, where the source has one (rows version 2): a code in the
+	// canonical form of its system (NormalizeDiagnosis) and the system, DiagnosisICD10 or
+	// DiagnosisSNOMED; both "" when there is none. Like every row field it never leaves the
+	// practice: no aggregate carries it.
+	DiagnosisCode   string
+	DiagnosisSystem string
 }
 
 // EventInMonths reports whether a run of the months from..to counts e, which is the rule for
@@ -63,12 +70,24 @@ const (
 	FieldStart           = "start"
 	FieldEnd             = "end"
 	FieldAdmissionMethod = "admission_method"
+	FieldDiagnosisCode   = "diagnosis_code"
+	FieldDiagnosisSystem = "diagnosis_system"
 )
 
-func rowMetadata(kind string) arrow.Metadata {
+// RowsVersion is the version of the canonical row schemas, written into their schema metadata
+// under MetaRowsVersion. Version 2 added the events' optional primary diagnosis
+// (diagnosis_code, diagnosis_system). Readers accept both: an events batch without the two
+// columns (version 1, as plugins built before version 2 send) reads as events without a
+// diagnosis. It is separate from FormatVersion, which versions what leaves the practice.
+const RowsVersion = 2
+
+// MetaRowsVersion is the schema metadata key of RowsVersion in plugin row batches.
+const MetaRowsVersion = "tributary.rows_version"
+
+func rowMetadata(kind string, version int) arrow.Metadata {
 	return arrow.NewMetadata(
-		[]string{MetaFormatVersion, MetaKind},
-		[]string{fmt.Sprint(FormatVersion), kind},
+		[]string{MetaFormatVersion, MetaKind, MetaRowsVersion},
+		[]string{fmt.Sprint(FormatVersion), kind, fmt.Sprint(version)},
 	)
 }
 
@@ -79,20 +98,30 @@ var RegistrationsSchema = arrow.NewSchema([]arrow.Field{
 	{Name: FieldBirthMonth, Type: arrow.FixedWidthTypes.Date32},
 	{Name: FieldRegisteredFrom, Type: arrow.FixedWidthTypes.Date32},
 	{Name: FieldRegisteredTo, Type: arrow.FixedWidthTypes.Date32, Nullable: true},
-}, ptr(rowMetadata(RowRegistrations)))
+}, ptr(rowMetadata(RowRegistrations, RowsVersion)))
 
-// EventsSchema is the Arrow schema of event rows.
-var EventsSchema = arrow.NewSchema([]arrow.Field{
+// EventsSchema is the Arrow schema of event rows: EventsSchemaV1's fields, then the primary
+// diagnosis (diagnosis_code, diagnosis_system; null when there is none).
+var EventsSchema = arrow.NewSchema(append(EventsSchemaV1.Fields(),
+	arrow.Field{Name: FieldDiagnosisCode, Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: FieldDiagnosisSystem, Type: arrow.BinaryTypes.String, Nullable: true},
+), ptr(rowMetadata(RowEvents, RowsVersion)))
+
+// EventsSchemaV1 is the events schema of rows version 1, without the diagnosis columns. Readers
+// accept it as events without a diagnosis: plugins built before rows version 2 send it, and
+// the SDK's Writer sends it for a batch in which no event has a diagnosis, so that a plugin
+// built with the current SDK still works with an agent that predates diagnoses.
+var EventsSchemaV1 = arrow.NewSchema([]arrow.Field{
 	{Name: FieldPatientKey, Type: arrow.BinaryTypes.String},
 	{Name: FieldKind, Type: arrow.BinaryTypes.String},
 	{Name: FieldStart, Type: arrow.FixedWidthTypes.Date32},
 	{Name: FieldEnd, Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 	{Name: FieldAdmissionMethod, Type: arrow.BinaryTypes.String, Nullable: true},
-}, ptr(rowMetadata(RowEvents)))
+}, ptr(rowMetadata(RowEvents, 1)))
 
 func ptr[T any](v T) *T { return &v }
 
-// RowSchema returns the schema for a row kind, or nil.
+// RowSchema returns the (current) schema for a row kind, or nil.
 func RowSchema(kind string) *arrow.Schema {
 	switch kind {
 	case RowRegistrations:
@@ -155,8 +184,10 @@ func ValidateEvent(e Event) error {
 		return errorf(op, ErrValue, "field %s must be emergency, elective, other or unknown for an admission", FieldAdmissionMethod)
 	case e.Kind != KindAdmission && e.Method != "":
 		return errorf(op, ErrValue, "field %s must be null for a %s", FieldAdmissionMethod, e.Kind)
+	case e.DiagnosisCode == "" && e.DiagnosisSystem == "":
+		return nil
 	}
-	return nil
+	return validateDiagnosis(op, e.DiagnosisSystem, e.DiagnosisCode)
 }
 
 // RegistrationBuilder accumulates registration rows into Arrow records.
@@ -212,12 +243,19 @@ func (eb *EventBuilder) Append(e Event) error {
 	eb.b.Field(1).(*array.StringBuilder).Append(e.Kind)
 	eb.b.Field(2).(*array.Date32Builder).Append(arrow.Date32(e.Start))
 	appendDate(eb.b.Field(3).(*array.Date32Builder), e.End)
-	if e.Method == "" {
-		eb.b.Field(4).(*array.StringBuilder).AppendNull()
-	} else {
-		eb.b.Field(4).(*array.StringBuilder).Append(e.Method)
-	}
+	appendString(eb.b.Field(4).(*array.StringBuilder), e.Method)
+	appendString(eb.b.Field(5).(*array.StringBuilder), e.DiagnosisCode)
+	appendString(eb.b.Field(6).(*array.StringBuilder), e.DiagnosisSystem)
 	return nil
+}
+
+// appendString appends s, or null for "".
+func appendString(b *array.StringBuilder, s string) {
+	if s == "" {
+		b.AppendNull()
+	} else {
+		b.Append(s)
+	}
 }
 
 // Len is the number of rows not yet taken by NewRecord.
@@ -237,15 +275,26 @@ func appendDate(b *array.Date32Builder, d Date) {
 	}
 }
 
-// CheckSchema compares a record schema with the contract's schema for kind, field by field,
-// and says which field is missing or of the wrong type.
+// CheckSchema compares a record schema with the contract's schema for kind
+// (ContractSchema), field by field, and says which field is missing or of the wrong type.
 func CheckSchema(kind string, got *arrow.Schema) error {
 	op := "check " + kind + " schema"
-	want := RowSchema(kind)
+	want := ContractSchema(kind, got)
 	if want == nil {
 		return errorf(op, ErrSchema, "unknown row kind %s; expected %s or %s", shown(kind), RowRegistrations, RowEvents)
 	}
 	return compareFields(op, kind, want, got)
+}
+
+// ContractSchema is the schema a batch of row kind kind with schema got is checked against:
+// RowSchema(kind), except that an events batch with neither diagnosis column is checked
+// against EventsSchemaV1 (rows version 1: events without a diagnosis). Nil for an unknown
+// kind.
+func ContractSchema(kind string, got *arrow.Schema) *arrow.Schema {
+	if kind == RowEvents && got != nil && !got.HasField(FieldDiagnosisCode) && !got.HasField(FieldDiagnosisSystem) {
+		return EventsSchemaV1
+	}
+	return RowSchema(kind)
 }
 
 func compareFields(op, kind string, want, got *arrow.Schema) error {
@@ -253,7 +302,11 @@ func compareFields(op, kind string, want, got *arrow.Schema) error {
 		return errorf(op, ErrSchema, "%s: no schema", kind)
 	}
 	if got.NumFields() != want.NumFields() {
-		return errorf(op, ErrSchema, "%s: %d fields, the contract has %d (%s)%s", kind, got.NumFields(), want.NumFields(), fieldNames(want), fieldDiff(want, got))
+		also := ""
+		if want == EventsSchemaV1 {
+			also = fmt.Sprintf(", or %d with the optional %s and %s", EventsSchema.NumFields(), FieldDiagnosisCode, FieldDiagnosisSystem)
+		}
+		return errorf(op, ErrSchema, "%s: %d fields, the contract has %d (%s)%s%s", kind, got.NumFields(), want.NumFields(), fieldNames(want), also, fieldDiff(want, got))
 	}
 	for i, wf := range want.Fields() {
 		gf := got.Field(i)
@@ -344,6 +397,10 @@ func DecodeEvents(rec arrow.Record, fn func(Event) error) error {
 	start := rec.Column(2).(*array.Date32)
 	end := rec.Column(3).(*array.Date32)
 	method := rec.Column(4).(*array.String)
+	var code, system *array.String // nil in a batch of rows version 1
+	if rec.NumCols() == int64(EventsSchema.NumFields()) {
+		code, system = rec.Column(5).(*array.String), rec.Column(6).(*array.String)
+	}
 	for i := 0; i < int(rec.NumRows()); i++ {
 		for c, col := range []arrow.Array{keys, kind, start} {
 			if col.IsNull(i) {
@@ -356,6 +413,14 @@ func DecodeEvents(rec arrow.Record, fn func(Event) error) error {
 		}
 		if method.IsValid(i) {
 			e.Method = method.Value(i)
+		}
+		if code != nil {
+			if code.IsValid(i) {
+				e.DiagnosisCode = code.Value(i)
+			}
+			if system.IsValid(i) {
+				e.DiagnosisSystem = system.Value(i)
+			}
 		}
 		if err := ValidateEvent(e); err != nil {
 			return at("decode "+RowEvents, fmt.Sprintf("row %d", i), err)

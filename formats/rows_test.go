@@ -17,6 +17,9 @@ import (
 // secretKey is a patient key no error may ever contain.
 const secretKey = "PK-7f3a9c2e41"
 
+// secretDiagnosis is a diagnosis code no error may contain either.
+const secretDiagnosis = "Q8784"
+
 func day(s string) Date {
 	d, err := ParseDate(s)
 	if err != nil {
@@ -35,8 +38,9 @@ var (
 		{PatientKey: secretKey, Kind: KindConsultation, Start: day("2024-03-04"), End: NoEnd},
 		{PatientKey: secretKey, Kind: KindOutpatient, Start: day("2024-03-05"), End: NoEnd},
 		{PatientKey: "PK-2", Kind: KindAE, Start: day("2024-02-29"), End: day("2024-02-29")},
-		{PatientKey: "PK-2", Kind: KindAdmission, Start: day("2024-02-29"), End: day("2024-03-03"), Method: MethodEmergency},
+		{PatientKey: "PK-2", Kind: KindAdmission, Start: day("2024-02-29"), End: day("2024-03-03"), Method: MethodEmergency, DiagnosisCode: "I219", DiagnosisSystem: DiagnosisICD10},
 		{PatientKey: "PK-3", Kind: KindAdmission, Start: day("2024-03-30"), End: NoEnd, Method: MethodUnknown},
+		{PatientKey: "PK-3", Kind: KindConsultation, Start: day("2024-03-31"), End: NoEnd, DiagnosisCode: "195662009", DiagnosisSystem: DiagnosisSNOMED},
 	}
 )
 
@@ -146,8 +150,11 @@ func TestDecodeRejectsSchema(t *testing.T) {
 		{"registrations with sex renamed", RowRegistrations, withField(RegistrationsSchema, 1, arrow.Field{Name: "gender", Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, d, d, {nil}}, []string{"registrations", "field 1 is gender, the contract has sex"}},
 		{"registrations with birth_month as a string", RowRegistrations, withField(RegistrationsSchema, 2, arrow.Field{Name: FieldBirthMonth, Type: arrow.BinaryTypes.String}), [][]any{k, {"female"}, {"1984-07"}, d, {nil}}, []string{"registrations", "field birth_month has type utf8", "date32"}},
 		{"registrations with a nullable patient_key", RowRegistrations, withField(RegistrationsSchema, 0, arrow.Field{Name: FieldPatientKey, Type: arrow.BinaryTypes.String, Nullable: true}), [][]any{k, {"female"}, d, d, {nil}}, []string{"registrations", "field patient_key is nullable"}},
-		{"events missing admission_method", RowEvents, ev[:4], [][]any{k, {KindConsultation}, d, {nil}}, []string{"events", "4 fields", "missing field admission_method"}},
-		{"events with start as int64", RowEvents, withField(EventsSchema, 2, arrow.Field{Name: FieldStart, Type: arrow.PrimitiveTypes.Int64}), [][]any{k, {KindConsultation}, {int64(3)}, {nil}, {nil}}, []string{"events", "field start has type int64"}},
+		{"events missing admission_method", RowEvents, ev[:4], [][]any{k, {KindConsultation}, d, {nil}}, []string{"events", "4 fields", "the contract has 5", "or 7 with the optional diagnosis_code and diagnosis_system", "missing field admission_method"}},
+		{"events with diagnosis_code but not diagnosis_system", RowEvents, ev[:6], [][]any{k, {KindConsultation}, d, {nil}, {nil}, {nil}}, []string{"events", "6 fields", "the contract has 7", "missing field diagnosis_system"}},
+		{"events with the diagnosis columns swapped", RowEvents, []arrow.Field{ev[0], ev[1], ev[2], ev[3], ev[4], ev[6], ev[5]}, [][]any{k, {KindConsultation}, d, {nil}, {nil}, {nil}, {nil}}, []string{"events", "field 5 is diagnosis_system, the contract has diagnosis_code"}},
+		{"events with diagnosis_code as int64", RowEvents, withField(EventsSchema, 5, arrow.Field{Name: FieldDiagnosisCode, Type: arrow.PrimitiveTypes.Int64, Nullable: true}), [][]any{k, {KindConsultation}, d, {nil}, {nil}, {nil}, {nil}}, []string{"events", "field diagnosis_code has type int64"}},
+		{"events with start as int64", RowEvents, withField(EventsSchema, 2, arrow.Field{Name: FieldStart, Type: arrow.PrimitiveTypes.Int64}), [][]any{k, {KindConsultation}, {int64(3)}, {nil}, {nil}, {nil}, {nil}}, []string{"events", "field start has type int64"}},
 		{"events in the order of registrations", RowEvents, reg, [][]any{k, {"female"}, d, d, {nil}}, []string{"events", "field 1 is sex, the contract has kind"}},
 	}
 	for _, c := range cases {
@@ -175,7 +182,13 @@ func TestDecodeRejectsValues(t *testing.T) {
 		return [][]any{append(slices.Clone(ok), key), {"male", sex}, {born, birth}, {from, regFrom}, {nil, regTo}}
 	}
 	ev := func(key, kind, start, end, method any) [][]any {
-		return [][]any{append(slices.Clone(ok), key), {KindConsultation, kind}, {from, start}, {nil, end}, {nil, method}}
+		return [][]any{append(slices.Clone(ok), key), {KindConsultation, kind}, {from, start}, {nil, end}, {nil, method}, {nil, nil}, {nil, nil}}
+	}
+	// dx is an A&E attendance of the secret patient with a diagnosis.
+	dx := func(code, system any) [][]any {
+		c := ev(secretKey, KindAE, from, nil, nil)
+		c[5][1], c[6][1] = code, system
+		return c
 	}
 	cases := []struct {
 		name string
@@ -199,6 +212,15 @@ func TestDecodeRejectsValues(t *testing.T) {
 		{"registered in year 10000", RowRegistrations, reg(secretKey, "female", born, from, Date(maxDate+1)), []string{"row 1", "registered_to is outside the years"}},
 		{"event in year 1", RowEvents, ev(secretKey, KindAE, day("0001-01-01"), nil, nil), []string{"row 1", "field start or end is outside the years"}},
 		{"null start", RowEvents, ev(secretKey, KindAE, nil, nil, nil), []string{"row 1", "field start is null"}},
+		{"diagnosis code without a system", RowEvents, dx(secretDiagnosis, nil), []string{"row 1", "fields diagnosis_code and diagnosis_system must both be set or both be null"}},
+		{"diagnosis system without a code", RowEvents, dx(nil, DiagnosisICD10), []string{"row 1", "fields diagnosis_code and diagnosis_system must both be set or both be null"}},
+		{"unknown diagnosis system", RowEvents, dx(secretDiagnosis, "icd9"), []string{"row 1", "field diagnosis_system must be icd10 or snomedct"}},
+		{"ICD-10 code with its dot", RowEvents, dx("J45.9", DiagnosisICD10), []string{"row 1", "field diagnosis_code is not an ICD-10 code in canonical form"}},
+		{"ICD-10 code in lower case", RowEvents, dx("j459", DiagnosisICD10), []string{"row 1", "field diagnosis_code is not an ICD-10 code"}},
+		{"SNOMED CT code as an ICD-10 code", RowEvents, dx("195662009", DiagnosisICD10), []string{"row 1", "field diagnosis_code is not an ICD-10 code"}},
+		{"ICD-10 code as a SNOMED CT code", RowEvents, dx(secretDiagnosis, DiagnosisSNOMED), []string{"row 1", "field diagnosis_code is not a SNOMED CT concept id"}},
+		{"SNOMED CT code with a wrong check digit", RowEvents, dx("195662008", DiagnosisSNOMED), []string{"row 1", "field diagnosis_code is not a SNOMED CT concept id"}},
+		{"SNOMED CT description id", RowEvents, dx("2967032012", DiagnosisSNOMED), []string{"row 1", "field diagnosis_code is not a SNOMED CT concept id"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -217,7 +239,7 @@ func TestDecodeRejectsValues(t *testing.T) {
 			if rows != 1 {
 				t.Errorf("%d rows decoded before the bad one, want 1", rows)
 			}
-			for _, v := range []string{secretKey, "2015-01-01", "2012-01-01", "1984-07"} {
+			for _, v := range []string{secretKey, "2015-01-01", "2012-01-01", "1984-07", secretDiagnosis, "J45", "j45", "19566200", "2967032012"} {
 				if strings.Contains(err.Error(), v) {
 					t.Errorf("the error carries the patient-level value %q: %v", v, err)
 				}
@@ -325,5 +347,76 @@ func TestDecodeBatchRejects(t *testing.T) {
 				t.Errorf("the error carries a patient key: %v", err)
 			}
 		})
+	}
+}
+
+// TestEventsWithoutDiagnosisColumns reads a batch of rows version 1 (no diagnosis columns), as
+// a plugin built before diagnoses sends it: its events have no diagnosis.
+func TestEventsWithoutDiagnosisColumns(t *testing.T) {
+	k, d := []any{secretKey, "PK-2"}, []any{day("2020-01-01"), day("2020-01-02")}
+	rec := rowRecord(t, EventsSchemaV1.Fields(), k, []any{KindConsultation, KindAdmission}, d, []any{nil, day("2020-01-05")}, []any{nil, MethodElective})
+	defer rec.Release()
+	var got []Event
+	roundTrip(t, rec, func(rec arrow.Record) error {
+		if err := CheckSchema(RowEvents, rec.Schema()); err != nil {
+			return err
+		}
+		return DecodeEvents(rec, func(e Event) error { got = append(got, e); return nil })
+	})
+	want := []Event{
+		{PatientKey: secretKey, Kind: KindConsultation, Start: day("2020-01-01"), End: NoEnd},
+		{PatientKey: "PK-2", Kind: KindAdmission, Start: day("2020-01-02"), End: day("2020-01-05"), Method: MethodElective},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if ContractSchema(RowEvents, rec.Schema()) != EventsSchemaV1 || ContractSchema(RowEvents, EventsSchema) != EventsSchema {
+		t.Error("ContractSchema does not tell the two events schemas apart")
+	}
+	if v, _ := EventsSchema.Metadata().GetValue(MetaRowsVersion); v != "2" {
+		t.Errorf("events schema metadata %s = %q, want 2", MetaRowsVersion, v)
+	}
+}
+
+func TestNormalizeDiagnosis(t *testing.T) {
+	cases := []struct {
+		system, in, want string
+		ok               bool
+	}{
+		{DiagnosisICD10, "I21.9", "I219", true},
+		{DiagnosisICD10, " i219 ", "I219", true},
+		{DiagnosisICD10, "I10X", "I10", true},
+		{DiagnosisICD10, "I10", "I10", true},
+		{DiagnosisICD10, "K358-", "K358", true},
+		{DiagnosisICD10, "U07.1", "U071", true},
+		{DiagnosisICD10, "S72.001A", "S72001A", true}, // ICD-10-CM, seven characters
+		{DiagnosisICD10, "C4A", "C4A", true},
+		{DiagnosisICD10, "A1111", "A1111", true}, // the shape of a code, if not a real one
+		{DiagnosisICD10, "", "", false},
+		{DiagnosisICD10, "I2", "I2", false},
+		{DiagnosisICD10, "12.34", "12.34", false},
+		{DiagnosisICD10, "I21.93456", "I2193456", false},
+		{DiagnosisICD10, "I21 9", "I21 9", false},
+		{DiagnosisICD10, "195662009", "195662009", false},
+		{DiagnosisSNOMED, "195662009", "195662009", true},
+		{DiagnosisSNOMED, "38341003", "38341003", true},
+		{DiagnosisSNOMED, " 44054006 ", "44054006", true},
+		{DiagnosisSNOMED, "1551000119108", "1551000119108", true}, // extension concept (partition 10)
+		{DiagnosisSNOMED, "195662008", "195662008", false},        // check digit
+		{DiagnosisSNOMED, "2967032012", "2967032012", false},      // a description id (partition 01)
+		{DiagnosisSNOMED, "012345", "012345", false},
+		{DiagnosisSNOMED, "12345", "12345", false},
+		{DiagnosisSNOMED, "I219", "I219", false},
+		{"icd9", "250.00", "250.00", false},
+	}
+	for _, c := range cases {
+		got, ok := NormalizeDiagnosis(c.system, c.in)
+		if got != c.want || ok != c.ok {
+			t.Errorf("NormalizeDiagnosis(%s, %q) = %q, %v; want %q, %v", c.system, c.in, got, ok, c.want, c.ok)
+		}
+		e := Event{PatientKey: "PK", Kind: KindConsultation, Start: day("2020-01-01"), End: NoEnd, DiagnosisCode: got, DiagnosisSystem: c.system}
+		if err := ValidateEvent(e); (err == nil) != c.ok && got != "" {
+			t.Errorf("ValidateEvent with %s %q: %v, want accepted = %v", c.system, got, err, c.ok)
+		}
 	}
 }

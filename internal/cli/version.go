@@ -23,12 +23,13 @@ type VersionInfo struct {
 	Format   int // formats.FormatVersion: the submission and manifest contract
 	Registry int // formats.RegistryVersion
 	Protocol int // the plugin protocol (plugins/proto), offered in the plugin handshake
+	Rows     int // formats.RowsVersion: the rows plugins send, within the protocol
 }
 
 // BuildInfo reads the version information of the running binary.
 func BuildInfo() VersionInfo {
 	v := VersionInfo{Version: Version, Commit: "unknown", Go: runtime.Version(),
-		Format: formats.FormatVersion, Registry: formats.RegistryVersion, Protocol: pluginv1.ProtocolVersion}
+		Format: formats.FormatVersion, Registry: formats.RegistryVersion, Protocol: pluginv1.ProtocolVersion, Rows: formats.RowsVersion}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		if v.Version == "" {
@@ -59,6 +60,6 @@ func BuildInfo() VersionInfo {
 
 // String is the --version text for the binary named name.
 func (v VersionInfo) String(name string) string {
-	return fmt.Sprintf("%s %s\ncommit:          %s\ngo:              %s\nformat version:  %d (registry %d)\nplugin protocol: %d\n",
-		name, v.Version, v.Commit, v.Go, v.Format, v.Registry, v.Protocol)
+	return fmt.Sprintf("%s %s\ncommit:          %s\ngo:              %s\nformat version:  %d (registry %d)\nplugin protocol: %d (rows %d)\n",
+		name, v.Version, v.Commit, v.Go, v.Format, v.Registry, v.Protocol, v.Rows)
 }

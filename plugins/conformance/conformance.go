@@ -268,6 +268,7 @@ func describeSupplies(s sdk.Supplies) string {
 type extraction struct {
 	sum       host.Summary
 	events    map[string]int64 // events by kind
+	diagnoses map[string]int64 // events with a primary diagnosis, by code system
 	uncounted int64            // events the agent does not count for the months (formats.EventInMonths)
 	example   string           // the months of one of them, e.g. "2023-11 to 2024-03"
 	stays     map[stay]bool    // admissions discharged in the months, in a later month than they began
@@ -282,7 +283,7 @@ type stay struct {
 }
 
 func extractOnce(ctx context.Context, p *host.Plugin, from, to formats.Month, config map[string]string) (extraction, error) {
-	x := extraction{events: map[string]int64{}, stays: map[stay]bool{}}
+	x := extraction{events: map[string]int64{}, diagnoses: map[string]int64{}, stays: map[stay]bool{}}
 	start := time.Now()
 	sum, err := p.Extract(ctx, sdk.Request{From: from, To: to, Config: config}, func(kind string, rec arrow.Record) error {
 		if kind != formats.RowEvents {
@@ -290,6 +291,9 @@ func extractOnce(ctx context.Context, p *host.Plugin, from, to formats.Month, co
 		}
 		return formats.DecodeEvents(rec, func(e formats.Event) error {
 			x.events[e.Kind]++
+			if e.DiagnosisSystem != "" {
+				x.diagnoses[e.DiagnosisSystem]++
+			}
 			if !formats.EventInMonths(e, from, to) {
 				x.uncounted++
 				x.example = e.Start.Month().String()
@@ -340,6 +344,13 @@ func (c *checker) extract(ctx context.Context, p *host.Plugin, d sdk.Supplies) b
 		if x.events[k] == 0 {
 			c.add("event kinds", Warn, fmt.Sprintf("it supplies %s with this configuration but no such event was sent", k), "check the mapping from the source, or leave the kind out of Describe (or Supplies, when the source lacks it with this configuration): a kind supplied and never sent is published as zero")
 		}
+	}
+	if len(x.diagnoses) > 0 {
+		var n int64
+		for _, k := range x.diagnoses {
+			n += k
+		}
+		c.add("diagnoses", Info, fmt.Sprintf("%d of %d events carry a primary diagnosis (%s), each a valid code of its system", n, sum.Rows[formats.RowEvents], countList(x.diagnoses)), "")
 	}
 	c.monthRange(x, span)
 	return true

@@ -119,12 +119,14 @@ func (p *Plugin) receive(c *pluginv1.Chunk, sum *Summary, fn func(string, arrow.
 }
 
 // CheckBatch checks a record of row kind against the contract: its schema (naming a missing,
-// extra or mistyped field), every row's values, and, for events, that each kind is in
+// extra or mistyped field; an events batch may leave out both diagnosis columns, as plugins
+// built before rows version 2 do, and its events then have no diagnosis), every row's values
+// (a diagnosis's code and system included), and, for events, that each kind is in
 // eventKinds (what the plugin supplies). Errors name the row kind, field and row number, never
 // a value.
 func CheckBatch(kind string, rec arrow.Record, eventKinds []string) error {
 	if err := formats.CheckSchema(kind, rec.Schema()); err != nil {
-		if d := fieldDiff(formats.RowSchema(kind), rec.Schema()); d != "" {
+		if d := fieldDiff(formats.ContractSchema(kind, rec.Schema()), rec.Schema()); d != "" {
 			return fmt.Errorf("%w (%s)", err, d)
 		}
 		return err

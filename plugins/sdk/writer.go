@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/tributary-health/tributary/formats"
 )
@@ -45,6 +46,7 @@ type Writer struct {
 	events    *formats.EventBuilder
 	regBytes  int
 	evBytes   int
+	evDiag    int // events with a diagnosis in the batch being built
 	stats     Stats
 }
 
@@ -147,7 +149,10 @@ func (w *Writer) Event(e formats.Event) error {
 	if err := w.events.Append(e); err != nil {
 		return err
 	}
-	w.evBytes += fixedRowBytes + len(e.PatientKey) + len(e.Kind) + len(e.Method)
+	w.evBytes += fixedRowBytes + len(e.PatientKey) + len(e.Kind) + len(e.Method) + len(e.DiagnosisCode) + len(e.DiagnosisSystem)
+	if e.DiagnosisCode != "" {
+		w.evDiag++
+	}
 	if w.events.Len() >= w.batchRows || w.evBytes >= maxBatchBytes {
 		return w.flushEvents()
 	}
@@ -203,7 +208,17 @@ func (w *Writer) flushEvents() error {
 		return nil
 	}
 	w.evBytes = 0
-	return w.send(formats.RowEvents, w.events.NewRecord())
+	rec := w.events.NewRecord()
+	if w.evDiag == 0 {
+		// No event of the batch has a diagnosis: send it without the diagnosis columns
+		// (formats.EventsSchemaV1), which every agent reads, including one that predates
+		// diagnoses. The agent reads it as events without a diagnosis either way.
+		v1 := array.NewRecord(formats.EventsSchemaV1, rec.Columns()[:formats.EventsSchemaV1.NumFields()], rec.NumRows())
+		rec.Release()
+		rec = v1
+	}
+	w.evDiag = 0
+	return w.send(formats.RowEvents, rec)
 }
 
 func (w *Writer) send(kind string, rec arrow.Record) error {

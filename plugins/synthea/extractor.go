@@ -15,8 +15,9 @@ import (
 )
 
 // Version is the extractor's version; a change to the mapping is a new minor version (1.1.0:
-// typed configuration, and stays are sent when they start or end in the months).
-const Version = "1.1.0"
+// typed configuration, and stays are sent when they start or end in the months; 1.2.0: the
+// encounter's REASONCODE is sent as its primary diagnosis, in SNOMED CT).
+const Version = "1.2.0"
 
 // Extractor reads a Synthea CSV export (patients.csv, encounters.csv).
 type Extractor struct{}
@@ -82,6 +83,7 @@ type run struct {
 	index    index            // Synthea patient Id → position in patients
 	patients []patient        // in file order, so output is deterministic
 	unmapped map[string]int64 // in-range rows no measure counts, by what they are
+	notCodes int64            // emitted events whose REASONCODE is not a SNOMED CT concept id
 }
 
 // Extract streams the export's rows that touch the requested months.
@@ -124,6 +126,9 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 			}
 		}
 		req.Log.Info("encounters in the requested months that no measure counts", args...)
+	}
+	if r.notCodes > 0 && req.Log != nil {
+		req.Log.Info("events sent without a diagnosis: REASONCODE is not a SNOMED CT concept id", "count", r.notCodes)
 	}
 	return nil
 }
@@ -235,14 +240,14 @@ func (r *run) readEncounters(ctx context.Context) error {
 	}
 	defer t.Close()
 	cStart, cStop, cPatient, cClass := t.Col("START"), t.Col("STOP"), t.Col("PATIENT"), t.Col("ENCOUNTERCLASS")
-	cCode, cDesc := t.Col("CODE"), t.Col("DESCRIPTION")
+	cCode, cDesc, cReason := t.Col("CODE"), t.Col("DESCRIPTION"), t.Col("REASONCODE")
 	return t.Each(ctx, func(rec []string) error {
-		return r.encounter(rec[cStart], rec[cStop], rec[cPatient], strings.ToLower(strings.TrimSpace(rec[cClass])), csvread.Field(rec, cCode), csvread.Field(rec, cDesc))
+		return r.encounter(rec[cStart], rec[cStop], rec[cPatient], strings.ToLower(strings.TrimSpace(rec[cClass])), csvread.Field(rec, cCode), csvread.Field(rec, cDesc), csvread.Field(rec, cReason))
 	}, func() { r.w.Skip(skipEncounterRow) })
 }
 
 // encounter maps one row of encounters.csv. The order of the checks is the README's.
-func (r *run) encounter(startS, stopS, patientID, class, code, desc string) error {
+func (r *run) encounter(startS, stopS, patientID, class, code, desc, reason string) error {
 	sec, start, ok := r.clock.instant(startS)
 	if !ok {
 		r.w.Skip(skipStart)
@@ -311,6 +316,15 @@ func (r *run) encounter(startS, stopS, patientID, class, code, desc string) erro
 	if kind == formats.KindAdmission {
 		ev.End = end
 		ev.Method = admissionMethod(p, sec, desc)
+	}
+	// REASONCODE is the SNOMED CT concept the encounter was for: the event's primary
+	// diagnosis. A value that is not a concept id is left out; the event still counts.
+	if reason != "" {
+		if c, ok := formats.NormalizeDiagnosis(formats.DiagnosisSNOMED, reason); ok {
+			ev.DiagnosisCode, ev.DiagnosisSystem = c, formats.DiagnosisSNOMED
+		} else {
+			r.notCodes++
+		}
 	}
 	return r.w.Event(ev)
 }

@@ -119,6 +119,9 @@ func summary(out output, err error, log string) string {
 		if e.Method != "" {
 			s += " " + e.Method
 		}
+		if e.DiagnosisCode != "" {
+			s += " dx " + e.DiagnosisSystem + " " + e.DiagnosisCode
+		}
 		events = append(events, s)
 	}
 	sort.Strings(events)

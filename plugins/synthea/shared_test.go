@@ -17,7 +17,7 @@ import (
 // time.Parse and its own small mapping table. It shares no code with the extractor, so the
 // two agreeing is evidence that the extractor does what the README says.
 type reference struct {
-	events     map[string]int // "kind method start end" → count
+	events     map[string]int // "kind method start end diagnosis" → count
 	regs       map[string]int // "sex birth-month from to" → count
 	afterDeath int            // in-range encounters dated after death (not Death Certification)
 }
@@ -122,8 +122,14 @@ func referenceCounts(t testing.TB, dir string, loc *time.Location, from, to stri
 		case kind == "":
 			continue
 		}
+		// REASONCODE is the primary diagnosis, in SNOMED CT (every code in the shared sets
+		// is a valid concept id).
+		dx := "-"
+		if e["REASONCODE"] != "" {
+			dx = "snomedct:" + e["REASONCODE"]
+		}
 		if kind != "admission" {
-			ref.events[kind+" - "+startDay+" -"]++
+			ref.events[kind+" - "+startDay+" - "+dx]++
 			continue
 		}
 		method := "unknown"
@@ -139,7 +145,7 @@ func referenceCounts(t testing.TB, dir string, loc *time.Location, from, to stri
 		if method == "unknown" && (strings.Contains(desc, "non-urgent") || strings.Contains(desc, "elective")) {
 			method = "elective"
 		}
-		ref.events[kind+" "+method+" "+startDay+" "+stopDay]++
+		ref.events[kind+" "+method+" "+startDay+" "+stopDay+" "+dx]++
 	}
 	return ref
 }
@@ -154,7 +160,11 @@ func eventCounts(out output) map[string]int {
 		if e.End != formats.NoEnd {
 			end = e.End.String()
 		}
-		m[e.Kind+" "+method+" "+e.Start.String()+" "+end]++
+		dx := "-"
+		if e.DiagnosisCode != "" {
+			dx = e.DiagnosisSystem + ":" + e.DiagnosisCode
+		}
+		m[e.Kind+" "+method+" "+e.Start.String()+" "+end+" "+dx]++
 	}
 	return m
 }

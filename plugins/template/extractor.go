@@ -35,7 +35,7 @@ var (
 func (Extractor) Describe() sdk.Description {
 	return sdk.Description{
 		Name:       "template",
-		Version:    "0.2.0",
+		Version:    "0.3.0",
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
 		Methods:    true, // admission_method holds NHS codes, so emergency and elective are known
@@ -104,6 +104,13 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 	defer events.Close()
 	cPatient, cSetting, cStart, cEnd := events.Col("patient"), events.Col("setting"), events.Col("start"), events.Col("end")
 	cMethod := events.Col("admission_method") // optional: -1 when the export has none
+	cDiagnosis := events.Col("diagnosis")     // optional: the primary diagnosis, ICD-10
+	notCodes := 0                             // diagnoses that are not ICD-10 codes
+	defer func() {
+		if notCodes > 0 {
+			req.Log.Info("diagnoses that are not ICD-10 codes, sent as no diagnosis", "count", notCodes)
+		}
+	}()
 	return events.Each(ctx, func(f []string) error {
 		start, err1 := formats.ParseDate(f[cStart])
 		end, err2 := optionalDate(f[cEnd])
@@ -122,6 +129,16 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 		}
 		if kind == formats.KindAdmission {
 			e.Method = formats.AdmissionMethodFromNHS(csvread.Field(f, cMethod))
+		}
+		// The primary diagnosis is optional. Put it in the contract's canonical form; a value
+		// that is not a code (free text, say) is left out, not a reason to lose the event. It
+		// never leaves the practice: the agent counts events, never codes.
+		if dx := csvread.Field(f, cDiagnosis); dx != "" {
+			if code, ok := formats.NormalizeDiagnosis(formats.DiagnosisICD10, dx); ok {
+				e.DiagnosisCode, e.DiagnosisSystem = code, formats.DiagnosisICD10
+			} else {
+				notCodes++
+			}
 		}
 		if err := w.Event(e); err != nil {
 			w.Skip("event: " + fieldOf(err))

@@ -91,6 +91,23 @@ func TestExtract(t *testing.T) {
 			t.Errorf("a stay from %s to %s was sent", e.Start, e.End)
 		}
 	}
+	// Diagnoses in canonical form (I21.9 is I219, HES's I10X is I10); free text is left out
+	// and counted in the log.
+	if got, want := rec.Diagnoses(), map[string]int{"admission/icd10": 3, "consultation/icd10": 1}; !maps.Equal(got, want) {
+		t.Errorf("diagnoses %v, want %v", got, want)
+	}
+	codes := map[string]bool{}
+	for _, e := range rec.Events {
+		codes[e.DiagnosisCode] = true
+	}
+	for _, c := range []string{"I219", "I10", "K409", "J459"} {
+		if !codes[c] {
+			t.Errorf("no event with the diagnosis %s", c)
+		}
+	}
+	if !strings.Contains(rec.Log, "diagnoses that are not ICD-10 codes, sent as no diagnosis: count=1") {
+		t.Errorf("log %q does not count the diagnosis that is not a code", rec.Log)
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -97,6 +97,7 @@ func (r *Recording) add(kind string, batch arrow.Record) error {
 				return fmt.Errorf("batch %d: an event of kind %s, which the extractor does not supply with this configuration (it supplies %s)", r.Batches, e.Kind, strings.Join(r.Supplies.EventKinds, ", "))
 			}
 			e.PatientKey, e.Kind, e.Method = strings.Clone(e.PatientKey), strings.Clone(e.Kind), strings.Clone(e.Method)
+			e.DiagnosisCode, e.DiagnosisSystem = strings.Clone(e.DiagnosisCode), strings.Clone(e.DiagnosisSystem)
 			r.Events = append(r.Events, e)
 			return nil
 		})
@@ -114,6 +115,18 @@ func (r *Recording) EventCounts() map[string]int {
 			k += "/" + e.Method
 		}
 		out[k]++
+	}
+	return out
+}
+
+// Diagnoses tallies the events' primary diagnoses by kind and code system, for the events that
+// have one: "admission/icd10": 12, "consultation/snomedct": 40.
+func (r *Recording) Diagnoses() map[string]int {
+	out := map[string]int{}
+	for _, e := range r.Events {
+		if e.DiagnosisSystem != "" {
+			out[e.Kind+"/"+e.DiagnosisSystem]++
+		}
 	}
 	return out
 }

@@ -48,15 +48,25 @@ func InitKeys(dir string) (priv, pub string, err error) {
 }
 
 func readKey(path string) (ed25519.PrivateKey, error) {
+	if path == "" {
+		return nil, errors.New("key_file is not set; name the practice's private key, made with 'tributary-agent keys init --out DIR'")
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("key_file %s does not exist; create it with 'tributary-agent keys init --out %s'", path, filepath.Dir(path))
+		dir := filepath.Dir(path)
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		return nil, fmt.Errorf("key_file %s does not exist; create it with 'tributary-agent keys init --out %s', then send %s to the federation lead", path, dir, filepath.Join(dir, PublicKeyFile))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key_file: %w", err)
 	}
 	k, err := formats.ParsePrivateKey(b)
 	if err != nil {
+		if _, perr := formats.ParsePublicKey(b); perr == nil {
+			return nil, fmt.Errorf("key_file %s is the public key; name the private key (%s, kept on this machine) as key_file", path, PrivateKeyFile)
+		}
 		return nil, fmt.Errorf("key_file %s: %w", path, err)
 	}
 	return k, nil

@@ -43,6 +43,8 @@ type Options struct {
 	// Limits bound what one client can make the server hold (connections, request and
 	// answer sizes, timeouts); zero values take their defaults.
 	Limits Limits
+	// Keep is how many published combined outputs each combine keeps (combine.Options.Keep).
+	Keep int
 	// MinOtherPractices is how many other practices a federation figure must include before
 	// a practice token sees it (default 2), so that no practice can take its own figure
 	// from the federation's and read another's.
@@ -258,7 +260,7 @@ func (s *Server) Refresh(ctx context.Context) error {
 	}
 	start := time.Now()
 	before := s.cache.Len()
-	opts := combine.Options{Policy: s.opts.Policy, Cache: s.cache}
+	opts := combine.Options{Policy: s.opts.Policy, Cache: s.cache, Keep: s.opts.Keep}
 	res, err := combine.Run(ctx, s.opts.Store, s.opts.Coordinator, opts)
 	if errors.Is(err, combine.ErrSuperseded) {
 		// A manual combine published while this one ran, perhaps from older submissions
@@ -287,6 +289,9 @@ func (s *Server) Refresh(ctx context.Context) error {
 	debug.FreeOSMemory()
 	s.opts.Logger.Info("combined", "id", res.Pointer.ID, "practices", res.Report.Practices,
 		"files", res.Report.FilesCombined, "read", res.Report.FilesCombined-hits, "quarantined", len(res.Report.Quarantined),
-		"cached_before", before, "took", time.Since(start).Round(time.Millisecond))
+		"pruned", res.Pruned, "cached_before", before, "took", time.Since(start).Round(time.Millisecond))
+	if res.PruneErr != nil {
+		s.opts.Logger.Warn("the figures are published, but recording the history or pruning failed; the next combine tries again", "error", res.PruneErr)
+	}
 	return nil
 }

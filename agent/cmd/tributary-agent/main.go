@@ -217,14 +217,34 @@ func configCmd() *cobra.Command {
 	check := &cobra.Command{
 		Use:     "check --config FILE",
 		Short:   "Check a configuration and say what is wrong",
-		Long:    "Check reads the configuration and says what is wrong with it, without running anything.",
+		Long: `Check makes every check a run makes before it reads any data, and says what is wrong and what
+to do: the settings, the signing key (the private one), the store URL and its credentials
+(nothing is written), and every plugin, started as a run starts it (its binary checked against
+its pinned SHA-256) and asked to check its own configuration, with relative paths resolved
+against the configuration file's folder. It exits 1 when a run would fail.`,
 		Example: "  tributary-agent config check --config /etc/tributary/agent.toml",
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := loadConfig(cfgPath); err != nil {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
 				return err
 			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			c := agent.CheckSetup(cmd.Context(), cfg, agent.HostLauncher(cfg, log))
+			out := cmd.OutOrStdout()
+			for _, p := range c.Problems {
+				fmt.Fprintf(out, "PROBLEM: %s\n", p)
+			}
+			for _, w := range c.Warnings {
+				fmt.Fprintf(out, "warning: %s\n", w)
+			}
+			for _, p := range c.Plugins {
+				fmt.Fprintln(out, p.String())
+			}
+			if !c.OK() {
+				return errors.New("the configuration would fail a run; the lines above say what to change")
+			}
+			_, err = fmt.Fprintln(out, "configuration is valid: a run can start")
 			return err
 		},
 	}

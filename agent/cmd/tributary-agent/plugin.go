@@ -55,11 +55,10 @@ goes in [plugins.config] of the agent's configuration (not the agent's configura
 				}
 			}
 			if cfgFile != "" {
-				cfg, err := conformance.ReadConfig(cfgFile)
-				if err != nil {
+				// Relative paths resolve against the configuration file's folder, as in a run.
+				if err := o.LoadConfig(cfgFile); err != nil {
 					return err
 				}
-				o.Config = cfg
 			}
 			level := hclog.Warn
 			if verbose {

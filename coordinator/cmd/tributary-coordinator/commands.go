@@ -215,7 +215,7 @@ practice keeps the old one: revoke it with 'registry revoke --key-id'.`,
 func combineCmd() *cobra.Command {
 	var store, policy string
 	var keys keyFlags
-	var workers int
+	var workers, keep int
 	c := &cobra.Command{
 		Use:   "combine --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) [--policy NAME]",
 		Short: "Verify every practice's newest submissions and write the federation's figures under federation/",
@@ -238,7 +238,7 @@ on stderr and in the report, and never combined.`,
 			if err != nil {
 				return err
 			}
-			res, err := combine.Run(cmd.Context(), st, pub, combine.Options{Policy: pol, Workers: workers})
+			res, err := combine.Run(cmd.Context(), st, pub, combine.Options{Policy: pol, Workers: workers, Keep: keep})
 			if err != nil {
 				return err
 			}
@@ -250,6 +250,12 @@ on stderr and in the report, and never combined.`,
 			}
 			fmt.Fprintf(stdout, "combined %d practices, %d practice-months (%s) from %d run files into %s\n", rep.Practices, rep.MonthsCombined, span, rep.FilesCombined, p.Prefix)
 			fmt.Fprintf(stdout, "report: %s; %s now names it\n", p.Objects[combine.ReportJSON].Key, combine.CurrentKey)
+			if res.Pruned > 0 {
+				fmt.Fprintf(stdout, "pruned %d objects of older or unpublished combines (--keep %d)\n", res.Pruned, keepOrDefault(keep))
+			}
+			if res.PruneErr != nil {
+				fmt.Fprintf(stderr, "warning: the figures are published, but recording the history or pruning failed (the next combine tries again): %v\n", res.PruneErr)
+			}
 			if n := len(rep.Quarantined); n > 0 {
 				fmt.Fprintf(stderr, "%d objects quarantined (not combined); fix them at the practice and run combine again:\n", n)
 				for _, q := range rep.Quarantined {
@@ -262,8 +268,21 @@ on stderr and in the report, and never combined.`,
 	addStoreFlag(c.Flags(), &store)
 	keys.add(c.Flags(), false)
 	addPolicyFlag(c.Flags(), &policy)
+	addKeepFlag(c.Flags(), &keep)
 	c.Flags().IntVar(&workers, "workers", 0, "objects fetched and verified at once (default twice the CPUs)")
 	return c
+}
+
+// addKeepFlag declares --keep, how many published combined outputs are kept.
+func addKeepFlag(fs *pflag.FlagSet, keep *int) {
+	fs.IntVar(keep, "keep", 0, fmt.Sprintf("published combined outputs to keep for the revision history; older ones, and what an interrupted combine left, are pruned (default %d)", combine.DefaultKeep))
+}
+
+func keepOrDefault(keep int) int {
+	if keep <= 0 {
+		return combine.DefaultKeep
+	}
+	return keep
 }
 
 // addPolicyFlag declares --policy, the federation's disclosure policy.

@@ -24,6 +24,7 @@ func serveCmd() *cobra.Command {
 	var keys keyFlags
 	var plain bool
 	var interval time.Duration
+	var keep int
 	c := &cobra.Command{
 		Use:   "serve --store URL (--key COORDINATOR_KEY | --coordinator-pub PUB) --tokens FILE [--listen ADDR] [--tls-cert CERT --tls-key KEY]",
 		Short: "Watch the store, re-combine as submissions arrive, serve the API and the dashboard",
@@ -49,7 +50,7 @@ It serves plain HTTP only on a loopback address unless --allow-plain-http is giv
 				return err
 			}
 			return serve(cmd.Context(), serveOptions{storeURL: storeURL(store), tokens: tokensPath, listen: listen, cert: certFile, key: keyFile,
-				plain: plain, interval: interval, policy: pol, pub: pub}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				plain: plain, interval: interval, keep: keep, policy: pol, pub: pub}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
@@ -61,6 +62,7 @@ It serves plain HTTP only on a loopback address unless --allow-plain-http is giv
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.BoolVar(&plain, "allow-plain-http", false, "serve plain HTTP on an address other than loopback (tokens would cross the network in clear)")
 	f.DurationVar(&interval, "interval", 10*time.Second, "how often to list the store for new submissions")
+	addKeepFlag(f, &keep)
 	addPolicyFlag(f, &policy)
 	return c
 }
@@ -69,6 +71,7 @@ type serveOptions struct {
 	storeURL, tokens, listen, cert, key string
 	plain                               bool
 	interval                            time.Duration
+	keep                                int
 	policy                              formats.Policy
 	pub                                 ed25519.PublicKey
 }
@@ -94,11 +97,13 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv, err := server.New(server.Options{Store: st, Coordinator: o.pub, Tokens: toks, Policy: o.policy, Interval: o.interval, Logger: logger})
+	srv, err := server.New(server.Options{Store: st, Coordinator: o.pub, Tokens: toks, Policy: o.policy, Interval: o.interval, Keep: o.keep, Logger: logger})
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// Timeouts, connection limits per client and request limits: a client without a token
+	// cannot hold the server open, and none can starve a lead (see server.Limits).
+	httpSrv := srv.HTTPServer(logger)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -113,9 +118,9 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	errc := make(chan error, 1)
 	go func() {
 		if tls {
-			errc <- httpSrv.ServeTLS(ln, o.cert, o.key)
+			errc <- httpSrv.ServeTLS(srv.Listen(ln), o.cert, o.key)
 		} else {
-			errc <- httpSrv.Serve(ln)
+			errc <- httpSrv.Serve(srv.Listen(ln))
 		}
 	}()
 	select {

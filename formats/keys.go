@@ -12,6 +12,7 @@ import (
 // coordinator writes is under FederationPrefix.
 //
 //	practices/<practice>/runs/<run-id>/figures.arrow     the run's submission: every period it covers
+//	practices/<practice>/runs/<run-id>/shares-<holder>.bin  optional: the run's secure-aggregation reports for one holder
 //	practices/<practice>/runs/<run-id>/manifest.json     the signed manifest, written last
 //	federation/registry.json                            the signed federation registry
 //	federation/...                                      combined outputs
@@ -78,18 +79,22 @@ func ManifestKey(practice, runID string) string {
 type ObjectKey struct {
 	Practice string
 	RunID    string
-	Name     string // ManifestName or FiguresName
+	Name     string // ManifestName, FiguresName or SharesName(Holder)
+	Holder   string // for a shares file, the holder it is for
 }
 
 // Manifest reports whether the key is a run's manifest.
 func (k ObjectKey) Manifest() bool { return k.Name == ManifestName }
 
-// ParseKey reads a key written by a practice. Anything that is not exactly a manifest or a
-// submission key of the layout gives ErrKey; the monthly files of format 1
+// Shares reports whether the key is a run's shares file for a holder.
+func (k ObjectKey) Shares() bool { return k.Holder != "" }
+
+// ParseKey reads a key written by a practice. Anything that is not exactly a manifest, a
+// submission or a shares key of the layout gives ErrKey; the monthly files of format 1
 // (<run-id>/YYYY-MM.arrow) give ErrFormatVersion, so a store written by an old agent says so.
 func ParseKey(key string) (ObjectKey, error) {
 	bad := func(why string) (ObjectKey, error) {
-		return ObjectKey{}, errorf("parse key", ErrKey, "%s %s; expected practices/<practice>/runs/<run-id>/(manifest.json|figures.arrow)", shown(key), why)
+		return ObjectKey{}, errorf("parse key", ErrKey, "%s %s; expected practices/<practice>/runs/<run-id>/(manifest.json|figures.arrow|shares-<holder>.bin)", shown(key), why)
 	}
 	rest, ok := strings.CutPrefix(key, PracticesPrefix)
 	if !ok {
@@ -110,10 +115,14 @@ func ParseKey(key string) (ObjectKey, error) {
 	case ManifestName, FiguresName:
 		return k, nil
 	}
+	if holder, ok := holderOfName(k.Name); ok {
+		k.Holder = holder
+		return k, nil
+	}
 	if name, ok := strings.CutSuffix(k.Name, ".arrow"); ok {
 		if _, err := ParseMonth(name); err == nil {
 			return ObjectKey{}, errorf("parse key", ErrFormatVersion, "%s is a monthly file of format 1; this build reads format %d: upgrade the practice's agent", shown(key), FormatVersion)
 		}
 	}
-	return bad("is neither a manifest nor a submission")
+	return bad("is neither a manifest, a submission nor a holder's shares")
 }

@@ -56,6 +56,26 @@ func (m *Manifest) Months() (from, to Month, err error) {
 	return from, to, ValidateRunMonths(from, to)
 }
 
+// SharesFor returns the entry of the run's shares file for holder, if it has one.
+func (m *Manifest) SharesFor(holder string) (FileEntry, bool) {
+	for _, f := range m.Files {
+		if strings.HasSuffix(f.Key, "/"+SharesName(holder)) {
+			return f, true
+		}
+	}
+	return FileEntry{}, false
+}
+
+// SharesEntry describes data as the run's shares file for holder.
+func SharesEntry(practice, runID, holder string, data []byte) FileEntry {
+	return FileEntry{Key: SharesKey(practice, runID, holder), Size: int64(len(data)), SHA256: sha256Hex(data)}
+}
+
+func sha256Hex(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
 // Submission returns the entry of the run's submission file.
 func (m *Manifest) Submission() (FileEntry, bool) {
 	for _, f := range m.Files {
@@ -67,7 +87,8 @@ func (m *Manifest) Submission() (FileEntry, bool) {
 }
 
 // Validate checks the manifest's own consistency: version, ids, policy, months, and that it
-// lists the run's submission file, inside this run's prefix, once.
+// lists the run's submission file, inside this run's prefix, once, and beside it at most one
+// shares file per holder (secure aggregation; optional).
 func (m *Manifest) Validate() error {
 	const op = "validate manifest"
 	if m.FormatVersion != FormatVersion {
@@ -100,7 +121,7 @@ func (m *Manifest) Validate() error {
 	for _, f := range m.Files {
 		k, err := ParseKey(f.Key)
 		if err != nil || k.Manifest() {
-			return errorf(op, ErrKey, "file %s is not a submission key", shown(f.Key))
+			return errorf(op, ErrKey, "file %s is not a submission key (nor a holder's shares key)", shown(f.Key))
 		}
 		if k.Practice != m.Practice || k.RunID != m.RunID {
 			return errorf(op, ErrPracticeMismatch, "file %s is outside this run's prefix %s; a manifest may only name its own practice's files", shown(f.Key), RunPrefix(m.Practice, m.RunID))

@@ -73,6 +73,8 @@ type RunReport struct {
 	Plugins   []PluginReport
 	Upload    UploadResult
 	UploadErr error // the files wait in the spool; the next attempt sends them
+	// Secure says what the run sent for secure aggregation; nil when it is not configured.
+	Secure *SecureReport
 }
 
 // Failed reports whether any plugin failed.
@@ -157,10 +159,18 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := a.write(rep, sub, extractors, pol, now); err != nil {
+	shares, entries, secure := a.secureShares(res, rep.RunID, log)
+	rep.Secure = secure
+	if secure != nil && secure.Err != nil {
+		log.Error("no secure-aggregation shares this run; the published figures are sent as always", "error", secure.Err)
+	}
+	if err := a.write(rep, sub, shares, entries, extractors, pol, now); err != nil {
 		return rep, err
 	}
-	rep.Files = 1
+	rep.Files = 1 + len(shares)
+	if secure != nil && secure.Err == nil {
+		log.Info("secure-aggregation shares written to spool", "holders", secure.Holders, "months", secure.Months, "bytes", secure.Bytes, "months_left_out", len(secure.Skipped))
+	}
 	rep.Periods = len(formats.PeriodsOf(sub.From, sub.To))
 	rep.Values, rep.Withheld = len(sub.Cells), st.Withheld
 	log.Info("run written to spool", "periods", rep.Periods, "measures", len(res.Measures), "values", rep.Values, "withheld", rep.Withheld)
@@ -227,8 +237,9 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 	return out
 }
 
-// write puts the run's submission and then its signed manifest in the spool.
-func (a *Agent) write(rep *RunReport, sub *formats.Submission, extractors []string, pol formats.Policy, now time.Time) error {
+// write puts the run's submission, its shares files (secure aggregation, when configured: only
+// ciphertext and public shares) and then its signed manifest in the spool.
+func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.File, entries []formats.FileEntry, extractors []string, pol formats.Policy, now time.Time) error {
 	data, err := formats.MarshalSubmission(sub)
 	if err != nil {
 		return err
@@ -242,14 +253,14 @@ func (a *Agent) write(rep *RunReport, sub *formats.Submission, extractors []stri
 		Policy:        pol.Name,
 		From:          sub.From.String(),
 		To:            sub.To.String(),
-		Files:         []formats.FileEntry{formats.Entry(a.Config.Practice, rep.RunID, data)},
+		Files:         append([]formats.FileEntry{formats.Entry(a.Config.Practice, rep.RunID, data)}, entries...),
 	}
 	sort.Strings(m.Extractors)
 	signed, err := formats.SignManifest(m, a.Key)
 	if err != nil {
 		return err
 	}
-	return a.Spool.WriteRun(rep.RunID, []spool.File{{Name: formats.FiguresName, Data: data}}, signed)
+	return a.Spool.WriteRun(rep.RunID, append([]spool.File{{Name: formats.FiguresName, Data: data}}, shares...), signed)
 }
 
 // Open builds an agent from its configuration: the key, the spool, the store. launch starts

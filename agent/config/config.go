@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-health/tributary/agent/schedule"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/plugins/sdk"
+	"github.com/tributary-health/tributary/secagg"
 )
 
 //go:embed sample.toml
@@ -67,7 +68,60 @@ type Config struct {
 	SpoolMaxMB  int64    `toml:"spool_max_mb"`
 	SpoolMaxAge Duration `toml:"spool_max_age"`
 
+	// SecureAggregation, when it names the federation's two holders, makes every run also
+	// send each month's exact counts as secret shares, one encrypted to each holder, beside
+	// the published figures (formats/README.md, "Secure aggregation shares").
+	SecureAggregation SecureAggregation `toml:"secure_aggregation"`
+
 	dir string // folder of the config file, for relative paths
+}
+
+// SecureAggregation names the two holders of secret shares. Empty: no shares are sent.
+type SecureAggregation struct {
+	Holders []Holder `toml:"holders"`
+}
+
+// Holder is one holder of secret shares, as the federation lead sent it ('tributary-coordinator
+// holder keys init' prints these lines).
+type Holder struct {
+	ID   string `toml:"id"`
+	Role string `toml:"role"` // "leader" or "helper"
+	// PublicKey is the holder's HPKE public key (X25519, base64): its share is encrypted to it.
+	PublicKey string `toml:"public_key"`
+}
+
+// Enabled reports whether runs send secret shares.
+func (s SecureAggregation) Enabled() bool { return len(s.Holders) > 0 }
+
+// Recipients returns the two holders, leader first.
+func (s SecureAggregation) Recipients() ([2]secagg.Recipient, error) {
+	var out [2]secagg.Recipient
+	if len(s.Holders) != 2 {
+		return out, fmt.Errorf("name exactly two holders, a leader and a helper; %d are named", len(s.Holders))
+	}
+	seen := [2]bool{}
+	for i, h := range s.Holders {
+		if err := formats.ValidateHolderID(h.ID); err != nil {
+			return out, fmt.Errorf("holders[%d]: %w", i, err)
+		}
+		agg, err := secagg.AggregatorOf(h.Role)
+		if err != nil {
+			return out, fmt.Errorf("holders[%d] (%s): %w", i, h.ID, err)
+		}
+		if seen[agg] {
+			return out, fmt.Errorf("holders[%d] (%s): two holders have the role %s; one is the leader, the other the helper", i, h.ID, h.Role)
+		}
+		seen[agg] = true
+		key, err := secagg.ParseHPKEPublic(h.PublicKey)
+		if err != nil {
+			return out, fmt.Errorf("holders[%d] (%s): public_key: %w; copy it from the lines 'tributary-coordinator holder keys init' printed", i, h.ID, err)
+		}
+		out[agg] = secagg.Recipient{ID: h.ID, Role: h.Role, Key: key}
+	}
+	if out[0].ID == out[1].ID {
+		return out, fmt.Errorf("the two holders have the same id %q", out[0].ID)
+	}
+	return out, nil
 }
 
 // Months selects the months of a run: either From..To, or the Recent months ending with the
@@ -257,6 +311,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SpoolMaxMB < 0 || c.SpoolMaxAge.Duration < 0 {
 		bad("spool_max_mb/spool_max_age: must be positive")
+	}
+	if c.SecureAggregation.Enabled() {
+		if _, err := c.SecureAggregation.Recipients(); err != nil {
+			bad("secure_aggregation: %v", err)
+		}
 	}
 	if len(c.Plugins) == 0 {
 		bad("plugins: none configured; add a [[plugins]] section (see 'tributary-agent config sample')")

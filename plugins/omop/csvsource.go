@@ -72,7 +72,9 @@ func (s *csvSource) Close() error    { return nil }
 func (s *csvSource) Tables() tables {
 	_, p := s.files[tablePeriod]
 	_, v := s.files[tableVisit]
-	return tables{periods: p, visits: v}
+	_, c := s.files[tableCondition]
+	_, k := s.files[tableConcept]
+	return tables{periods: p, visits: v, diagnoses: c && k}
 }
 
 // open opens a table's file, failing when it lacks a required column.
@@ -232,8 +234,12 @@ func (s *csvSource) Visits(ctx context.Context, from, to formats.Date, w *sdk.Wr
 		return err
 	}
 	defer f.Close()
+	dx, err := s.diagnoses(ctx, from, to)
+	if err != nil {
+		return err
+	}
 	cID, cConcept, cStart, cEnd := f.Col("person_id"), f.Col("visit_concept_id"), f.Col("visit_start_date"), f.Col("visit_end_date")
-	cFrom := f.Col(admittedFromColumn(s.version))
+	cFrom, cVisit := f.Col(admittedFromColumn(s.version)), f.Col("visit_occurrence_id")
 	return f.Each(ctx, func(rec []string) error {
 		v := visit{personID: personID(rec[cID]), end: formats.NoEnd}
 		var ok bool
@@ -264,6 +270,11 @@ func (s *csvSource) Visits(ctx context.Context, from, to formats.Date, w *sdk.Wr
 			return nil
 		}
 		v.personKnown = s.persons[v.personID].known
+		if dx != nil {
+			if id, err := strconv.ParseInt(csvread.Field(rec, cVisit), 10, 64); err == nil {
+				v.diagnosis = dx[id]
+			}
+		}
 		return fn(v)
 	}, func() { w.Skip(skipVisitRow) })
 }
@@ -313,3 +324,107 @@ func parseDate(s string) (formats.Date, bool) {
 func daysIn(y, m int) int { return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day() }
 
 func dateUTC(y, m, d int) time.Time { return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC) }
+
+// candidate is one condition_occurrence row of a visit, for choosing its primary diagnosis.
+type candidate struct {
+	concept int64
+	rank    int
+	start   formats.Date // formats.NoEnd when missing: ranked last, as NULLS LAST
+	id      int64
+}
+
+// diagnoses returns the primary diagnosis (a SNOMED CT concept_code) of every visit that may
+// start or end in the days from..to, by visit_occurrence_id, as the database's query chooses
+// it (source.go's rule): the visits of the months are read first, then their conditions, then
+// the concepts of those conditions, so memory grows with the months' visits, not the tables.
+// Nil when the folder has no condition_occurrence or concept.
+func (s *csvSource) diagnoses(ctx context.Context, from, to formats.Date) (map[int64]string, error) {
+	if !s.Tables().diagnoses {
+		return nil, nil
+	}
+	in := func(d formats.Date) bool { return d >= from && d < to }
+	visits := map[int64][]candidate{}
+	f, err := s.open(tableVisit, "visit_occurrence_id", "visit_start_date", "visit_end_date")
+	if err != nil {
+		return nil, err
+	}
+	cVisit, cStart, cEnd := f.Col("visit_occurrence_id"), f.Col("visit_start_date"), f.Col("visit_end_date")
+	err = f.Each(ctx, func(rec []string) error {
+		st, ok1 := parseDate(rec[cStart])
+		en, ok2 := parseDate(rec[cEnd])
+		id, err := strconv.ParseInt(rec[cVisit], 10, 64)
+		if err == nil && ((ok1 && in(st)) || (ok2 && in(en))) {
+			visits[id] = nil
+		}
+		return nil
+	}, func() {})
+	f.Close()
+	if err != nil || len(visits) == 0 {
+		return nil, err
+	}
+
+	f, err = s.open(tableCondition, "visit_occurrence_id", "condition_concept_id")
+	if err != nil {
+		return nil, err
+	}
+	cVisit, cConcept, cType := f.Col("visit_occurrence_id"), f.Col("condition_concept_id"), f.Col("condition_type_concept_id")
+	cStatus, cStart, cID := f.Col("condition_status_concept_id"), f.Col("condition_start_date"), f.Col("condition_occurrence_id")
+	concepts := map[int64]string{}
+	err = f.Each(ctx, func(rec []string) error {
+		v, err := strconv.ParseInt(rec[cVisit], 10, 64)
+		if err != nil {
+			return nil
+		}
+		list, ok := visits[v]
+		if !ok {
+			return nil
+		}
+		c := candidate{concept: conceptOrZero(rec[cConcept]), start: formats.NoEnd, id: conceptOrZero(csvread.Field(rec, cID)),
+			rank: primaryRank(conceptOrZero(csvread.Field(rec, cStatus)), conceptOrZero(csvread.Field(rec, cType)))}
+		if d, ok := parseDate(csvread.Field(rec, cStart)); ok {
+			c.start = d
+		}
+		visits[v] = append(list, c)
+		concepts[c.concept] = ""
+		return nil
+	}, func() {})
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	f, err = s.open(tableConcept, "concept_id", "vocabulary_id", "standard_concept", "concept_code")
+	if err != nil {
+		return nil, err
+	}
+	cConcept, cVocab, cStd, cCode := f.Col("concept_id"), f.Col("vocabulary_id"), f.Col("standard_concept"), f.Col("concept_code")
+	err = f.Each(ctx, func(rec []string) error {
+		id, err := strconv.ParseInt(rec[cConcept], 10, 64)
+		if _, want := concepts[id]; err == nil && want && rec[cVocab] == "SNOMED" && rec[cStd] == "S" {
+			concepts[id] = strings.Clone(rec[cCode])
+		}
+		return nil
+	}, func() {})
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+
+	out := make(map[int64]string, len(visits))
+	for v, list := range visits {
+		var best *candidate
+		for i := range list {
+			c := &list[i]
+			if concepts[c.concept] == "" {
+				continue
+			}
+			if best == nil || c.rank < best.rank || (c.rank == best.rank && (c.start < best.start || (c.start == best.start && c.id < best.id))) {
+				best = c
+			}
+		}
+		if best != nil {
+			out[v] = concepts[best.concept]
+		}
+	}
+	return out, nil
+}

@@ -148,6 +148,7 @@ type visit struct {
 	concept      int64
 	start, end   formats.Date // end is formats.NoEnd when null
 	admittedFrom int64        // admitted_from_concept_id (5.4) or admitting_source_concept_id (5.3), 0 when null
+	diagnosis    string       // concept_code of the primary diagnosis (a SNOMED CT concept id), or ""
 }
 
 // run is the state of one extraction.
@@ -161,6 +162,7 @@ type run struct {
 
 	orphanPeriods int64           // observation periods of persons not in PERSON
 	orphanVisits  int64           // visits of persons not in PERSON
+	badDiagnoses  int64           // primary diagnoses whose concept_code is not a SNOMED CT id
 	unmapped      map[int64]int64 // in-range visits no measure counts, by visit_concept_id
 }
 
@@ -201,9 +203,13 @@ func (Extractor) Extract(ctx context.Context, req sdk.Request, w *sdk.Writer) er
 		}
 	}
 	req.Log.Info("read the OMOP CDM", "source", src.Kind(), "cdm_version", src.Version(),
-		"vocabulary", km.vocabulary, "visit_concepts_mapped", len(km.byConcept), "admission_methods", cfg.methods)
+		"vocabulary", km.vocabulary, "visit_concepts_mapped", len(km.byConcept), "admission_methods", cfg.methods,
+		"diagnoses", t.diagnoses)
 	if r.orphanPeriods > 0 {
 		req.Log.Warn("observation periods of persons not in person were not sent (no sex or birth date to count them by)", "count", r.orphanPeriods)
+	}
+	if r.badDiagnoses > 0 {
+		req.Log.Warn("visits sent without their primary diagnosis: its SNOMED concept_code is not a SNOMED CT concept id", "count", r.badDiagnoses)
 	}
 	if r.orphanVisits > 0 {
 		req.Log.Warn("visits of persons not in person were not sent", "count", r.orphanVisits)
@@ -317,8 +323,16 @@ func (r *run) visit(v visit) error {
 		return nil
 	}
 	key := r.key(v.personID)
+	var code, system string
+	if v.diagnosis != "" {
+		if c, ok := formats.NormalizeDiagnosis(formats.DiagnosisSNOMED, v.diagnosis); ok {
+			code, system = c, formats.DiagnosisSNOMED
+		} else {
+			r.badDiagnoses++
+		}
+	}
 	for _, kind := range kinds {
-		ev := formats.Event{PatientKey: key, Kind: kind, Start: v.start, End: formats.NoEnd}
+		ev := formats.Event{PatientKey: key, Kind: kind, Start: v.start, End: formats.NoEnd, DiagnosisCode: code, DiagnosisSystem: system}
 		if kind == formats.KindAdmission {
 			ev.End = v.end
 			ev.Method = formats.MethodUnknown

@@ -267,6 +267,15 @@ func makeVariant(ctx context.Context, c *pgx.Conn) error {
 		`UPDATE variant.person SET month_of_birth = NULL WHERE person_id = 4`,
 		`UPDATE variant.person SET month_of_birth = NULL, birth_datetime = NULL WHERE person_id IN (5, 6)`,
 		`UPDATE variant.person SET gender_concept_id = 8551 WHERE person_id = 7`,
+		// Primary diagnoses: by status, by a legacy primary type, and an ICD-10-CM concept
+		// (not SNOMED CT) marked primary, which must be passed over.
+		`UPDATE variant.condition_occurrence SET condition_status_concept_id = 32902 WHERE condition_occurrence_id % 5 = 0`,
+		`UPDATE variant.condition_occurrence SET condition_type_concept_id = 38000199 WHERE condition_occurrence_id % 7 = 3`,
+		`INSERT INTO variant.concept (concept_id, concept_name, domain_id, vocabulary_id, concept_class_id, standard_concept, concept_code, valid_start_date, valid_end_date)
+			VALUES (45576876, 'Cholera', 'Condition', 'ICD10CM', '3-char nonbill code', NULL, 'A00', '1970-01-01', '2099-12-31')`,
+		`INSERT INTO variant.condition_occurrence (condition_occurrence_id, person_id, condition_concept_id, condition_start_date, condition_type_concept_id, condition_status_concept_id, visit_occurrence_id)
+			SELECT 990000 + condition_occurrence_id, person_id, 45576876, condition_start_date - 1, 32020, 32902, visit_occurrence_id
+			FROM nj.condition_occurrence WHERE condition_occurrence_id % 11 = 0`,
 	)
 	for _, s := range stmts {
 		if _, err := c.Exec(ctx, s); err != nil {

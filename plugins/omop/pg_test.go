@@ -81,7 +81,7 @@ func refRead(t testing.TB, c *pgx.Conn, tc testCase, version string, from, to fo
 	t.Helper()
 	ctx := context.Background()
 	s := func(table string) string {
-		if table == "concept_ancestor" && tc.vocab != "" {
+		if (table == "concept_ancestor" || table == "concept") && tc.vocab != "" {
 			return tc.vocab + "." + table
 		}
 		return tc.schema + "." + table
@@ -132,43 +132,62 @@ func refRead(t testing.TB, c *pgx.Conn, tc testCase, version string, from, to fo
 		return `(v.visit_concept_id IN (` + roots + `) OR EXISTS (SELECT 1 FROM ` + s("concept_ancestor") +
 			` ca WHERE ca.ancestor_concept_id IN (` + roots + `) AND ca.descendant_concept_id = v.visit_concept_id))`
 	}
+	// The primary diagnosis of each visit, ranked by row_number over its SNOMED conditions.
+	dx := `SELECT NULL::integer AS visit_occurrence_id, NULL::text AS concept_code WHERE false`
+	var hasConditions bool
+	if err := c.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s("condition_occurrence")).Scan(&hasConditions); err != nil {
+		t.Fatal(err)
+	}
+	if hasConditions {
+		dx = `SELECT visit_occurrence_id, concept_code FROM (
+			SELECT co.visit_occurrence_id, c.concept_code, row_number() OVER (PARTITION BY co.visit_occurrence_id ORDER BY
+			       CASE WHEN co.condition_status_concept_id = 32902 THEN 0
+			            WHEN co.condition_status_concept_id = 32901
+			              OR co.condition_type_concept_id IN (44786627, 38000183, 38000199, 38000215, 38000230) THEN 1
+			            ELSE 2 END, co.condition_start_date NULLS LAST, co.condition_occurrence_id) AS n
+			FROM ` + s("condition_occurrence") + ` co JOIN ` + s("concept") + ` c ON c.concept_id = co.condition_concept_id
+			WHERE c.vocabulary_id = 'SNOMED' AND c.standard_concept = 'S') x WHERE n = 1`
+	}
 	kinds := `
-		WITH v AS (
+		WITH dx AS (` + dx + `),
+		v AS (
 			SELECT v.person_id::text AS id, v.visit_start_date AS st, v.visit_end_date AS en, coalesce(v.` + af + `, 0) AS af,
+			       coalesce(dx.concept_code, '-') AS code,
 			       p.person_id IS NOT NULL AS known,
 			       ` + under("581477") + ` AS cons, ` + under("262") + ` AS erip, ` + under("9203") + ` AS er,
 			       ` + under("9201") + ` AS ip, ` + under("9202") + ` AS op
-			FROM ` + s("visit_occurrence") + ` v LEFT JOIN ` + s("person") + ` p ON p.person_id = v.person_id),
+			FROM ` + s("visit_occurrence") + ` v LEFT JOIN ` + s("person") + ` p ON p.person_id = v.person_id
+			LEFT JOIN dx ON dx.visit_occurrence_id = v.visit_occurrence_id),
 		k AS (
 			SELECT *, CASE WHEN cons THEN 'consultation' WHEN erip OR (er AND ip) THEN 'erip'
 			               WHEN er THEN 'ae_attendance' WHEN ip THEN 'admission' WHEN op THEN 'outpatient_attendance' END AS kind
 			FROM v)`
 	rows, err = c.Query(ctx, kinds+`
-		SELECT id, 'ae_attendance', '-', st, NULL::date FROM k WHERE known AND kind = 'erip' AND st >= $1 AND st < $2
+		SELECT id, 'ae_attendance', '-', st, NULL::date, code FROM k WHERE known AND kind = 'erip' AND st >= $1 AND st < $2
 		UNION ALL
 		SELECT id, 'admission',
 		       CASE WHEN kind = 'erip' OR af IN (9203, 262, 8870) OR EXISTS (SELECT 1 FROM `+s("concept_ancestor")+` ca
 		                 WHERE ca.ancestor_concept_id IN (9203, 262) AND ca.descendant_concept_id = af)
-		            THEN 'emergency' ELSE 'unknown' END, st, en
+		            THEN 'emergency' ELSE 'unknown' END, st, en, code
 		FROM k WHERE known AND kind IN ('erip', 'admission') AND ((st >= $1 AND st < $2) OR (en >= $1 AND en < $2))
 		UNION ALL
-		SELECT id, kind, '-', st, NULL FROM k
+		SELECT id, kind, '-', st, NULL, code FROM k
 		WHERE known AND kind IN ('consultation', 'ae_attendance', 'outpatient_attendance') AND st >= $1 AND st < $2`, lo, hi)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var id, kind, method string
+		var id, kind, method, code string
 		var st time.Time
 		var en *time.Time
-		if err := rows.Scan(&id, &kind, &method, &st, &en); err != nil {
+		if err := rows.Scan(&id, &kind, &method, &st, &en, &code); err != nil {
 			t.Fatal(err)
 		}
 		end := "-"
 		if en != nil {
 			end = en.Format(time.DateOnly)
 		}
-		ref.events[strings.Join([]string{refKey(id), kind, method, st.Format(time.DateOnly), end}, " ")]++
+		ref.events[strings.Join([]string{refKey(id), kind, method, st.Format(time.DateOnly), end, code}, " ")]++
 	}
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
@@ -210,7 +229,14 @@ func eventCounts(rec *sdktest.Recording) map[string]int {
 		if e.End != formats.NoEnd {
 			end = e.End.String()
 		}
-		m[strings.Join([]string{e.PatientKey, e.Kind, method, e.Start.String(), end}, " ")]++
+		code := "-"
+		if e.DiagnosisCode != "" {
+			code = e.DiagnosisCode
+			if e.DiagnosisSystem != formats.DiagnosisSNOMED {
+				code += "/" + e.DiagnosisSystem
+			}
+		}
+		m[strings.Join([]string{e.PatientKey, e.Kind, method, e.Start.String(), end, code}, " ")]++
 	}
 	return m
 }

@@ -27,6 +27,8 @@ type pgSource struct {
 	vocab   string
 	has     map[string]bool // readable tables, by name; the vocabulary's under "vocab."
 	version string
+
+	conditionStatus bool // condition_occurrence has condition_status_concept_id
 }
 
 // connectTimeout bounds connecting when the URL sets no connect_timeout.
@@ -85,8 +87,8 @@ func (s *pgSource) open(ctx context.Context, cfg config) error {
 		SELECT n.nspname = $1, c.relname, has_table_privilege(c.oid, 'SELECT'), has_schema_privilege(n.oid, 'USAGE')
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
-		  AND ((n.nspname = $1 AND c.relname = ANY($3)) OR (n.nspname = $2 AND c.relname = $4))`,
-		s.schema, s.vocab, []string{tablePerson, tablePeriod, tableVisit}, tableAncestor)
+		  AND ((n.nspname = $1 AND c.relname = ANY($3)) OR (n.nspname = $2 AND c.relname = ANY($4)))`,
+		s.schema, s.vocab, []string{tablePerson, tablePeriod, tableVisit, tableCondition}, []string{tableAncestor, tableConcept})
 	if err != nil {
 		return fmt.Errorf("cannot list the CDM tables: %s", pgReason(err))
 	}
@@ -100,7 +102,7 @@ func (s *pgSource) open(ctx context.Context, cfg config) error {
 			return fmt.Errorf("cannot list the CDM tables: %s", pgReason(err))
 		}
 		schema := s.schema
-		if !cdm || name == tableAncestor {
+		if !cdm || name == tableAncestor || name == tableConcept {
 			name, schema = "vocab."+name, s.vocab
 		}
 		if !sel || !usage {
@@ -124,37 +126,55 @@ func (s *pgSource) open(ctx context.Context, cfg config) error {
 	}
 	s.version = "unknown"
 	if s.has[tableVisit] {
-		cols := map[string]bool{}
-		rows, err := tx.Query(ctx, `
-			SELECT a.attname FROM pg_catalog.pg_attribute a
-			WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-			pgx.Identifier{s.schema, tableVisit}.Sanitize())
+		cols, err := s.columns(ctx, tableVisit)
 		if err != nil {
-			return fmt.Errorf("cannot list visit_occurrence's columns: %s", pgReason(err))
-		}
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err == nil {
-				cols[c] = true
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("cannot list visit_occurrence's columns: %s", pgReason(err))
+			return err
 		}
 		s.version, err = versionOf(cfg.version, func(c string) bool { return cols[c] }, s.schema+".visit_occurrence")
 		if err != nil {
 			return err
 		}
 	}
+	if s.has[tableCondition] {
+		cols, err := s.columns(ctx, tableCondition)
+		if err != nil {
+			return err
+		}
+		s.conditionStatus = cols["condition_status_concept_id"]
+	}
 	return nil
+}
+
+// columns lists a CDM table's columns (pg_attribute is readable by every role).
+func (s *pgSource) columns(ctx context.Context, table string) (map[string]bool, error) {
+	cols := map[string]bool{}
+	rows, err := s.tx.Query(ctx, `
+		SELECT a.attname FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+		pgx.Identifier{s.schema, table}.Sanitize())
+	if err != nil {
+		return nil, fmt.Errorf("cannot list %s's columns: %s", table, pgReason(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("cannot list %s's columns: %s", table, pgReason(err))
+		}
+		cols[c] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list %s's columns: %s", table, pgReason(err))
+	}
+	return cols, nil
 }
 
 func (s *pgSource) Kind() string    { return "postgresql" }
 func (s *pgSource) Version() string { return s.version }
 
 func (s *pgSource) Tables() tables {
-	return tables{periods: s.has[tablePeriod], visits: s.has[tableVisit]}
+	return tables{periods: s.has[tablePeriod], visits: s.has[tableVisit],
+		diagnoses: s.has[tableCondition] && s.has["vocab."+tableConcept]}
 }
 
 func (s *pgSource) Close() error {
@@ -282,13 +302,39 @@ func (s *pgSource) Periods(ctx context.Context, from, to formats.Date, w *sdk.Wr
 }
 
 func (s *pgSource) Visits(ctx context.Context, from, to formats.Date, w *sdk.Writer, fn func(visit) error) error {
+	// The visits of the months, each with its primary diagnosis (source.go's rule) where the
+	// CDM has conditions and concepts: the server ranks the conditions of those visits only.
+	dx, dxJoin, dxOn := "NULL::text", "", ""
+	if s.Tables().diagnoses {
+		dxOn = ` LEFT JOIN dx ON dx.visit_occurrence_id = v.visit_occurrence_id`
+		status := "NULL::bigint"
+		if s.conditionStatus {
+			status = "co.condition_status_concept_id"
+		}
+		dx, dxJoin = "dx.concept_code::text", `,
+		dx AS (
+			SELECT DISTINCT ON (co.visit_occurrence_id) co.visit_occurrence_id, c.concept_code
+			FROM `+s.table(tableCondition)+` co
+			JOIN `+pgx.Identifier{s.vocab, tableConcept}.Sanitize()+` c ON c.concept_id = co.condition_concept_id
+			WHERE co.visit_occurrence_id IN (SELECT visit_occurrence_id FROM v)
+			  AND c.vocabulary_id = 'SNOMED' AND c.standard_concept = 'S'
+			ORDER BY co.visit_occurrence_id,
+			         CASE WHEN `+status+` = `+fmt.Sprint(statusPrimary)+` THEN 0
+			              WHEN `+status+` = `+fmt.Sprint(statusPrimaryAdmission)+`
+			                OR co.condition_type_concept_id = ANY($3) THEN 1 ELSE 2 END,
+			         co.condition_start_date NULLS LAST, co.condition_occurrence_id)`
+	}
 	rows, err := s.tx.Query(ctx, `
+		WITH v AS (
+			SELECT v.visit_occurrence_id, v.person_id, v.visit_concept_id, v.visit_start_date, v.visit_end_date,
+			       `+s.admittedFrom()+` AS admitted_from
+			FROM `+s.table(tableVisit)+` v
+			WHERE (v.visit_start_date >= $1 AND v.visit_start_date < $2)
+			   OR (v.visit_end_date >= $1 AND v.visit_end_date < $2))`+dxJoin+`
 		SELECT v.person_id::text, p.person_id IS NOT NULL, v.visit_concept_id::bigint,
-		       v.visit_start_date::date, v.visit_end_date::date, `+s.admittedFrom()+`
-		FROM `+s.table(tableVisit)+` v LEFT JOIN `+s.table(tablePerson)+` p ON p.person_id = v.person_id
-		WHERE (v.visit_start_date >= $1 AND v.visit_start_date < $2)
-		   OR (v.visit_end_date >= $1 AND v.visit_end_date < $2)`,
-		pgDate(from), pgDate(to))
+		       v.visit_start_date::date, v.visit_end_date::date, v.admitted_from, `+dx+`
+		FROM v LEFT JOIN `+s.table(tablePerson)+` p ON p.person_id = v.person_id`+dxOn,
+		queryArgs(from, to, dxJoin != "")...)
 	if err != nil {
 		return fmt.Errorf("cannot read visit_occurrence: %s", pgReason(err))
 	}
@@ -299,12 +345,13 @@ func (s *pgSource) Visits(ctx context.Context, from, to formats.Date, w *sdk.Wri
 		concept      pgtype.Int8
 		start, end   pgtype.Date
 		admittedFrom int64
+		diagnosis    pgtype.Text
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &known, &concept, &start, &end, &admittedFrom); err != nil {
+		if err := rows.Scan(&id, &known, &concept, &start, &end, &admittedFrom, &diagnosis); err != nil {
 			return fmt.Errorf("cannot read visit_occurrence: %s", pgReason(err))
 		}
-		v := visit{personID: id.String, personKnown: known, admittedFrom: admittedFrom}
+		v := visit{personID: id.String, personKnown: known, admittedFrom: admittedFrom, diagnosis: diagnosis.String}
 		var ok bool
 		if v.start, ok = date(start); !ok {
 			w.Skip(skipVisitStart)
@@ -328,6 +375,16 @@ func (s *pgSource) Visits(ctx context.Context, from, to formats.Date, w *sdk.Wri
 		return fmt.Errorf("cannot read visit_occurrence: %s", pgReason(err))
 	}
 	return nil
+}
+
+// queryArgs are the visits query's parameters: the days, and the primary condition types
+// when it ranks diagnoses.
+func queryArgs(from, to formats.Date, diagnoses bool) []any {
+	args := []any{pgDate(from), pgDate(to)}
+	if diagnoses {
+		args = append(args, primaryTypes)
+	}
+	return args
 }
 
 func pgDate(d formats.Date) pgtype.Date { return pgtype.Date{Time: d.Time(), Valid: true} }

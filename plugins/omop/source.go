@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/plugins/sdk"
@@ -32,17 +33,45 @@ type source interface {
 
 // tables says which of the tables the extractor reads the source has (person it must have).
 type tables struct {
-	periods bool // observation_period
-	visits  bool // visit_occurrence
+	periods   bool // observation_period
+	visits    bool // visit_occurrence
+	diagnoses bool // condition_occurrence and concept, for the visits' primary diagnoses
 }
 
 // The CDM tables read. concept_ancestor may be in the vocabulary schema.
 const (
-	tablePerson   = "person"
-	tablePeriod   = "observation_period"
-	tableVisit    = "visit_occurrence"
-	tableAncestor = "concept_ancestor"
+	tablePerson    = "person"
+	tablePeriod    = "observation_period"
+	tableVisit     = "visit_occurrence"
+	tableAncestor  = "concept_ancestor"
+	tableCondition = "condition_occurrence"
+	tableConcept   = "concept"
 )
+
+// The primary diagnosis of a visit (see the README): among its condition_occurrence rows
+// whose concept is a standard SNOMED CT concept, the first by rank (primaryRank), then
+// condition_start_date (missing last), then condition_occurrence_id.
+const (
+	statusPrimary          = 32902 // Condition Status: Primary diagnosis
+	statusPrimaryAdmission = 32901 // Condition Status: Primary admission diagnosis
+)
+
+// primaryTypes are the legacy condition_type_concept_ids that mean a primary (first-position)
+// diagnosis, from before condition_status_concept_id: Primary Condition; Inpatient detail and
+// header - primary; Outpatient detail and header - 1st position.
+var primaryTypes = []int64{44786627, 38000183, 38000199, 38000215, 38000230}
+
+// primaryRank ranks a condition of a visit: 0 a primary diagnosis by status, 1 a primary
+// admission diagnosis or a primary legacy type, 2 any other.
+func primaryRank(status, typ int64) int {
+	switch {
+	case status == statusPrimary:
+		return 0
+	case status == statusPrimaryAdmission || slices.Contains(primaryTypes, typ):
+		return 1
+	}
+	return 2
+}
 
 // admittedFromColumn is visit_occurrence's column for where the patient came from: renamed in
 // CDM 5.4.

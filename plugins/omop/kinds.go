@@ -17,11 +17,11 @@ const (
 	conceptERHospitalCMS = 8870   // Emergency Room - Hospital (CMS Place of Service 23), an admitted_from value
 )
 
-// flag marks which of the mapping's root concepts a visit concept is, or descends from.
-type flag uint8
+// conceptFlag marks which of the mapping's root concepts a visit concept is, or descends from.
+type conceptFlag uint8
 
 const (
-	flagConsultation flag = 1 << iota // consultation_concepts
+	flagConsultation conceptFlag = 1 << iota // consultation_concepts
 	flagERInpatient                   // 262
 	flagER                            // 9203
 	flagInpatient                     // 9201
@@ -31,7 +31,7 @@ const (
 // kinds are the event kinds of a visit with these flags, in the README's order of precedence:
 // consultation_concepts first; then 262, or a concept under both 9203 and 9201, which is an
 // A&E attendance followed by an emergency admission; then 9203, 9201, 9202.
-func (f flag) kinds() []string {
+func (f conceptFlag) kinds() []string {
 	switch {
 	case f&flagConsultation != 0:
 		return kindsConsultation
@@ -56,18 +56,18 @@ var (
 )
 
 // isEmergencyAdmission: 262 (or under it), or under both 9203 and 9201, and not a consultation.
-func (f flag) isEmergencyAdmission() bool {
+func (f conceptFlag) isEmergencyAdmission() bool {
 	return f&flagConsultation == 0 && (f&flagERInpatient != 0 || (f&flagER != 0 && f&flagInpatient != 0))
 }
 
 // kindMap maps visit concept ids to flags: the roots themselves and, where the vocabulary is
 // loaded, their descendants through concept_ancestor.
 type kindMap struct {
-	byConcept  map[int64]flag
+	byConcept  map[int64]conceptFlag
 	vocabulary string // "loaded" or "not loaded", for the log
 }
 
-func (k *kindMap) flags(concept int64) flag { return k.byConcept[concept] }
+func (k *kindMap) flags(concept int64) conceptFlag { return k.byConcept[concept] }
 
 // emergencyRoom reports whether an admitted_from (admitting_source) concept is an emergency
 // room: 9203, 262 or their descendants, or 8870 (Emergency Room - Hospital).
@@ -80,8 +80,8 @@ func (k *kindMap) emergencyRoom(concept int64) bool {
 }
 
 // roots are the concepts the mapping starts from, with their flags.
-func roots(cfg config) map[int64]flag {
-	m := map[int64]flag{
+func roots(cfg config) map[int64]conceptFlag {
+	m := map[int64]conceptFlag{
 		conceptERInpatient: flagERInpatient,
 		conceptER:          flagER,
 		conceptInpatient:   flagInpatient,
@@ -97,7 +97,7 @@ func roots(cfg config) map[int64]flag {
 // concept_ancestor when it has any rows under them.
 func loadKinds(ctx context.Context, src source, cfg config) (*kindMap, error) {
 	rs := roots(cfg)
-	km := &kindMap{byConcept: map[int64]flag{}, vocabulary: "not loaded"}
+	km := &kindMap{byConcept: map[int64]conceptFlag{}, vocabulary: "not loaded"}
 	for c, f := range rs {
 		km.byConcept[c] |= f
 	}

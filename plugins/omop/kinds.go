@@ -22,10 +22,10 @@ type conceptFlag uint8
 
 const (
 	flagConsultation conceptFlag = 1 << iota // consultation_concepts
-	flagERInpatient                   // 262
-	flagER                            // 9203
-	flagInpatient                     // 9201
-	flagOutpatient                    // 9202
+	flagERInpatient                          // 262
+	flagER                                   // 9203
+	flagInpatient                            // 9201
+	flagOutpatient                           // 9202
 )
 
 // kinds are the event kinds of a visit with these flags, in the README's order of precedence:

@@ -159,6 +159,12 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	var manifestKeys []string
 	c.listed = make(map[string]objstore.Info, len(infos))
 	for _, info := range infos {
+		if info.Problem != "" {
+			// A link, pipe or device put where an object belongs: never followed or read.
+			c.quarantine(practiceOfKey(info.Key), info.Key, fmt.Errorf("%w: %s stands at %s; the store does not follow or read it: remove it", objstore.ErrNotRegular, info.Problem, info.Key))
+			c.digest = append(c.digest, "irregular "+info.Key)
+			continue
+		}
 		c.listed[info.Key] = info
 		k, err := formats.ParseKey(info.Key)
 		if err != nil {

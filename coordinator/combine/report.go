@@ -116,6 +116,7 @@ var quarantineKinds = []struct {
 	{formats.ErrValue, "invalid_value"},
 	{objstore.ErrNotFound, "missing"},
 	{objstore.ErrBadKey, "bad_key"},
+	{objstore.ErrNotRegular, "not_a_file"},
 }
 
 // ErrPolicy: a run made under a disclosure policy other than the federation's. Its figures

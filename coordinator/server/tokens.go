@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/atomicfile"
@@ -141,6 +143,14 @@ func (t *Tokens) Add(name, role, practice string, now time.Time) (string, Token,
 	}
 	if strings.TrimSpace(name) == "" {
 		return "", Token{}, errors.New("give the token a name that says who holds it (--name)")
+	}
+	// A name is printed in lists and logs: a line break or escape sequence in it could
+	// forge a row of 'tokens list' or a log line.
+	if strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }) >= 0 || !utf8.ValidString(name) {
+		return "", Token{}, errors.New("a token's name may not hold control characters (line breaks, tabs, escapes); write it on one line")
+	}
+	if len(name) > 200 {
+		return "", Token{}, errors.New("a token's name is at most 200 bytes")
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -118,6 +118,11 @@ func Execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		// Not from a command's own code: cobra refused the command line.
 		ee = &ExitError{Code: ExitUsage, Err: err}
 	}
+	if ee.Err != nil && ctx.Err() != nil && errors.Is(ee.Err, context.Canceled) {
+		// The command stopped because the process was asked to (SIGTERM, Ctrl-C).
+		fmt.Fprintf(stderr, "%s: stopped by a signal before it finished; nothing half-done was published: run it again\n", cmd.CommandPath())
+		return ee.Code
+	}
 	if ee.Err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), ee.Err)
 		if ee.Code == ExitUsage {

@@ -224,8 +224,12 @@ func (d *Dir) read(op, key string, maxBytes int64) ([]byte, Info, error) {
 }
 
 func (d *Dir) open(op, key string) (*os.File, fs.FileInfo, error) {
-	f, err := os.Open(d.path(key))
+	f, err := openRegular(d.root, filepath.FromSlash(key))
 	if err != nil {
+		var nr *notRegular
+		if errors.As(err, &nr) {
+			return nil, nil, newError(op, key, ErrNotRegular, nil, "%s stands where the object belongs; the store does not follow or read it: remove it", nr.what)
+		}
 		if errors.Is(err, syscallNotDir) {
 			err = fs.ErrNotExist
 		}
@@ -236,10 +240,14 @@ func (d *Dir) open(op, key string) (*os.File, fs.FileInfo, error) {
 		f.Close()
 		return nil, nil, dirError(op, key, err, "cannot read the object's attributes")
 	}
-	if !fi.Mode().IsRegular() {
+	switch {
+	case fi.IsDir():
 		// A directory is a prefix of other keys, not an object.
 		f.Close()
 		return nil, nil, dirError(op, key, fs.ErrNotExist, "cannot open the object")
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, nil, newError(op, key, ErrNotRegular, nil, "%s stands where the object belongs; the store does not read it: remove it", describe(fi.Mode()))
 	}
 	return f, fi, nil
 }
@@ -297,14 +305,23 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Info, error) {
 			}
 			return nil
 		}
-		if !e.Type().IsRegular() {
-			return nil
-		}
 		rel, err := filepath.Rel(d.root, p)
 		if err != nil {
 			return err
 		}
 		key := filepath.ToSlash(rel)
+		if !e.Type().IsRegular() {
+			// Not an object; but a link, pipe or device where keys live was put there behind
+			// the store's back: name it, so it is reported rather than passed over. A folder
+			// is a prefix of keys, unless it bears an object's name.
+			if strings.HasPrefix(key, prefix) && p != base && (!e.IsDir() || objectLike(e.Name())) {
+				out = append(out, Info{Key: key, Problem: describe(e.Type())})
+				if e.IsDir() {
+					return fs.SkipDir
+				}
+			}
+			return nil
+		}
 		if !strings.HasPrefix(key, prefix) {
 			return nil
 		}
@@ -326,6 +343,12 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]Info, error) {
 	// Walk order is not key order: "a/b" comes after "a.b" in a string sort.
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// objectLike reports whether a folder's name is one only objects bear (a folder named like a
+// manifest or a run's file is one put there behind the store's back).
+func objectLike(name string) bool {
+	return strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".arrow") || strings.HasSuffix(name, ".parquet") || strings.HasSuffix(name, ".bin")
 }
 
 // Delete removes the file; a missing file is not an error. Emptied directories stay.

@@ -40,6 +40,10 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	ErrChecksum    = errors.New("stored object does not match the data sent")
 	ErrBadKey      = errors.New("invalid object key")
+	// ErrNotRegular: in a directory store, the key names a symbolic link, a named pipe, a
+	// device or a folder where an object belongs. Such a thing was put there behind the
+	// store's back; it is never followed or read.
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrConfig: the store URL, credentials or bucket are wrong, or the store refused the
 	// request as malformed; retrying will not help until someone changes the configuration.
 	ErrConfig = errors.New("store is misconfigured")
@@ -57,6 +61,10 @@ type Info struct {
 	Size     int64
 	SHA256   string // lower-case hex of the content
 	Modified time.Time
+	// Problem, in a listing of a directory store, says why the entry at Key is not an object
+	// though it stands where one could (a symbolic link, a named pipe, a device): the store
+	// never reads it, and a caller reports it rather than pass over it in silence.
+	Problem string
 }
 
 // Store is a flat key space of immutable-once-written objects. Keys are slash-separated

@@ -51,6 +51,9 @@ func TestTokensCommand(t *testing.T) {
 		{[]string{"tokens", "add", "--file", file, "--name", "x", "--role", "lead", "--practice", "A81001"}, "only practice tokens"},
 		{[]string{"tokens", "revoke", "--file", file, "--id", "zzzzzzzz"}, "no token has id"},
 		{[]string{"tokens", "list"}, "--file"},
+		// A name with a line break would print a forged row in 'tokens list'.
+		{[]string{"tokens", "add", "--file", file, "--name", "x\nabcdefgh lead forged", "--role", "lead"}, "control characters"},
+		{[]string{"tokens", "add", "--file", file, "--name", "x\x1b[2Jy", "--role", "lead"}, "control characters"},
 	} {
 		if code, _, errs := runCLI(t, c.args...); code == 0 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: %d %q, want an error saying %q", c.args, code, errs, c.want)

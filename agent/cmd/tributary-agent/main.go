@@ -215,8 +215,8 @@ func configCmd() *cobra.Command {
 	}
 	var cfgPath string
 	check := &cobra.Command{
-		Use:     "check --config FILE",
-		Short:   "Check a configuration and say what is wrong",
+		Use:   "check --config FILE",
+		Short: "Check a configuration and say what is wrong",
 		Long: `Check makes every check a run makes before it reads any data, and says what is wrong and what
 to do: the settings, the signing key (the private one), the store URL and its credentials
 (nothing is written), and every plugin, started as a run starts it (its binary checked against

@@ -141,6 +141,7 @@ func TestExamples(t *testing.T) {
 // never by its value; a missing column names the file, the header and the key to fix.
 func TestErrorsNameFileLineColumn(t *testing.T) {
 	cfg := loadConfig(t, filepath.Join("examples", "emis", "emis.toml"))
+	cfg["max_skipped_fraction"] = "0"
 	rec, err := sdktest.Run(context.Background(), Extractor{}, sdk.Request{From: month(t, "2024-01"), To: month(t, "2024-03"), Config: cfg})
 	if !errors.Is(err, sdk.ErrBudget) {
 		t.Fatalf("got %v, want the skip budget exceeded", err)

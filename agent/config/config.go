@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,12 +142,66 @@ type Plugin struct {
 	SHA256 string `toml:"sha256"`
 	// Config is the plugin's own configuration, as written. Its relative paths are relative
 	// to the configuration file: see PluginConfig.
-	Config map[string]string `toml:"config"`
+	Config PluginValues `toml:"config"`
 	// Dir is the folder of the configuration file the plugin was read from (set by Load),
 	// against which the relative paths of Config are resolved. Empty for a configuration
 	// that Parse read from bytes: relative paths then stay relative to the working
 	// directory.
 	Dir string `toml:"-"`
+}
+
+// PluginValues is a plugin's own settings. The plugin receives each as text, but the TOML may
+// write a number, a true/false or a date the way TOML writes them (max_skipped_fraction =
+// 0.5, include_unknown = true): a practice manager should not have to know that the plugin
+// reads strings. A list or a table is refused with the key it is under.
+type PluginValues map[string]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (v *PluginValues) UnmarshalTOML(data any) error {
+	table, ok := data.(map[string]any)
+	if !ok {
+		return fmt.Errorf("[plugins.config] must be a table of settings (key = value), not %T", data)
+	}
+	out := make(PluginValues, len(table))
+	for k, x := range table {
+		s, err := pluginValue(x)
+		if err != nil {
+			return fmt.Errorf("plugin setting %q: %w", k, err)
+		}
+		out[k] = s
+	}
+	*v = out
+	return nil
+}
+
+func pluginValue(x any) (string, error) {
+	switch x := x.(type) {
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), nil
+	case time.Time:
+		// BurntSushi/toml marks TOML's local date, date-time and time by the zone's name.
+		switch x.Location().String() {
+		case "date-local":
+			return x.Format("2006-01-02"), nil
+		case "datetime-local":
+			return x.Format("2006-01-02T15:04:05.999999999"), nil
+		case "time-local":
+			return x.Format("15:04:05.999999999"), nil
+		}
+		return x.Format(time.RFC3339Nano), nil
+	case []any, []map[string]any:
+		return "", fmt.Errorf("is a list; a plugin setting is one value (text, number or true/false): write a list as the plugin's guide says, usually text with commas")
+	case map[string]any:
+		return "", fmt.Errorf("is a table; a plugin setting is one value (text, number or true/false)")
+	default:
+		return "", fmt.Errorf("has a value of a kind a plugin cannot take (%T); write it as text in quotes", x)
+	}
 }
 
 // PluginConfig is the configuration to send the plugin: Config with the values of pathKeys

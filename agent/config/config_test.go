@@ -126,3 +126,40 @@ func TestPluginPathsRelativeToTheFile(t *testing.T) {
 		t.Errorf("from bytes: %v", got)
 	}
 }
+
+// TestPluginSettingsTakeTOMLValues: a practice manager writes max_skipped_fraction = 0.5 or
+// include_unknown = true the way TOML writes numbers and booleans; the plugin receives the
+// text it would have received in quotes. A list or a table is refused with its key.
+func TestPluginSettingsTakeTOMLValues(t *testing.T) {
+	base := Sample()
+	const at = `dir = "/srv/practice-data/synthea/csv"`
+	if !strings.Contains(base, at) {
+		t.Fatal("the sample no longer has the plugin setting this test edits")
+	}
+	c, err := Parse([]byte(strings.Replace(base, at, at+"\nmax_skipped_fraction = 0.5\nbatch = 5000\nstrict = true\nsince = 2024-01-31\nrate = 1e-3", 1)))
+	if err != nil {
+		t.Fatalf("numbers, booleans and dates as plugin settings: %v", err)
+	}
+	got := c.Plugins[0].Config
+	want := map[string]string{
+		"dir": "/srv/practice-data/synthea/csv", "max_skipped_fraction": "0.5", "batch": "5000",
+		"strict": "true", "since": "2024-01-31", "rate": "0.001",
+	}
+	if !maps.Equal(map[string]string(got), want) {
+		t.Fatalf("plugin settings %v, want %v", got, want)
+	}
+	for _, tc := range []struct{ add, want string }{
+		{`codes = ["A", "B"]`, `plugin setting "codes": is a list`},
+		{"[plugins.config.nested]\nx = 1", `plugin setting "nested": is a table`},
+	} {
+		_, err := Parse([]byte(strings.Replace(base, at, at+"\n"+tc.add, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.add, err, tc.want)
+		}
+	}
+	// Keys under [plugins.config] are the plugin's to judge (plugin check names unknown
+	// ones); the agent's own unknown-setting check must not claim them.
+	if _, err := Parse([]byte(strings.Replace(base, at, at+"\nanything_at_all = 3", 1))); err != nil {
+		t.Fatalf("a plugin setting the agent does not know: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package formats
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -322,31 +323,49 @@ func compareFields(op, kind string, want, got *arrow.Schema) error {
 	return nil
 }
 
-// fieldDiff names the fields one schema has and the other lacks, for an error message.
+// fieldDiff names the fields one schema has and the other lacks, for an error message. A
+// long list is cut after a few names and counted, so the message stays short whatever was
+// uploaded.
 func fieldDiff(want, got *arrow.Schema) string {
-	out := ""
+	var missing, unexpected []string
 	for _, f := range want.Fields() {
 		if !got.HasField(f.Name) {
-			out += "; missing field " + f.Name
+			missing = append(missing, f.Name)
 		}
 	}
 	for _, f := range got.Fields() {
 		if !want.HasField(f.Name) {
-			out += "; unexpected field " + shown(f.Name)
+			unexpected = append(unexpected, shown(f.Name))
 		}
 	}
-	return clean(out, 300)
+	return clean(listed("; missing field ", missing)+listed("; unexpected field ", unexpected), 300)
 }
 
-func fieldNames(s *arrow.Schema) string {
+// listed writes up to four names, each after prefix, and counts the rest.
+func listed(prefix string, names []string) string {
+	const most = 4
 	out := ""
-	for i, f := range s.Fields() {
-		if i > 0 {
-			out += ", "
+	for i, n := range names {
+		if i == most {
+			out += fmt.Sprintf("%s… and %d more", prefix, len(names)-most)
+			break
 		}
-		out += f.Name
+		out += prefix + n
 	}
 	return out
+}
+
+// fieldNames lists a schema's field names for an error message; a wide schema (the compact
+// submission has 82 fields) is shown by its first and last few names and its width.
+func fieldNames(s *arrow.Schema) string {
+	names := make([]string, 0, s.NumFields())
+	for _, f := range s.Fields() {
+		names = append(names, f.Name)
+	}
+	if len(names) > 8 {
+		return strings.Join(names[:4], ", ") + fmt.Sprintf(", … %d more …, ", len(names)-6) + strings.Join(names[len(names)-2:], ", ")
+	}
+	return strings.Join(names, ", ")
 }
 
 // DecodeRegistrations validates rec against the contract and calls fn for each row. Errors

@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -417,6 +418,26 @@ func TestNormalizeDiagnosis(t *testing.T) {
 		e := Event{PatientKey: "PK", Kind: KindConsultation, Start: day("2020-01-01"), End: NoEnd, DiagnosisCode: got, DiagnosisSystem: c.system}
 		if err := ValidateEvent(e); (err == nil) != c.ok && got != "" {
 			t.Errorf("ValidateEvent with %s %q: %v, want accepted = %v", c.system, got, err, c.ok)
+		}
+	}
+}
+
+// TestSchemaErrorIsShort: the compact submission schema has 82 fields; a file with a few
+// of them once produced a 1,400-byte error listing every name twice (found by
+// FuzzReadSubmission). The message stays short and still says what is wrong.
+func TestSchemaErrorIsShort(t *testing.T) {
+	got := arrow.NewSchema(SubmissionSchema.Fields()[:3], nil)
+	err := compareFields("read submission", KindSubmission, SubmissionSchema, got)
+	if err == nil {
+		t.Fatal("a 3-field submission schema was accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 400 {
+		t.Errorf("error is %d bytes: %s", len(msg), msg)
+	}
+	for _, want := range []string{"3 fields", fmt.Sprintf("the contract has %d", SubmissionSchema.NumFields()), "missing field " + SubmissionSchema.Field(3).Name, "more"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
 		}
 	}
 }

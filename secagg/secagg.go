@@ -57,7 +57,8 @@ var suite = hpke.NewSuite(hpke.KEM_X25519_HKDF_SHA256, hpke.KDF_HKDF_SHA256, hpk
 
 // HPKE info strings: each use of a holder's key is bound to its purpose.
 var (
-	infoInputShare = []byte("tributary secure aggregation v2: input share")
+	// InfoInputShare: a practice's input share, sent to a holder.
+	InfoInputShare = []byte("tributary secure aggregation v2: input share")
 	// InfoVerifyKey: the leader's Prio3 verification key, sent to the helper.
 	InfoVerifyKey = []byte("tributary secure aggregation v2: verify key")
 	// InfoAggShare: the helper's aggregate share, sent to the leader.
@@ -92,10 +93,26 @@ func Params() formats.VDAFParams {
 	return formats.VDAFParams{Name: VDAFName, Bits: Bits, ChunkLength: ChunkLength, Measures: formats.Measures}
 }
 
-// VDAF is one Prio3SumVec instance, for one layout.
+// VDAF is one Prio3SumVec instance, for one layout. SV is not safe for concurrent use (its
+// XOF state is shared between calls): a goroutine of its own takes Instance.
 type VDAF struct {
 	Params formats.VDAFParams
 	SV     *sumvec.SumVec
+}
+
+// Instance returns a new instance of the same VDAF, for one goroutine (making one costs about
+// a microsecond).
+func (v *VDAF) Instance() *sumvec.SumVec {
+	sv, err := newSumVec(v.Params)
+	if err != nil {
+		panic(err) // v.Params made v
+	}
+	return sv
+}
+
+func newSumVec(p formats.VDAFParams) (*sumvec.SumVec, error) {
+	ctx := []byte("tributary/v2/" + strings.Join(p.Measures, ","))
+	return sumvec.New(2, uint(p.Length()), uint(p.Bits), uint(p.ChunkLength), ctx)
 }
 
 // New makes the instance p names. Its application context binds the layout, so reports of
@@ -107,8 +124,7 @@ func New(p formats.VDAFParams) (*VDAF, error) {
 	if p.Length() == 0 || p.Bits < 1 || p.Bits > 64 || p.ChunkLength < 1 {
 		return nil, errors.New("VDAF parameters out of range")
 	}
-	ctx := []byte("tributary/v2/" + strings.Join(p.Measures, ","))
-	sv, err := sumvec.New(2, uint(p.Length()), uint(p.Bits), uint(p.ChunkLength), ctx)
+	sv, err := newSumVec(p)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +272,7 @@ func MakeShares(practice, runID string, to [2]Recipient, months []Month) (map[st
 				return nil, err
 			}
 			rep := formats.ShareReport{Month: m.Month.String(), Nonce: hex.EncodeToString(nonce[:]), Supplied: m.Supplied, PublicShare: public}
-			enc, ct, err := Seal(to[i].Key, infoInputShare, formats.ReportAAD(&files[i].Header, &rep), pt)
+			enc, ct, err := Seal(to[i].Key, InfoInputShare, formats.ReportAAD(&files[i].Header, &rep), pt)
 			clear(pt)
 			if err != nil {
 				return nil, err
@@ -283,7 +299,7 @@ func MakeShares(practice, runID string, to [2]Recipient, months []Month) (map[st
 func (v *VDAF) OpenInputShare(priv kem.PrivateKey, s *formats.Shares, i int) (sumvec.InputShare, error) {
 	var is sumvec.InputShare
 	h := &s.Header
-	pt, err := Open(priv, infoInputShare, h.Reports[i].Enc, formats.ReportAAD(h, &h.Reports[i]), s.Ciphertexts[i])
+	pt, err := Open(priv, InfoInputShare, h.Reports[i].Enc, formats.ReportAAD(h, &h.Reports[i]), s.Ciphertexts[i])
 	if err != nil {
 		return is, err
 	}

@@ -152,6 +152,11 @@ func practicePolicyPrefix(bucket string) string { return "tributary-" + bucket +
 // CoordinatorPolicyName is the name of the coordinator's policy for bucket.
 func CoordinatorPolicyName(bucket string) string { return "tributary-" + bucket + "-coordinator" }
 
+// HolderPolicyName is the name of the policy of secure-aggregation holder id in bucket.
+func HolderPolicyName(bucket, id string) string { return holderPolicyPrefix(bucket) + id }
+
+func holderPolicyPrefix(bucket string) string { return "tributary-" + bucket + "-holder-" }
+
 // PracticePolicyName is the name of the policy of practice id in this federation.
 func (a *Admin) PracticePolicyName(id string) string { return PracticePolicyName(a.bucket, id) }
 
@@ -196,6 +201,9 @@ func PracticePolicy(bucket, id string) ([]byte, error) {
 // CoordinatorPolicy is the IAM policy of the coordinator's user in bucket: list the bucket
 // under practices/ and federation/, read practices/, read, write and delete under
 // federation/ (combined outputs, the registry, current.json), and hear of new objects (serve).
+// It may not read the practices' secure-aggregation shares files, which are the holders'
+// alone, nor write the holders' messages and publications (federation/holders/,
+// federation/secure/), which it only reads.
 func CoordinatorPolicy(bucket string) []byte {
 	arn := "arn:aws:s3:::" + bucket
 	return marshal(policy{Version: "2012-10-17", Statement: []statement{
@@ -204,8 +212,57 @@ func CoordinatorPolicy(bucket string) []byte {
 		{Effect: "Allow", Action: []string{"s3:GetBucketLocation", "s3:ListenBucketNotification"}, Resource: []string{arn}},
 		{Effect: "Allow", Action: []string{"s3:GetObject"}, Resource: []string{arn + "/" + formats.PracticesPrefix + "*"}},
 		{Effect: "Allow", Action: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, Resource: []string{arn + "/" + formats.FederationPrefix + "*"}},
+		{Effect: "Deny", Action: []string{"s3:GetObject"}, Resource: []string{arn + "/" + formats.PracticesPrefix + "*/" + formats.SharesPrefix + "*"}},
+		{Effect: "Deny", Action: []string{"s3:PutObject", "s3:DeleteObject"}, Resource: []string{arn + "/" + holdersPrefix + "*", arn + "/" + securePrefix + "*"}},
 	}})
 }
+
+// The holders' prefixes (package coordinator/secure names them; provision does not import it).
+const (
+	holdersPrefix = formats.FederationPrefix + "holders/"
+	securePrefix  = formats.FederationPrefix + "secure/"
+)
+
+// HolderPolicy is the IAM policy of secure-aggregation holder id's user in bucket: list the
+// bucket under practices/ and federation/; read the practices' manifests and its own shares
+// files (practices/*/shares-<id>.bin: never the other holder's), the registry and both
+// holders' messages; write and delete only its own messages (federation/holders/<id>/).
+// The leader also publishes the protected federation figures under federation/secure/.
+func HolderPolicy(bucket, id string, leader bool) ([]byte, error) {
+	if err := formats.ValidateHolderID(id); err != nil {
+		return nil, err
+	}
+	arn := "arn:aws:s3:::" + bucket
+	st := []statement{
+		{Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{arn},
+			Condition: map[string]any{"StringLike": map[string][]string{"s3:prefix": {formats.PracticesPrefix + "*", formats.FederationPrefix + "*"}}}},
+		{Effect: "Allow", Action: []string{"s3:GetBucketLocation"}, Resource: []string{arn}},
+		{Effect: "Allow", Action: []string{"s3:GetObject"}, Resource: []string{
+			arn + "/" + formats.PracticesPrefix + "*/" + formats.ManifestName,
+			arn + "/" + formats.PracticesPrefix + "*/" + formats.SharesName(id),
+			arn + "/" + formats.RegistryKey,
+			arn + "/" + holdersPrefix + "*",
+		}},
+		{Effect: "Allow", Action: []string{"s3:PutObject", "s3:DeleteObject"}, Resource: []string{arn + "/" + holdersPrefix + id + "/*"}},
+	}
+	if leader {
+		st = append(st, statement{Effect: "Allow", Action: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, Resource: []string{arn + "/" + securePrefix + "*"}})
+	}
+	return marshal(policy{Version: "2012-10-17", Statement: st}), nil
+}
+
+// Holder makes a new user for secure-aggregation holder id (leader: it also publishes), and
+// returns its keys.
+func (a *Admin) Holder(ctx context.Context, id string, leader bool) (Credentials, error) {
+	pol, err := HolderPolicy(a.bucket, id, leader)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return a.newUser(ctx, HolderPolicyName(a.bucket, id), pol)
+}
+
+// HolderPolicyName is the name of holder id's policy in this federation.
+func (a *Admin) HolderPolicyName(id string) string { return HolderPolicyName(a.bucket, id) }
 
 // Practice makes a new user for practice id, allowed only to write under its prefix, and
 // returns its keys. Existing users of the practice are left as they are (see Rotate).
@@ -277,6 +334,8 @@ func (a *Admin) Rotate(ctx context.Context, policyName string) (Credentials, []s
 		c, err = a.Coordinator(ctx)
 	case strings.HasPrefix(policyName, practicePolicyPrefix(a.bucket)):
 		c, err = a.Practice(ctx, strings.TrimPrefix(policyName, practicePolicyPrefix(a.bucket)))
+	case strings.HasPrefix(policyName, holderPolicyPrefix(a.bucket)):
+		c, err = a.rotateHolder(ctx, policyName)
 	default:
 		return Credentials{}, nil, fmt.Errorf("%s is not a Tributary policy", policyName)
 	}
@@ -289,6 +348,16 @@ func (a *Admin) Rotate(ctx context.Context, policyName string) (Credentials, []s
 		}
 	}
 	return c, old, nil
+}
+
+// rotateHolder makes a new user with the holder policy already installed as policyName
+// (leader or helper, as it was).
+func (a *Admin) rotateHolder(ctx context.Context, policyName string) (Credentials, error) {
+	info, err := a.client.InfoCannedPolicyV2(ctx, policyName)
+	if err != nil {
+		return Credentials{}, a.error("read policy "+policyName, err)
+	}
+	return a.newUser(ctx, policyName, info.Policy)
 }
 
 // Revoke removes every user with policyName and the policy itself: their keys stop working

@@ -212,6 +212,8 @@ func TestPolicyFilesMatch(t *testing.T) {
 	}{
 		{"practice-policy.json", func() []byte { p, _ := provision.PracticePolicy("BUCKET", "PRACTICE"); return p }},
 		{"coordinator-policy.json", func() []byte { return provision.CoordinatorPolicy("BUCKET") }},
+		{"holder-policy.json", func() []byte { return holderPolicy(t, false) }},
+		{"leader-holder-policy.json", func() []byte { return holderPolicy(t, true) }},
 	} {
 		got, err := os.ReadFile(filepath.Join("..", "..", "deploy", "minio", tc.file))
 		if err != nil {
@@ -221,6 +223,16 @@ func TestPolicyFilesMatch(t *testing.T) {
 			t.Errorf("deploy/minio/%s differs from what provision installs; write it again from provision's output:\n%s", tc.file, want)
 		}
 	}
+}
+
+// holderPolicy is a holder's policy with the placeholder HOLDER for its id (ids are lower-case,
+// so the placeholder is put in after).
+func holderPolicy(t *testing.T, leader bool) []byte {
+	p, err := provision.HolderPolicy("BUCKET", "h0ld3r", leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.ReplaceAll(string(p), "h0ld3r", "HOLDER"))
 }
 
 // TestProvisionOverTLS makes a practice user through the admin API of a MinIO server whose

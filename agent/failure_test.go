@@ -12,7 +12,7 @@ import (
 
 func TestFailureKind(t *testing.T) {
 	hostErr := func(kind error) error {
-		return fmt.Errorf("plugin x: %w", &host.Error{Op: "extract", Plugin: "/x", Kind: kind})
+		return fmt.Errorf("plugin x: %w", &host.Error{Op: "plugin extract", Subject: "/x", Kind: kind})
 	}
 	tests := []struct {
 		err  error

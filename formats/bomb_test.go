@@ -261,7 +261,7 @@ func TestRefusesNestedSchemas(t *testing.T) {
 // TestErrorTextIsOneLine: whatever a library's error says, an *Error prints as one bounded
 // line.
 func TestErrorTextIsOneLine(t *testing.T) {
-	err := &Error{Op: "read submission", Object: "practices/A\n1", Kind: ErrCorrupt, Detail: "x",
+	err := &Error{Op: "read submission", Subject: "practices/A\n1", Kind: ErrCorrupt, Detail: "x",
 		Err: errors.New("line one\nline two\x00 \xff" + strings.Repeat("z", 1000))}
 	msg := err.Error()
 	if strings.ContainsAny(msg, "\n\x00") || !utf8.ValidString(msg) || len(msg) > 700 {

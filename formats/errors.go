@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tributary-health/tributary/internal/fault"
 )
 
 // Kinds of failure a caller can branch on with errors.Is. Every error this package returns
@@ -26,65 +28,25 @@ var (
 	ErrKey              = errors.New("invalid object key")
 )
 
-// Error is a failure with the operation and the object it concerns. Kind is one of the Err
-// values above; Detail is a sentence for people.
-type Error struct {
-	Op     string // what was being done, e.g. "read submission"
-	Object string // the object key or file name, when known
-	Kind   error
-	Detail string
-	Err    error // underlying cause, if any
-}
-
-func (e *Error) Error() string {
-	s := e.Op
-	if e.Object != "" {
-		s += " " + clean(e.Object, 300)
-	}
-	s += ": " + e.Kind.Error()
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	if e.Err != nil {
-		// The cause is often the Arrow or JSON library's own text, which may quote the input.
-		s += ": " + clean(e.Err.Error(), 300)
-	}
-	return s
-}
+// Error is a failure with the operation and the object it concerns (its Subject): the one
+// error-with-kind type of internal/fault. Kind is one of the Err values above; Detail is a
+// sentence for people.
+type Error = fault.Error
 
 // clean makes text from elsewhere safe for one log line: control characters become '?',
 // invalid UTF-8 is replaced, and it is cut after most bytes.
-func clean(s string, most int) string {
-	if len(s) > most {
-		cut := most
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-}
-
-// Is reports whether target is this error's kind, so errors.Is(err, ErrChecksum) works.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-func (e *Error) Unwrap() error { return e.Err }
+func clean(s string, most int) string { return fault.Clean(s, most) }
 
 func errorf(op string, kind error, format string, args ...any) *Error {
 	return &Error{Op: op, Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-// WithObject returns err with its Object set, when err is an *Error without one.
+// WithObject returns err with its Subject set to the object, when err is an *Error without one.
 func WithObject(err error, object string) error {
 	var fe *Error
-	if errors.As(err, &fe) && fe.Object == "" {
+	if errors.As(err, &fe) && fe.Subject == "" {
 		c := *fe
-		c.Object = object
+		c.Subject = object
 		return &c
 	}
 	return err

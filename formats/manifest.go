@@ -182,13 +182,13 @@ func VerifyManifest(key string, data []byte, pub ed25519.PublicKey) (*Manifest, 
 	}
 	var m Manifest
 	if err := strictJSON(payload, &m); err != nil {
-		return nil, &Error{Op: "read manifest", Object: key, Kind: ErrCorrupt, Detail: "the manifest payload is not valid JSON of the contract", Err: err}
+		return nil, &Error{Op: "read manifest", Subject: key, Kind: ErrCorrupt, Detail: "the manifest payload is not valid JSON of the contract", Err: err}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, WithObject(err, key)
 	}
 	if key != m.Key() {
-		return nil, &Error{Op: "verify manifest", Object: key, Kind: ErrPracticeMismatch,
+		return nil, &Error{Op: "verify manifest", Subject: key, Kind: ErrPracticeMismatch,
 			Detail: fmt.Sprintf("the signed manifest belongs at %s; a manifest copied to another practice or run is refused", m.Key())}
 	}
 	return &m, nil
@@ -197,12 +197,12 @@ func VerifyManifest(key string, data []byte, pub ed25519.PublicKey) (*Manifest, 
 // VerifyFile checks data against its manifest entry: size first, then SHA-256.
 func VerifyFile(f FileEntry, data []byte) error {
 	if int64(len(data)) != f.Size {
-		return &Error{Op: "verify file", Object: f.Key, Kind: ErrSize,
+		return &Error{Op: "verify file", Subject: f.Key, Kind: ErrSize,
 			Detail: fmt.Sprintf("%d bytes, the manifest says %d; the upload is incomplete or the file was changed", len(data), f.Size)}
 	}
 	h := sha256.Sum256(data)
 	if hex.EncodeToString(h[:]) != f.SHA256 {
-		return &Error{Op: "verify file", Object: f.Key, Kind: ErrChecksum,
+		return &Error{Op: "verify file", Subject: f.Key, Kind: ErrChecksum,
 			Detail: "SHA-256 differs from the signed manifest; the file was changed after signing"}
 	}
 	return nil
@@ -229,7 +229,7 @@ func VerifyBlocks(m *Manifest, f FileEntry, data []byte, lim Limits) (*Submissio
 		return nil, nil, WithObject(err, f.Key)
 	}
 	mismatch := func(what, got, want string) (*Submission, []Block, error) {
-		return nil, nil, &Error{Op: "verify submission", Object: f.Key, Kind: ErrPracticeMismatch,
+		return nil, nil, &Error{Op: "verify submission", Subject: f.Key, Kind: ErrPracticeMismatch,
 			Detail: fmt.Sprintf("the file says its %s is %s, but the signed manifest says %s; a file copied from another practice's or run's folder is refused", what, shown(got), shown(want))}
 	}
 	switch {

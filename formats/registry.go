@@ -117,7 +117,7 @@ func VerifyRegistry(data []byte, pub ed25519.PublicKey) (*Registry, error) {
 	}
 	var r Registry
 	if err := strictJSON(payload, &r); err != nil {
-		return nil, &Error{Op: "read registry", Object: RegistryKey, Kind: ErrCorrupt, Detail: "not valid registry JSON", Err: err}
+		return nil, &Error{Op: "read registry", Subject: RegistryKey, Kind: ErrCorrupt, Detail: "not valid registry JSON", Err: err}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, WithObject(err, RegistryKey)

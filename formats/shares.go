@@ -283,7 +283,7 @@ func VerifyShares(m *Manifest, f FileEntry, data []byte) (*Shares, error) {
 	}
 	h := &s.Header
 	mismatch := func(what, got, want string) (*Shares, error) {
-		return nil, &Error{Op: "verify shares", Object: f.Key, Kind: ErrPracticeMismatch,
+		return nil, &Error{Op: "verify shares", Subject: f.Key, Kind: ErrPracticeMismatch,
 			Detail: fmt.Sprintf("the file says its %s is %s, but its key and signed manifest say %s; a shares file copied from another practice's, run's or holder's place is refused", what, shown(got), shown(want))}
 	}
 	switch {
@@ -300,7 +300,7 @@ func VerifyShares(m *Manifest, f FileEntry, data []byte) (*Shares, error) {
 	}
 	for _, r := range h.Reports {
 		if mo, _ := ParseMonth(r.Month); mo < from || mo > to {
-			return nil, &Error{Op: "verify shares", Object: f.Key, Kind: ErrValue,
+			return nil, &Error{Op: "verify shares", Subject: f.Key, Kind: ErrValue,
 				Detail: fmt.Sprintf("a report for %s, outside the run's months %s..%s", r.Month, m.From, m.To)}
 		}
 	}

@@ -471,7 +471,7 @@ func (c *combiner) valuesOf(m *manifest, blocks []formats.Block) (*runValues, er
 		for shape, p := range blk.Values {
 			v, ok := figures.ValueOf(p)
 			if !ok {
-				return nil, &formats.Error{Op: "read submission", Object: m.key, Kind: formats.ErrValue, Detail: "a value is too large for the coordinator to hold"}
+				return nil, &formats.Error{Op: "read submission", Subject: m.key, Kind: formats.ErrValue, Detail: "a value is too large for the coordinator to hold"}
 			}
 			vals[shape] = v
 		}
@@ -531,16 +531,16 @@ func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) er
 // parsing. It returns the SHA-256 of what it read, for the output's digest.
 func (c *combiner) readFile(ctx context.Context, m *manifest, f formats.FileEntry) ([]formats.Block, string, error) {
 	if f.Size > c.opts.Limits.MaxObjectBytes {
-		return nil, "too-large", &formats.Error{Op: "read submission", Object: f.Key, Kind: formats.ErrTooLarge,
+		return nil, "too-large", &formats.Error{Op: "read submission", Subject: f.Key, Kind: formats.ErrTooLarge,
 			Detail: fmt.Sprintf("the manifest lists %d bytes, the limit is %d", f.Size, c.opts.Limits.MaxObjectBytes)}
 	}
 	data, _, err := c.st.Get(ctx, f.Key, f.Size)
 	if errors.Is(err, objstore.ErrTooLarge) {
-		return nil, "too-large", &formats.Error{Op: "read submission", Object: f.Key, Kind: formats.ErrSize,
+		return nil, "too-large", &formats.Error{Op: "read submission", Subject: f.Key, Kind: formats.ErrSize,
 			Detail: fmt.Sprintf("the stored file is larger than the %d bytes its signed manifest lists; it was changed after signing", f.Size), Err: err}
 	}
 	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, "missing", &formats.Error{Op: "read submission", Object: f.Key, Kind: objstore.ErrNotFound,
+		return nil, "missing", &formats.Error{Op: "read submission", Subject: f.Key, Kind: objstore.ErrNotFound,
 			Detail: "the signed manifest lists it but the store does not hold it; the practice's agent should upload the run again"}
 	}
 	if err != nil {

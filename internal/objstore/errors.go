@@ -4,48 +4,19 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tributary-health/tributary/internal/fault"
 )
 
-// Error is a failed store operation. Its text names the operation and the key (or list
-// prefix, or store URL) and says what to do; it never carries object contents. Kind is one of
+// Error is a failed store operation: the one error-with-kind type of internal/fault. Its text
+// names the operation ("store get", "store list", ...) and the key (or list prefix, or store
+// URL) as its Subject and says what to do; it never carries object contents. Kind is one of
 // the Err values in store.go, so errors.Is(err, ErrNotFound) works; Err is the underlying
 // cause, if any, so errors.Is(err, context.Canceled) works too.
-type Error struct {
-	Op     string // "put", "get", "stat", "list", "delete" or "open"
-	Key    string
-	Kind   error
-	Detail string
-	Err    error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("store ")
-	b.WriteString(e.Op)
-	if e.Key != "" {
-		b.WriteString(" ")
-		b.WriteString(e.Key)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Kind.Error())
-	if e.Detail != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Detail)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-// Is reports whether target is this error's kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-func (e *Error) Unwrap() error { return e.Err }
+type Error = fault.Error
 
 func newError(op, key string, kind error, cause error, format string, args ...any) *Error {
-	return &Error{Op: op, Key: key, Kind: kind, Err: cause, Detail: fmt.Sprintf(format, args...)}
+	return &Error{Op: "store " + op, Subject: key, Kind: kind, Err: cause, Detail: fmt.Sprintf(format, args...)}
 }
 
 // MaxKeyLen is the longest key accepted, in bytes (S3's limit).
@@ -57,7 +28,7 @@ const MaxKeyLen = 1024
 // a file outside a directory store's root on any platform.
 func CheckKey(key string) error {
 	if why := keyProblem(key, false); why != "" {
-		return &Error{Op: "check key", Key: quoteKey(key), Kind: ErrBadKey, Detail: why}
+		return &Error{Op: "store check key", Subject: quoteKey(key), Kind: ErrBadKey, Detail: why}
 	}
 	return nil
 }
@@ -69,7 +40,7 @@ func checkPrefix(prefix string) error {
 		return nil
 	}
 	if why := keyProblem(prefix, true); why != "" {
-		return &Error{Op: "list", Key: quoteKey(prefix), Kind: ErrBadKey, Detail: why}
+		return &Error{Op: "store list", Subject: quoteKey(prefix), Kind: ErrBadKey, Detail: why}
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func parseS3(u *url.URL) (*S3Target, error) {
 	if !insecure {
 		cfg, err := tlsConfig(q.Get("ca"))
 		if err != nil {
-			return nil, &Error{Op: "open", Key: name, Kind: ErrConfig, Detail: err.Error()}
+			return nil, &Error{Op: "store open", Subject: name, Kind: ErrConfig, Detail: err.Error()}
 		}
 		t.TLS = cfg
 	}
@@ -181,7 +181,7 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 	name, bucket, endpoint := t.Name, t.Bucket, t.Endpoint
 	ak, sk, err := credentialsFor(opts)
 	if err != nil {
-		return nil, &Error{Op: "open", Key: name, Kind: ErrConfig, Detail: err.Error()}
+		return nil, &Error{Op: "store open", Subject: name, Kind: ErrConfig, Detail: err.Error()}
 	}
 
 	tr, err := t.Transport()

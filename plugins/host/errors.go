@@ -2,7 +2,8 @@ package host
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/tributary-health/tributary/internal/fault"
 )
 
 // Kinds of failure, for errors.Is. A failure reported by the plugin itself also matches the
@@ -19,27 +20,11 @@ var (
 	ErrClosed    = errors.New("plugin is closed")
 )
 
-// Error is a failure of one plugin: which one, doing what, of which kind, and a sentence
-// saying what to do. It never carries a patient-level value: row errors name the row kind,
-// field and row number only.
-type Error struct {
-	Op     string // e.g. "extract"
-	Plugin string // the binary's path
-	Kind   error
-	Detail string
-	Err    error
-}
-
-func (e *Error) Error() string {
-	s := fmt.Sprintf("plugin %s: %s: %s", e.Plugin, e.Op, e.Kind)
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	if e.Err != nil && e.Err.Error() != "" {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
+// Error is a failure of one plugin: the one error-with-kind type of internal/fault, with the
+// plugin binary's path as its Subject, "plugin launch" or "plugin extract" as its Op, its kind
+// and a sentence saying what to do. It never carries a patient-level value: row errors name
+// the row kind, field and row number only.
+type Error = fault.Error
 
 // silent wraps a kind for errors.Is without repeating its text, for a plugin's own failure
 // whose message already says it.
@@ -47,8 +32,3 @@ type silent struct{ kind error }
 
 func (silent) Error() string   { return "" }
 func (s silent) Unwrap() error { return s.kind }
-
-// Is reports whether target is the error's kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-func (e *Error) Unwrap() error { return e.Err }

@@ -40,7 +40,7 @@ func (p *Plugin) Extract(ctx context.Context, req sdk.Request, fn func(kind stri
 	const op = "extract"
 	sum := Summary{Rows: map[string]int64{}}
 	if p.closed.Load() {
-		return sum, &Error{Op: op, Plugin: p.path, Kind: ErrClosed}
+		return sum, &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrClosed}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ExtractTimeout)
 	defer cancel()
@@ -192,5 +192,5 @@ func orNone(xs []string) string {
 }
 
 func (p *Plugin) contractError(op, detail string, err error) error {
-	return &Error{Op: op, Plugin: p.path, Kind: ErrContract, Detail: detail, Err: err}
+	return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrContract, Detail: detail, Err: err}
 }

@@ -113,7 +113,7 @@ func Launch(ctx context.Context, opts Options) (*Plugin, error) {
 	opts.setDefaults()
 	path, err := filepath.Abs(opts.Path)
 	if err != nil {
-		return nil, &Error{Op: "launch", Plugin: opts.Path, Kind: ErrStart, Err: err}
+		return nil, &Error{Op: "plugin launch", Subject: opts.Path, Kind: ErrStart, Err: err}
 	}
 	want, err := pinnedSum(path, opts.SHA256)
 	if err != nil {
@@ -121,10 +121,10 @@ func Launch(ctx context.Context, opts Options) (*Plugin, error) {
 	}
 	got, err := FileSHA256(path)
 	if err != nil {
-		return nil, &Error{Op: "launch", Plugin: path, Kind: ErrStart, Detail: "cannot read the binary", Err: err}
+		return nil, &Error{Op: "plugin launch", Subject: path, Kind: ErrStart, Detail: "cannot read the binary", Err: err}
 	}
 	if hex.EncodeToString(want) != got {
-		return nil, &Error{Op: "launch", Plugin: path, Kind: ErrChecksum, Detail: fmt.Sprintf(
+		return nil, &Error{Op: "plugin launch", Subject: path, Kind: ErrChecksum, Detail: fmt.Sprintf(
 			"expected sha256 %s, the file has %s; it was not started. If the plugin was upgraded on purpose, pin the new checksum in the agent configuration",
 			hex.EncodeToString(want), got)}
 	}
@@ -168,12 +168,12 @@ func pinnedSum(path, pinned string) ([]byte, error) {
 		if err != nil {
 			sum = "(unreadable: " + err.Error() + ")"
 		}
-		return nil, &Error{Op: "launch", Plugin: path, Kind: ErrNotPinned, Detail: fmt.Sprintf(
+		return nil, &Error{Op: "plugin launch", Subject: path, Kind: ErrNotPinned, Detail: fmt.Sprintf(
 			"every plugin must be pinned by checksum; after checking the binary is the one you meant to install, set sha256 = %q for it in the agent configuration", sum)}
 	}
 	b, err := hex.DecodeString(pinned)
 	if err != nil || len(b) != sha256.Size {
-		return nil, &Error{Op: "launch", Plugin: path, Kind: ErrNotPinned, Detail: "the pinned sha256 must be 64 hexadecimal digits, as printed by sha256sum"}
+		return nil, &Error{Op: "plugin launch", Subject: path, Kind: ErrNotPinned, Detail: "the pinned sha256 must be 64 hexadecimal digits, as printed by sha256sum"}
 	}
 	return b, nil
 }
@@ -226,7 +226,7 @@ func (p *Plugin) start(ctx context.Context) error {
 		// The start may still be under way; wait for it (StartTimeout bounds it) so the
 		// process, if it started, is killed rather than left behind.
 		<-done
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrStart, Err: ctx.Err()}
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrStart, Err: ctx.Err()}
 	}
 	if r.err != nil {
 		return p.startError(r.err)
@@ -241,7 +241,7 @@ func (p *Plugin) start(ctx context.Context) error {
 	}
 	desc, err := describeFromProto(resp)
 	if err != nil {
-		return &Error{Op: "describe", Plugin: p.path, Kind: ErrContract, Err: err}
+		return &Error{Op: "plugin describe", Subject: p.path, Kind: ErrContract, Err: err}
 	}
 	p.desc = desc
 	p.log = p.log.With("extractor", desc.Name, "version", desc.Version)
@@ -257,25 +257,25 @@ func (p *Plugin) startError(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrChecksum, Detail: "the binary changed after it was checked; it was not started. Check who is replacing it, then pin the new checksum"}
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrChecksum, Detail: "the binary changed after it was checked; it was not started. Check who is replacing it, then pin the new checksum"}
 	case strings.Contains(msg, "incompatible API version"):
 		theirs := "another"
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
 			theirs = m[1]
 		}
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrProtocol, Detail: fmt.Sprintf(
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrProtocol, Detail: fmt.Sprintf(
 			"the plugin speaks extractor protocol version %s, this agent speaks version %d; rebuild the plugin with an SDK for protocol %d, or run an agent that supports protocol %s",
 			theirs, pluginv1.ProtocolVersion, pluginv1.ProtocolVersion, theirs)}
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrTimeout, Detail: fmt.Sprintf(
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrTimeout, Detail: fmt.Sprintf(
 			"no handshake within %s; it was killed. Is it a Tributary extractor that calls sdk.Serve?", p.opts.StartTimeout)}
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		// go-plugin quotes the line, which could hold anything: never repeat it.
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrStart, Detail: "the binary wrote something other than the go-plugin handshake to stdout (not shown); is it a Tributary extractor that calls sdk.Serve, and does it print nothing to stdout itself?"}
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrStart, Detail: "the binary wrote something other than the go-plugin handshake to stdout (not shown); is it a Tributary extractor that calls sdk.Serve, and does it print nothing to stdout itself?"}
 	case strings.Contains(msg, "exited before we could connect"):
-		return &Error{Op: "launch", Plugin: p.path, Kind: ErrStart, Detail: "it exited before the handshake" + p.exitStatus() + "; is it a Tributary extractor that calls sdk.Serve? Its stderr is in the agent log"}
+		return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrStart, Detail: "it exited before the handshake" + p.exitStatus() + "; is it a Tributary extractor that calls sdk.Serve? Its stderr is in the agent log"}
 	}
-	return &Error{Op: "launch", Plugin: p.path, Kind: ErrStart, Err: err}
+	return &Error{Op: "plugin launch", Subject: p.path, Kind: ErrStart, Err: err}
 }
 
 // Describe returns what the plugin said about itself at launch.
@@ -305,7 +305,7 @@ func (p *Plugin) ValidateConfig(ctx context.Context, config map[string]string) e
 func (p *Plugin) Supplies(ctx context.Context, config map[string]string) (sdk.Supplies, error) {
 	const op = "validate config"
 	if p.closed.Load() {
-		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrClosed}
+		return sdk.Supplies{}, &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrClosed}
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.opts.CallTimeout)
 	defer cancel()
@@ -314,7 +314,7 @@ func (p *Plugin) Supplies(ctx context.Context, config map[string]string) (sdk.Su
 		return sdk.Supplies{}, p.callError(cctx, op, err)
 	}
 	if len(resp.GetErrors()) > 0 {
-		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Detail: strings.Join(resp.GetErrors(), "; "), Err: silent{sdk.ErrConfig}}
+		return sdk.Supplies{}, &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrPlugin, Detail: strings.Join(resp.GetErrors(), "; "), Err: silent{sdk.ErrConfig}}
 	}
 	all := p.desc.Supplies()
 	s := resp.GetSupplies()
@@ -323,7 +323,7 @@ func (p *Plugin) Supplies(ctx context.Context, config map[string]string) (sdk.Su
 	}
 	got := sdk.Supplies{RowKinds: s.GetRowKinds(), EventKinds: s.GetEventKinds(), Methods: s.GetMethods()}
 	if err := got.CheckWithin(all); err != nil {
-		return sdk.Supplies{}, &Error{Op: op, Plugin: p.path, Kind: ErrContract, Detail: "what it says it supplies with this configuration is more than its Describe lists; build it with the current SDK", Err: err}
+		return sdk.Supplies{}, &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrContract, Detail: "what it says it supplies with this configuration is more than its Describe lists; build it with the current SDK", Err: err}
 	}
 	return got.Clean(), nil
 }

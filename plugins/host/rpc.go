@@ -33,32 +33,32 @@ func (grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 // whatever it is stuck in may never end; a plugin that died is reported with how it ended.
 func (p *Plugin) callError(ctx context.Context, op string, err error) error {
 	if p.closed.Load() {
-		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the plugin was closed during the call", Err: err}
+		return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrClosed, Detail: "the plugin was closed during the call", Err: err}
 	}
 	if why := ended(ctx); why != nil {
 		p.kill()
 		if errors.Is(why, context.DeadlineExceeded) {
-			return &Error{Op: op, Plugin: p.path, Kind: ErrTimeout, Detail: "no answer in time; the plugin was killed. Check the data source it reads is reachable, or raise the timeout"}
+			return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrTimeout, Detail: "no answer in time; the plugin was killed. Check the data source it reads is reachable, or raise the timeout"}
 		}
-		return &Error{Op: op, Plugin: p.path, Kind: ErrClosed, Detail: "the call was cancelled and the plugin killed", Err: why}
+		return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrClosed, Detail: "the call was cancelled and the plugin killed", Err: why}
 	}
 	st, ok := status.FromError(err)
 	if ok {
 		if kind := sdk.KindOf(st.Code()); kind != nil && kind != context.Canceled && kind != context.DeadlineExceeded {
-			return &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Detail: st.Message(), Err: silent{kind}}
+			return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrPlugin, Detail: st.Message(), Err: silent{kind}}
 		}
 		switch st.Code() {
 		case codes.Unknown:
-			return &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Detail: st.Message()}
+			return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrPlugin, Detail: st.Message()}
 		case codes.ResourceExhausted:
 			p.kill()
-			return &Error{Op: op, Plugin: p.path, Kind: ErrContract, Detail: fmt.Sprintf("it sent a message larger than the protocol allows (%d bytes of Arrow data per chunk); build it with the current SDK", pluginv1.MaxChunkBytes), Err: err}
+			return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrContract, Detail: fmt.Sprintf("it sent a message larger than the protocol allows (%d bytes of Arrow data per chunk); build it with the current SDK", pluginv1.MaxChunkBytes), Err: err}
 		}
 	}
 	if status := p.exitStatus(); p.client.Exited() {
-		return &Error{Op: op, Plugin: p.path, Kind: ErrCrashed, Detail: "the process ended during the call" + status + "; its stderr is in the agent log"}
+		return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrCrashed, Detail: "the process ended during the call" + status + "; its stderr is in the agent log"}
 	}
-	return &Error{Op: op, Plugin: p.path, Kind: ErrPlugin, Err: err}
+	return &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrPlugin, Err: err}
 }
 
 // ended says why the host's side of a call is over, or nil while it is not: its context is

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/fault"
 )
 
 // Kinds of failure of a run, for errors.Is. Serve carries them to the agent as gRPC status
@@ -26,28 +27,10 @@ var (
 	ErrDescribe = errors.New("the extractor's description is wrong") // a bug of the plugin, not of its configuration
 )
 
-// Error is a run failure with its kind and a sentence for people.
-type Error struct {
-	Kind   error
-	Detail string
-	Err    error
-}
-
-func (e *Error) Error() string {
-	s := e.Kind.Error()
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Is reports whether target is the error's kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a run failure with its kind and a sentence for people: the one error-with-kind
+// type the store, the contract and the host share (Op and Subject are left empty here; the
+// host adds the plugin when it reports the failure).
+type Error = fault.Error
 
 // Generic configuration keys that every extractor accepts. The SDK reads and removes them
 // before the extractor sees its configuration.

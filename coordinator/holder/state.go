@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tributary-health/tributary/agent/spool"
 	"github.com/tributary-health/tributary/internal/atomicfile"
 )
 
@@ -74,7 +73,7 @@ func OpenState(dir, holder string) (*State, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("holder state: %w", err)
 	}
-	unlock, err := spool.Lock(dir)
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("holder state %s: %w", dir, err)
 	}

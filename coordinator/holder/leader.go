@@ -31,6 +31,8 @@ type LeadOptions struct {
 	// skip the leader's own guard.
 	editPlan     func(honest []PlannedReport) []PlannedReport
 	skipOwnGuard bool
+	// ownAggregate, for tests, sees the leader's own aggregate share of each month released.
+	ownAggregate func(month string, share []byte)
 }
 
 // ErrRefused: the helper refused the round's plan; nothing was aggregated or published.
@@ -283,6 +285,9 @@ func (h *Holder) combineAggregates(plan *Plan, planSum string, aggs map[string]*
 		ownBytes, err := ma.agg.MarshalBinary()
 		if err != nil {
 			return nil, nil, err
+		}
+		if o.ownAggregate != nil {
+			o.ownAggregate(ms, zeroExcept(h.vdaf.Params, ownBytes, released))
 		}
 		ownAgg, err := h.vdaf.AggShareOf(zeroExcept(h.vdaf.Params, ownBytes, released))
 		clear(ownBytes)

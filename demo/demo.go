@@ -30,9 +30,11 @@ import (
 
 // Options say what to run.
 type Options struct {
-	// Practices is a folder with one subfolder of Synthea CSV files per practice; the
-	// subfolder's name is the practice id. Empty: generate Generate practices of synthetic data
-	// with England's hospital rates (synthgen.EnglandRates).
+	// Practices is a folder with one subfolder per practice, its name the practice id, each
+	// holding one practice's export in any shape the demo recognises (DetectShape: Synthea CSV,
+	// FHIR NDJSON, OMOP CSV, UK GP tables), read by the matching extractor. Empty: generate
+	// Generate practices of synthetic data with England's hospital rates
+	// (synthgen.EnglandRates).
 	Practices string
 	// Generate is how many practices to generate when Practices is empty (default 5).
 	Generate int
@@ -41,8 +43,11 @@ type Options struct {
 	PatientsPerPractice int
 	// Workdir holds everything the demo makes: keys, spools, the store (workdir/store).
 	Workdir string
-	// Plugin is the Synthea extractor binary.
+	// Plugin is the Synthea extractor binary; empty: synthea in PluginDir.
 	Plugin string
+	// PluginDir holds the extractor binaries, each named after its shape (synthea, fhir, omop,
+	// ukgp); a practice whose extractor is not there is reported and skipped.
+	PluginDir string
 	// From and To are the months each agent extracts. Zero (0000-01, never a real month of
 	// data) means: for Practices, the first and the last month of their encounters, To no
 	// later than the last complete month; for generated practices, DefaultFrom and DefaultTo.
@@ -81,9 +86,11 @@ type Result struct {
 	Practices []string
 	Skipped   []Skip
 	From, To  formats.Month // the months extracted
-	CoordKey  string        // the coordinator's private key file
-	Combine   *combine.Result
-	Runs      []*agent.RunReport
+	// Shapes is each practice folder's shape, as recognised.
+	Shapes   map[string]Shape
+	CoordKey string // the coordinator's private key file
+	Combine  *combine.Result
+	Runs     []*agent.RunReport
 }
 
 // Skip is a practice left out of the run.
@@ -103,12 +110,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Plugin == "" {
-		return nil, errors.New("demo: the Synthea plugin binary was not found; build it with 'go build -o bin/ ./plugins/synthea' or pass --plugin PATH")
+	if o.Plugin == "" && o.PluginDir != "" {
+		o.Plugin = filepath.Join(o.PluginDir, string(ShapeSynthea))
 	}
-	sum, err := host.FileSHA256(o.Plugin)
-	if err != nil {
-		return nil, fmt.Errorf("demo: plugin %s: %w", o.Plugin, err)
+	if o.Plugin == "" && o.Practices == "" {
+		return nil, errors.New("demo: the Synthea plugin binary was not found; build it with 'go build -o bin/ ./plugins/synthea' or pass --plugin PATH")
 	}
 	work, err := filepath.Abs(o.Workdir)
 	if err != nil {
@@ -142,11 +148,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
-	res := &Result{StoreURL: o.Store}
+	res := &Result{StoreURL: o.Store, Shapes: map[string]Shape{}}
 	skip := func(id string, err error) {
 		fmt.Fprintf(o.Out, "practice %s: %v; skipped\n", id, err)
 		res.Skipped = append(res.Skipped, Skip{Practice: id, Err: err})
 	}
+	plugins := map[Shape]plugin{}
 	loc, err := time.LoadLocation("Europe/London")
 	if err != nil {
 		// Months as the plugin counts them by default; without zone data UTC is at most an
@@ -156,12 +163,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	months := map[string]map[formats.Month]int{}
 	var scanned []string
 	for _, id := range practices {
-		m, err := encounterMonths(filepath.Join(practicesDir, id, "encounters.csv"), loc)
+		dir := filepath.Join(practicesDir, id)
+		shape, err := DetectShape(dir)
 		if err != nil {
 			skip(id, err)
 			continue
 		}
-		months[id] = m
+		if _, ok := plugins[shape]; !ok {
+			plugins[shape] = o.plugin(shape)
+		}
+		if err := plugins[shape].err; err != nil {
+			skip(id, fmt.Errorf("%s export, but %w", shape, err))
+			continue
+		}
+		m, known, err := activityMonths(shape, dir, loc)
+		if err != nil {
+			skip(id, err)
+			continue
+		}
+		if known {
+			months[id] = m
+		}
+		res.Shapes[id] = shape
+		fmt.Fprintf(o.Out, "practice %s: %s export, read by the %s extractor\n", id, shapeName(shape), shape)
 		scanned = append(scanned, id)
 	}
 	if o.Practices != "" && (from == 0 || to == 0) {
@@ -188,9 +212,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.CoordKey = filepath.Join(work, "coordinator", "coordinator.key")
 
-	pr := practiceRun{o: o, work: work, dir: practicesDir, sum: sum, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
+	pr := practiceRun{o: o, work: work, dir: practicesDir, plugins: plugins, shapes: res.Shapes, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
 	for _, id := range scanned {
-		if !anyIn(months[id], from, to) {
+		if m, known := months[id]; known && !anyIn(m, from, to) {
 			fmt.Fprintf(o.Out, "practice %s has no encounters between %s and %s; skipped\n", id, from, to)
 			res.Skipped = append(res.Skipped, Skip{Practice: id, Err: fmt.Errorf("no encounters between %s and %s", from, to)})
 			continue
@@ -262,7 +286,8 @@ type practiceRun struct {
 	o        Options
 	work     string
 	dir      string // the practices' folder, absolute
-	sum      string // the plugin's SHA-256
+	plugins  map[Shape]plugin
+	shapes   map[string]Shape
 	store    objstore.Store
 	storeURL string
 	coord    ed25519.PrivateKey
@@ -289,6 +314,11 @@ func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, err
 		return nil, err
 	}
 	o := pr.o
+	shape := pr.shapes[id]
+	if shape == "" {
+		shape = ShapeSynthea // generated practices
+	}
+	pl := pr.plugins[shape]
 	cfg := &config.Config{
 		Practice: id,
 		KeyFile:  priv,
@@ -298,8 +328,8 @@ func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, err
 		Months:   config.Months{From: pr.from.String(), To: pr.to.String()},
 		S3:       config.S3{AccessKey: o.StoreOptions.AccessKey, SecretKey: o.StoreOptions.SecretKey},
 		Plugins: []config.Plugin{{
-			Name: "synthea", Path: o.Plugin, SHA256: pr.sum,
-			Config: map[string]string{"dir": filepath.Join(pr.dir, id)},
+			Name: string(shape), Path: pl.path, SHA256: pl.sum,
+			Config: pluginConfig(shape, filepath.Join(pr.dir, id)),
 		}},
 	}
 	cfg.PluginStartTimeout.Duration = 30 * time.Second
@@ -440,14 +470,11 @@ func listPractices(dir string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if st, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !st.IsDir() {
+			continue // a file, or a link to none
 		}
 		if err := formats.ValidatePracticeID(e.Name()); err != nil {
 			return nil, fmt.Errorf("demo: subfolder %q of %s: %w", e.Name(), dir, err)
-		}
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), "patients.csv")); err != nil {
-			return nil, fmt.Errorf("demo: practice folder %s has no patients.csv; each subfolder must hold one practice's Synthea CSV export", filepath.Join(dir, e.Name()))
 		}
 		ids = append(ids, e.Name())
 	}
@@ -490,4 +517,42 @@ func registerOnce(ctx context.Context, st objstore.Store, coord ed25519.PrivateK
 	}
 	_, err = registry.Add(ctx, st, coord, id, "Practice "+id, pub, time.Now())
 	return err
+}
+
+// plugin is an extractor binary and its checksum, or why there is none.
+type plugin struct {
+	path, sum string
+	err       error
+}
+
+// plugin finds the extractor for a shape: Options.Plugin for Synthea, else the shape's name
+// in PluginDir.
+func (o Options) plugin(shape Shape) plugin {
+	path := o.Plugin
+	if shape != ShapeSynthea || path == "" {
+		if o.PluginDir == "" {
+			return plugin{err: fmt.Errorf("no plugin folder was given to find the %s extractor in; pass --plugin-dir", shape)}
+		}
+		path = filepath.Join(o.PluginDir, string(shape))
+	}
+	sum, err := host.FileSHA256(path)
+	if err != nil {
+		return plugin{err: fmt.Errorf("the %s extractor %s cannot be read (%v); build it with 'go build -o %s ./plugins/%s'", shape, path, err, filepath.Dir(path)+string(filepath.Separator), shape)}
+	}
+	return plugin{path: path, sum: sum}
+}
+
+// shapeName is a shape for people.
+func shapeName(s Shape) string {
+	switch s {
+	case ShapeSynthea:
+		return "Synthea CSV"
+	case ShapeFHIR:
+		return "FHIR"
+	case ShapeOMOP:
+		return "OMOP CDM CSV"
+	case ShapeUKGP:
+		return "UK GP tables"
+	}
+	return string(s)
 }

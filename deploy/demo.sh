@@ -41,9 +41,11 @@ set -- "${args[@]+"${args[@]}"}"
 cd "$(dirname "$0")/.."
 listen=${TRIBUTARY_DEMO_LISTEN:-127.0.0.1:8080}
 mkdir -p bin
-echo "building tributary-agent, tributary-coordinator, tributary-demo and the synthea plugin into ./bin ..."
-go build -o bin/ ./agent/cmd/tributary-agent ./coordinator/cmd/tributary-coordinator ./demo/cmd/tributary-demo ./plugins/synthea
-bin/tributary-demo --workdir "$workdir" --plugin bin/synthea "$@"
+echo "building tributary-agent, tributary-coordinator, tributary-demo and the extractor plugins into ./bin ..."
+plugins="./plugins/synthea ./plugins/omop ./plugins/ukgp"
+if [[ -f plugins/fhir/main.go ]]; then plugins="$plugins ./plugins/fhir"; fi
+go build -o bin/ ./agent/cmd/tributary-agent ./coordinator/cmd/tributary-coordinator ./demo/cmd/tributary-demo $plugins
+bin/tributary-demo --workdir "$workdir" --plugin-dir bin "$@"
 
 if [[ ${TRIBUTARY_DEMO_SERVE:-1} == 0 ]]; then
 	exit 0

@@ -31,18 +31,19 @@ func main() {
 }
 
 type options struct {
-	practices, workdir, plugin, from, to string
-	generate, patients                   int
-	seed                                 int64
-	verbose                              bool
+	practices, workdir, plugin, pluginDir, from, to string
+	generate, patients                              int
+	seed                                            int64
+	verbose                                         bool
 }
 
 func newRoot() *cobra.Command {
 	var o options
 	root := cli.NewRoot("tributary-demo", "Run a whole federation on this machine: every practice's agent, then combine",
 		`tributary-demo runs a whole federation on this machine, with no server: it generates synthetic
-practices (or takes your Synthea exports, one subfolder per practice), gives every practice a
-key and an agent, registers them, runs every agent once against the store file://WORKDIR/store,
+practices (or takes your practices' exports, one subfolder per practice: Synthea CSV, FHIR
+NDJSON, OMOP CDM CSV or UK GP tables, each recognised by its files and read by the matching
+extractor, so one federation can mix practice systems), gives every practice a key and an agent, registers them, runs every agent once against the store file://WORKDIR/store,
 combines, and prints the federation's figures for the last six months with the 'query'
 commands to ask for more. deploy/demo.sh builds it and runs it, then serves the dashboard.`)
 	root.Use = "tributary-demo --workdir DIR [--practices DIR] [--from YYYY-MM --to YYYY-MM]"
@@ -53,9 +54,10 @@ commands to ask for more. deploy/demo.sh builds it and runs it, then serves the 
 		return runDemo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
 	f := root.Flags()
-	f.StringVar(&o.practices, "practices", "", "folder with one subfolder of Synthea CSV files per practice (its name is the practice id); empty: generate synthetic practices")
+	f.StringVar(&o.practices, "practices", "", "folder with one subfolder per practice (its name is the practice id) holding its export: Synthea CSV, FHIR NDJSON, OMOP CDM CSV or UK GP tables; empty: generate synthetic practices")
 	f.StringVar(&o.workdir, "workdir", "", "folder for keys, spools and the store (file://WORKDIR/store)")
-	f.StringVar(&o.plugin, "plugin", "", "the synthea plugin binary (default: 'synthea' beside this program)")
+	f.StringVar(&o.plugin, "plugin", "", "the synthea plugin binary (default: 'synthea' in --plugin-dir)")
+	f.StringVar(&o.pluginDir, "plugin-dir", "", "folder holding the extractor plugins, named synthea, fhir, omop and ukgp (default: this program's folder)")
 	f.IntVar(&o.generate, "generate", 5, "how many practices to generate when --practices is empty")
 	f.IntVar(&o.patients, "patients", 0, fmt.Sprintf("patients per generated practice (default: each practice's own, %d to %d, drawn from --seed)", demo.MinPatients, demo.MaxPatients))
 	f.StringVar(&o.from, "from", "", fmt.Sprintf("first month each agent extracts (default: the first month of the practices' encounters; %s for generated practices)", demo.DefaultFrom))
@@ -83,8 +85,16 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return cli.Usagef("--to %q is not a month; write it as YYYY-MM, e.g. 2024-03", o.to)
 		}
 	}
+	if o.pluginDir == "" {
+		if exe, err := os.Executable(); err == nil {
+			o.pluginDir = filepath.Dir(exe)
+		}
+	}
 	if o.plugin == "" {
 		o.plugin = besideMe("synthea")
+		if p := filepath.Join(o.pluginDir, "synthea"); o.pluginDir != "" && fileExists(p) {
+			o.plugin = p
+		}
 	}
 	log := slog.New(slog.DiscardHandler)
 	if o.verbose {
@@ -92,7 +102,7 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	res, err := demo.Run(ctx, demo.Options{
 		Practices: o.practices, Generate: o.generate, PatientsPerPractice: o.patients,
-		Workdir: o.workdir, Plugin: o.plugin, From: f, To: t, Seed: o.seed, Log: log, Out: stdout,
+		Workdir: o.workdir, Plugin: o.plugin, PluginDir: o.pluginDir, From: f, To: t, Seed: o.seed, Log: log, Out: stdout,
 	})
 	if err != nil {
 		return err
@@ -168,4 +178,9 @@ func shortPath(p string) string {
 		return rel
 	}
 	return p
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

@@ -52,7 +52,10 @@ func prepare(ctx context.Context, s Source, p config.Plugin) (prepared, error) {
 
 // aggregate is what the aggregator needs to know of the supplies.
 func (pr prepared) aggregate() aggregate.Supplies {
-	s := aggregate.Supplies{EventKinds: map[string]bool{}, Methods: pr.supplies.Methods}
+	s := aggregate.Supplies{EventKinds: map[string]bool{}, Methods: pr.supplies.Methods, Diagnoses: map[string]bool{}, Discharges: pr.supplies.Discharges}
+	for _, d := range pr.supplies.Diagnoses {
+		s.Diagnoses[d] = true
+	}
 	for _, k := range pr.supplies.RowKinds {
 		if k == formats.RowRegistrations {
 			s.Registrations = true
@@ -67,11 +70,12 @@ func (pr prepared) aggregate() aggregate.Supplies {
 // PluginCheck is what CheckPlugins found out about one configured plugin.
 type PluginCheck struct {
 	Name     string
-	Version  string            // as the plugin describes itself; empty when it did not start
-	Config   map[string]string // the configuration sent to it, relative paths resolved
-	Supplies sdk.Supplies      // what it supplies with that configuration
-	Measures []string          // the measures the practice's figures get from it
-	Err      error             // nil when it started and accepted its configuration
+	Version  string             // as the plugin describes itself; empty when it did not start
+	Config   map[string]string  // the configuration sent to it, relative paths resolved
+	Supplies sdk.Supplies       // what it supplies with that configuration
+	Measures []string           // the measures the practice's figures get from it
+	Absent   []aggregate.Absent // the measures it cannot supply, and why
+	Err      error              // nil when it started and accepted its configuration
 }
 
 // String is one line for the practice manager.
@@ -119,7 +123,7 @@ func checkPlugin(ctx context.Context, p config.Plugin, launch Launcher) (c Plugi
 	pr, err := prepare(ctx, s, p)
 	c.Version, c.Config, c.Supplies, c.Err = pr.desc.Version, pr.config, pr.supplies, err
 	if err == nil {
-		c.Measures = pr.aggregate().Measures()
+		c.Measures, c.Absent = pr.aggregate().Measures(formats.BuiltinDefinitions())
 	}
 	return c
 }

@@ -61,18 +61,22 @@ type SkipReporter interface {
 
 // RunReport says what a run did.
 type RunReport struct {
-	RunID     string
-	From, To  formats.Month
-	Files     int // files written to the spool besides the manifest: the run's one submission
-	Periods   int // months, quarters and years the submission covers
-	Values    int // values it publishes or withholds (periods × measures × shapes)
-	Withheld  int // values the disclosure audit withheld
-	Measures  []string
-	Patients  int
-	Dropped   map[string]int64
-	Plugins   []PluginReport
-	Upload    UploadResult
-	UploadErr error // the files wait in the spool; the next attempt sends them
+	RunID    string
+	From, To formats.Month
+	Files    int // files written to the spool besides the manifest: the run's one submission
+	Periods  int // months, quarters and years the submission covers
+	Values   int // values it publishes or withholds (periods × measures × shapes)
+	Withheld int // values the disclosure audit withheld
+	Measures []string
+	Absent   []aggregate.Absent // measures of the definitions this practice cannot supply, with why
+	// DefinitionsErr says why the federation's measures file was not used (built-ins, and the
+	// last good copy if any, were counted); nil when it was, or none is configured.
+	DefinitionsErr error
+	Patients       int
+	Dropped        map[string]int64
+	Plugins        []PluginReport
+	Upload         UploadResult
+	UploadErr      error // the files wait in the spool; the next attempt sends them
 	// Secure says what the run sent for secure aggregation; nil when it is not configured.
 	Secure *SecureReport
 }
@@ -122,11 +126,13 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	log := a.log().With("run", rep.RunID)
 	log.Info("run started", "from", from.String(), "to", to.String(), "plugins", len(cfg.Plugins))
 
-	agg := aggregate.New(from, to)
-	supplies := aggregate.Supplies{EventKinds: map[string]bool{}}
+	defs := a.definitions(ctx, log)
+	rep.DefinitionsErr = defs.Err
+	agg := aggregate.New(from, to, defs.Defs...)
+	supplies := aggregate.Supplies{EventKinds: map[string]bool{}, Diagnoses: map[string]bool{}}
 	var extractors []string
 	for i, p := range cfg.Plugins {
-		pr := a.extract(ctx, uint8(i), p, agg, from, to)
+		pr := a.extract(ctx, uint8(i), p, agg, agg.First(), to)
 		if pr.err != nil {
 			agg.Discard(uint8(i))
 			log.Error("plugin failed; its rows are left out of this run and it will be tried again next run", "plugin", p.Name, "kind", FailureKind(pr.err), "error", pr.err)
@@ -134,6 +140,10 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 			extractors = append(extractors, p.Name+"@"+pr.Version)
 			supplies.Registrations = supplies.Registrations || pr.supplies.Registrations
 			supplies.Methods = supplies.Methods || pr.supplies.Methods
+			supplies.Discharges = supplies.Discharges || pr.supplies.Discharges
+			for k := range pr.supplies.Diagnoses {
+				supplies.Diagnoses[k] = true
+			}
 			for k := range pr.supplies.EventKinds {
 				supplies.EventKinds[k] = true
 			}
@@ -149,7 +159,10 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 		return rep, ErrNothingExtracted
 	}
 	res := agg.Finish(supplies)
-	rep.Measures, rep.Patients, rep.Dropped = res.Measures, res.Patients, res.Dropped
+	rep.Measures, rep.Absent, rep.Patients, rep.Dropped = res.Measures, res.Absent, res.Patients, res.Dropped
+	for _, ab := range res.Absent {
+		log.Info("measure absent from this practice's figures", "measure", ab.Measure, "reason", ab.Reason)
+	}
 	for reason, n := range res.Dropped {
 		if reason != aggregate.DropOutsideMonths {
 			log.Warn("rows not counted", "reason", reason, "count", n)
@@ -164,7 +177,7 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	if secure != nil && secure.Err != nil {
 		log.Error("no secure-aggregation shares this run; the published figures are sent as always", "error", secure.Err)
 	}
-	if err := a.write(rep, sub, shares, entries, extractors, pol, now); err != nil {
+	if err := a.write(rep, sub, shares, entries, extractors, pol, now, res.Digests); err != nil {
 		return rep, err
 	}
 	rep.Files = 1 + len(shares)
@@ -239,7 +252,7 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 
 // write puts the run's submission, its shares files (secure aggregation, when configured: only
 // ciphertext and public shares) and then its signed manifest in the spool.
-func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.File, entries []formats.FileEntry, extractors []string, pol formats.Policy, now time.Time) error {
+func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.File, entries []formats.FileEntry, extractors []string, pol formats.Policy, now time.Time, digests map[string]string) error {
 	data, err := formats.MarshalSubmission(sub)
 	if err != nil {
 		return err
@@ -254,6 +267,7 @@ func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.Fi
 		From:          sub.From.String(),
 		To:            sub.To.String(),
 		Files:         append([]formats.FileEntry{formats.Entry(a.Config.Practice, rep.RunID, data)}, entries...),
+		Definitions:   digests,
 	}
 	sort.Strings(m.Extractors)
 	signed, err := formats.SignManifest(m, a.Key)

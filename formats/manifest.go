@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,6 +26,10 @@ type Manifest struct {
 	From          string      `json:"from"` // the run's first month, YYYY-MM
 	To            string      `json:"to"`   // its last month
 	Files         []FileEntry `json:"files"`
+	// Definitions is the digest (Definition.Digest) of the definition of every measure the
+	// run's figures carry. Optional: a manifest without it (an agent from before measures
+	// were data) is read as having used the built-in definitions of the first catalogue.
+	Definitions map[string]string `json:"definitions,omitempty"`
 }
 
 // FileEntry is one file of a run.
@@ -35,6 +40,21 @@ type FileEntry struct {
 }
 
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// DefinitionDigest is the digest of the definition the run used for measure: the manifest's,
+// or for a manifest without digests the built-in one of a first-catalogue measure; "" when
+// neither says.
+func (m *Manifest) DefinitionDigest(measure string) string {
+	if m.Definitions != nil {
+		return m.Definitions[measure]
+	}
+	if slices.Contains(Measures, measure) {
+		if d, ok := BuiltinDefinition(measure); ok {
+			return d.Digest()
+		}
+	}
+	return ""
+}
 
 // Entry describes data as the run's submission file.
 func Entry(practice, runID string, data []byte) FileEntry {
@@ -116,6 +136,11 @@ func (m *Manifest) Validate() error {
 	}
 	if len(m.Files) == 0 {
 		return errorf(op, ErrValue, "manifest lists no files")
+	}
+	for name, digest := range m.Definitions {
+		if !MeasureNamePattern.MatchString(name) || !sha256Pattern.MatchString(digest) {
+			return errorf(op, ErrValue, "definition digest of measure %s must be 64 lower-case hex digits", shown(name))
+		}
 	}
 	seen := map[string]bool{}
 	for _, f := range m.Files {

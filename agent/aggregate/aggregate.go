@@ -14,33 +14,58 @@ import (
 	"github.com/tributary-health/tributary/formats"
 )
 
-// Supplies says which measures the sources of a run can supply. A measure nobody supplies is
-// absent from the output, never zero.
+// Supplies says what the sources of a run can supply. A measure nobody supplies is absent
+// from the output, never zero.
 type Supplies struct {
 	Registrations bool            // list size
 	EventKinds    map[string]bool // formats.Kind* values some source emits
 	Methods       bool            // a source tells emergency from elective admissions
+	Diagnoses     map[string]bool // code systems (formats.Diagnosis*) of the primary diagnoses some source sends
+	Discharges    bool            // a source sends admissions' discharge dates
 }
 
-// Measures lists the catalogue measures these supplies allow, in catalogue order.
-func (s Supplies) Measures() []string {
+// Absent is a measure a practice's sources cannot supply, and why.
+type Absent struct {
+	Measure string
+	Reason  string
+}
+
+// Check says whether these supplies can feed definition d, and if not why.
+func (s Supplies) Check(d *formats.Definition) (bool, string) {
+	if d.Count == formats.CountRegistered {
+		if !s.Registrations {
+			return false, "no source supplies registrations"
+		}
+		return true, ""
+	}
+	if !s.EventKinds[d.Kind] {
+		return false, fmt.Sprintf("no source supplies %s events", d.Kind)
+	}
+	if d.Method != "" && !s.Methods {
+		return false, "no source tells emergency from elective admissions"
+	}
+	if len(d.Codes) > 0 && !slices.ContainsFunc(d.Systems(), func(sys string) bool { return s.Diagnoses[sys] }) {
+		return false, fmt.Sprintf("no source sends primary diagnoses in %s (the definition's code systems)", strings.Join(d.Systems(), " or "))
+	}
+	if d.NeedsDischarges() && !s.Discharges {
+		return false, "no source sends admissions' discharge dates"
+	}
+	return true, ""
+}
+
+// Measures lists the measures of defs these supplies allow, in the definitions' order, and
+// the others with the reason each is absent.
+func (s Supplies) Measures(defs []formats.Definition) ([]string, []Absent) {
 	var out []string
-	add := func(ok bool, m ...string) {
-		if ok {
-			out = append(out, m...)
+	var absent []Absent
+	for i := range defs {
+		if ok, why := s.Check(&defs[i]); ok {
+			out = append(out, defs[i].Name)
+		} else {
+			absent = append(absent, Absent{defs[i].Name, why})
 		}
 	}
-	add(s.Registrations, formats.RegisteredPatients)
-	add(s.EventKinds[formats.KindConsultation], formats.Consultations)
-	add(s.EventKinds[formats.KindOutpatient], formats.OutpatientAttendances)
-	add(s.EventKinds[formats.KindAE], formats.AEAttendances)
-	add(s.EventKinds[formats.KindAdmission], formats.Admissions)
-	add(s.EventKinds[formats.KindAdmission] && s.Methods, formats.AdmissionsEmergency, formats.AdmissionsElective)
-	add(s.EventKinds[formats.KindAdmission], formats.BedDays)
-	add(s.EventKinds[formats.KindAdmission] && s.Methods, formats.PatientsAdmittedEmergency)
-	// Catalogue order, whatever the order above.
-	slices.SortFunc(out, func(a, b string) int { return slices.Index(formats.Measures, a) - slices.Index(formats.Measures, b) })
-	return out
+	return out, absent
 }
 
 // Reasons an event is not counted. They are counts only; no value is kept.
@@ -80,71 +105,108 @@ type pending struct {
 	kind       uint8 // index into formats.EventKinds
 	method     uint8 // index into methods
 	start, end formats.Date
+	diag       string // system + "\x00" + code, "" for none
 }
 
 // methods are the admission methods by their index in pending; 0 is "no method".
 var methods = []string{"", formats.MethodEmergency, formats.MethodElective, formats.MethodOther, formats.MethodUnknown}
 
 func newPending(id int32, src uint8, e formats.Event) pending {
-	return pending{patient: id, src: src, kind: uint8(slices.Index(formats.EventKinds, e.Kind)),
+	pe := pending{patient: id, src: src, kind: uint8(slices.Index(formats.EventKinds, e.Kind)),
 		method: uint8(max(0, slices.Index(methods, e.Method))), start: e.Start, end: e.End}
+	if e.DiagnosisCode != "" {
+		pe.diag = e.DiagnosisSystem + "\x00" + e.DiagnosisCode
+	}
+	return pe
 }
 
 func (pe pending) event() formats.Event {
-	return formats.Event{Kind: formats.EventKinds[pe.kind], Method: methods[pe.method], Start: pe.start, End: pe.end}
+	e := formats.Event{Kind: formats.EventKinds[pe.kind], Method: methods[pe.method], Start: pe.start, End: pe.end}
+	if sys, code, ok := strings.Cut(pe.diag, "\x00"); ok {
+		e.DiagnosisSystem, e.DiagnosisCode = sys, code
+	}
+	return e
 }
 
-// Aggregator counts rows for the months From..To. Use New, then for each source Begin, its
-// rows through Registration and Event, and Discard if the source failed; then Finish. What a
-// failed source contributed is taken out again, so a run never publishes half a source. It
-// is not safe for concurrent use.
+// Aggregator counts rows for the months From..To by a list of measure definitions. Use New,
+// then for each source Begin, its rows through Registration and Event, and Discard if the
+// source failed; then Finish. What a failed source contributed is taken out again, so a run
+// never publishes half a source. It is not safe for concurrent use.
+//
+// Sources are asked for events from First(), which is From less the longest look-back any
+// definition's rule needs (12 months of A&E attendances for frequent attenders, the previous
+// discharge of a readmission); events before From only feed those rules and are counted in no
+// month.
 type Aggregator struct {
-	from, to  formats.Month
-	src       uint8
-	ids       map[string]int32
-	patients  []patient
-	pending   []pending
-	counts    map[cellKey]int64
-	emergency map[emergencyKey]emergencyAdmission // first emergency admission per month, patient and source
-	dropped   map[uint8]map[string]int64
+	from, to formats.Month
+	first    formats.Month
+	defs     []formats.Definition
+	index    map[string]uint16
+	src      uint8
+	ids      map[string]int32
+	patients []patient
+	pending  []pending
+	counts   map[cellKey]int64
+	hist     map[histKey][]histEvent // events of the rule-based definitions, per patient
+	dropped  map[uint8]map[string]int64
 }
 
 type cellKey struct {
 	month   formats.Month
-	measure uint8 // index into formats.Measures
+	measure uint16 // index into the aggregator's definitions
 	band    uint8
 	sex     uint8
 	src     uint8
 }
 
-type emergencyKey struct {
-	month   formats.Month
+type histKey struct {
+	def     uint16
 	patient int32
-	src     uint8
 }
 
-type emergencyAdmission struct {
-	day  formats.Date
-	band uint8
+// histEvent is one event a rule-based definition looks at: for a readmission rule every
+// admission of the patient (match says whether it is one the definition counts), for the
+// others only matching events.
+type histEvent struct {
+	start, end formats.Date
+	src        uint8
+	match      bool
 }
 
-var measureIndex = func() map[string]uint8 {
-	m := map[string]uint8{}
-	for i, name := range formats.Measures {
-		m[name] = uint8(i)
+// New returns an aggregator for the months from..to inclusive, counting defs (none: the
+// built-in definitions, formats.BuiltinDefinitions). The definitions must be valid.
+func New(from, to formats.Month, defs ...formats.Definition) *Aggregator {
+	if len(defs) == 0 {
+		defs = formats.BuiltinDefinitions()
 	}
-	return m
-}()
+	a := &Aggregator{
+		from: from, to: to, first: from,
+		defs:    defs,
+		index:   map[string]uint16{},
+		ids:     map[string]int32{},
+		counts:  map[cellKey]int64{},
+		hist:    map[histKey][]histEvent{},
+		dropped: map[uint8]map[string]int64{},
+	}
+	for i := range defs {
+		a.index[defs[i].Name] = uint16(i)
+		if f := from - formats.Month(defs[i].Lookback()); f < a.first {
+			a.first = f
+		}
+	}
+	return a
+}
 
-// New returns an aggregator for the months from..to inclusive.
-func New(from, to formats.Month) *Aggregator {
-	return &Aggregator{
-		from: from, to: to,
-		ids:       map[string]int32{},
-		counts:    map[cellKey]int64{},
-		emergency: map[emergencyKey]emergencyAdmission{},
-		dropped:   map[uint8]map[string]int64{},
+// First is the first month sources must send events from: From less the look-back.
+func (a *Aggregator) First() formats.Month { return a.first }
+
+// LookbackFor returns the months before from that defs' rules need.
+func LookbackFor(defs []formats.Definition) int {
+	n := 0
+	for i := range defs {
+		n = max(n, defs[i].Lookback())
 	}
+	return n
 }
 
 // Begin starts the rows of source number src (0-255, one per plugin of the run).
@@ -158,10 +220,8 @@ func (a *Aggregator) Discard(src uint8) {
 			delete(a.counts, k)
 		}
 	}
-	for k := range a.emergency {
-		if k.src == src {
-			delete(a.emergency, k)
-		}
+	for k, h := range a.hist {
+		a.hist[k] = slices.DeleteFunc(h, func(e histEvent) bool { return e.src == src })
 	}
 	for i := range a.patients {
 		p := &a.patients[i]
@@ -231,13 +291,13 @@ func (a *Aggregator) Event(e formats.Event) {
 
 func (a *Aggregator) in(m formats.Month) bool { return m >= a.from && m <= a.to }
 
-func (a *Aggregator) add(src uint8, m formats.Month, measure string, p *patient, at formats.Date, n int64) {
+func (a *Aggregator) add(src uint8, m formats.Month, def uint16, p *patient, at formats.Date, n int64) {
 	band := formats.AgeBandOf(formats.AgeInYears(p.birth, at.Time()))
 	if band < 0 {
 		a.drop(src, DropBeforeBirth)
 		return
 	}
-	a.counts[cellKey{m, measureIndex[measure], uint8(band), p.sex, src}] += n
+	a.counts[cellKey{m, def, uint8(band), p.sex, src}] += n
 }
 
 func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
@@ -247,49 +307,122 @@ func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
 	if e.Kind == formats.KindAdmission && e.End != formats.NoEnd {
 		endMonth = e.End.Month()
 	}
-	if !formats.EventInMonths(e, a.from, a.to) {
+	if !formats.EventInMonths(e, a.first, a.to) {
 		a.drop(src, DropOutsideMonths)
 		return
 	}
+	// An event of the look-back counts in no month (and is tallied as outside the months),
+	// but may feed a rule: a frequent attender's earlier attendances, a previous discharge.
+	inRun := formats.EventInMonths(e, a.from, a.to)
+	if !inRun {
+		a.drop(src, DropOutsideMonths)
+	}
 	if !p.registeredOn(e.Start) {
-		a.drop(src, DropOutsideRegistered)
+		if inRun {
+			a.drop(src, DropOutsideRegistered)
+		}
 		return
 	}
 	if e.Start.Month() < p.birth {
-		a.drop(src, DropBeforeBirth)
+		if inRun {
+			a.drop(src, DropBeforeBirth)
+		}
 		return
 	}
-	if a.in(startMonth) {
-		switch e.Kind {
-		case formats.KindConsultation:
-			a.add(src, startMonth, formats.Consultations, p, e.Start, 1)
-		case formats.KindOutpatient:
-			a.add(src, startMonth, formats.OutpatientAttendances, p, e.Start, 1)
-		case formats.KindAE:
-			a.add(src, startMonth, formats.AEAttendances, p, e.Start, 1)
-		case formats.KindAdmission:
-			a.add(src, startMonth, formats.Admissions, p, e.Start, 1)
-			switch e.Method {
-			case formats.MethodEmergency:
-				a.add(src, startMonth, formats.AdmissionsEmergency, p, e.Start, 1)
-				// Distinct patients are counted at Finish, in the age band of the month's
-				// first emergency admission, across sources.
-				k := emergencyKey{startMonth, id, src}
-				if first, ok := a.emergency[k]; !ok || e.Start < first.day {
-					if band := formats.AgeBandOf(formats.AgeInYears(p.birth, e.Start.Time())); band >= 0 {
-						a.emergency[k] = emergencyAdmission{e.Start, uint8(band)}
-					}
-				}
-			case formats.MethodElective:
-				a.add(src, startMonth, formats.AdmissionsElective, p, e.Start, 1)
+	for i := range a.defs {
+		d := &a.defs[i]
+		if d.Count == formats.CountRegistered || d.Kind != e.Kind {
+			continue
+		}
+		match := d.Matches(e)
+		if d.Rule.Type == formats.RuleReadmission {
+			// Every admission may be the previous one; only matching ones are counted.
+			k := histKey{uint16(i), id}
+			a.hist[k] = append(a.hist[k], histEvent{e.Start, e.End, src, match})
+			continue
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case d.Count == formats.CountBedDays:
+			// Nights in hospital, counted in the month the stay ends, at the age on
+			// discharge. A same-day admission has none.
+			if days := int64(e.End - e.Start); a.in(endMonth) && days > 0 {
+				a.add(src, endMonth, uint16(i), p, e.End, days)
 			}
+		case d.Rule.Type != formats.RuleNone:
+			k := histKey{uint16(i), id}
+			a.hist[k] = append(a.hist[k], histEvent{e.Start, e.End, src, true})
+		case a.in(startMonth):
+			a.add(src, startMonth, uint16(i), p, e.Start, 1)
 		}
 	}
-	if a.in(endMonth) {
-		// Bed days: nights in hospital, counted in the month the stay ends, at the age on
-		// discharge. A same-day admission has none.
-		if days := int64(e.End - e.Start); days > 0 {
-			a.add(src, endMonth, formats.BedDays, p, e.End, days)
+}
+
+// rules counts the rule-based definitions from the events kept for them, across sources.
+func (a *Aggregator) rules() {
+	for k, h := range a.hist {
+		if len(h) == 0 {
+			continue
+		}
+		d := &a.defs[k.def]
+		p := &a.patients[k.patient]
+		slices.SortFunc(h, func(x, y histEvent) int { return int(x.start) - int(y.start) })
+		switch d.Rule.Type {
+		case formats.RuleFirstPerPatient:
+			// The patient's first matching event in the look-back and the months.
+			if m := h[0].start.Month(); a.in(m) {
+				a.add(0, m, k.def, p, h[0].start, 1)
+			}
+		case formats.RuleDistinctPatients:
+			// Once a month, in the age band of the month's first event.
+			seen := map[formats.Month]bool{}
+			for _, e := range h {
+				if m := e.start.Month(); a.in(m) && !seen[m] {
+					seen[m] = true
+					a.add(0, m, k.def, p, e.start, 1)
+				}
+			}
+		case formats.RuleFrequent:
+			// A patient with an event in the month and at least MinEvents in the
+			// WindowMonths months ending with it, in the age band of the month's first.
+			seen := map[formats.Month]bool{}
+			for _, e := range h {
+				m := e.start.Month()
+				if !a.in(m) || seen[m] {
+					continue
+				}
+				seen[m] = true
+				n := 0
+				lo := m - formats.Month(d.Rule.WindowMonths-1)
+				for _, o := range h {
+					if om := o.start.Month(); om >= lo && om <= m {
+						n++
+					}
+				}
+				if n >= d.Rule.MinEvents {
+					a.add(0, m, k.def, p, e.start, 1)
+				}
+			}
+		case formats.RuleReadmission:
+			// A matching admission starting within WithinDays of the discharge of an
+			// admission of the patient that started before it (on an earlier day) and was
+			// discharged on or before its start.
+			for _, e := range h {
+				if !e.match || !a.in(e.start.Month()) {
+					continue
+				}
+				for _, o := range h {
+					if o.end == formats.NoEnd || o.start >= e.start {
+						continue
+					}
+					if o.end <= e.start && int(e.start-o.end) <= d.Rule.WithinDays {
+						a.add(0, e.start.Month(), k.def, p, e.start, 1)
+						break
+					}
+				}
+			}
 		}
 	}
 }
@@ -299,29 +432,41 @@ func (a *Aggregator) count(id int32, src uint8, e formats.Event) {
 type Result struct {
 	From, To formats.Month
 	Measures []string
-	counts   map[cellKey]int64 // src always 0
-	Dropped  map[string]int64  // events not counted, by reason
-	Patients int               // patients with at least one registration
+	Absent   []Absent                      // measures of the definitions the sources cannot supply, with why
+	Digests  map[string]string             // measure -> definition digest, for every measure of Measures
+	index    map[string]uint16             // measure -> index of its definition
+	counts   map[cellKey]int64             // src always 0
+	Dropped  map[string]int64              // events not counted, by reason
+	Patients int                           // patients with at least one registration
+	defs     map[string]formats.Definition // by name
 }
 
 // Count returns the true count of a cell (for tests and the agent's own checks).
 func (r *Result) Count(m formats.Month, measure, band, sex string) int64 {
-	return r.counts[cellKey{m, measureIndex[measure], uint8(formats.AgeBandIndex(band)), sexIndex(sex), 0}]
+	i, ok := r.index[measure]
+	if !ok {
+		return 0
+	}
+	return r.counts[cellKey{m, i, uint8(formats.AgeBandIndex(band)), sexIndex(sex), 0}]
 }
 
 // Total returns the true count of a measure in a month over all bands and sexes.
 func (r *Result) Total(m formats.Month, measure string) int64 {
+	i, ok := r.index[measure]
+	if !ok {
+		return 0
+	}
 	var n int64
 	for k, v := range r.counts {
-		if k.month == m && k.measure == measureIndex[measure] {
+		if k.month == m && k.measure == i {
 			n += v
 		}
 	}
 	return n
 }
 
-// Finish resolves events that came before their registrations, counts list sizes and
-// returns the result for the measures s allows.
+// Finish resolves events that came before their registrations, counts list sizes and the
+// rule-based measures, and returns the result for the measures s allows.
 func (a *Aggregator) Finish(s Supplies) *Result {
 	for _, pe := range a.pending {
 		if len(a.patients[pe.patient].spells) == 0 {
@@ -331,20 +476,7 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 		a.count(pe.patient, pe.src, pe.event())
 	}
 	a.pending = nil
-	type monthPatient struct {
-		month   formats.Month
-		patient int32
-	}
-	first := map[monthPatient]emergencyAdmission{}
-	for k, v := range a.emergency {
-		mp := monthPatient{k.month, k.patient}
-		if f, ok := first[mp]; !ok || v.day < f.day {
-			first[mp] = v
-		}
-	}
-	for mp, v := range first {
-		a.counts[cellKey{mp.month, measureIndex[formats.PatientsAdmittedEmergency], v.band, a.patients[mp.patient].sex, 0}]++
-	}
+	a.rules()
 	n := 0
 	for i := range a.patients {
 		p := &a.patients[i]
@@ -352,14 +484,26 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 			continue
 		}
 		n++
-		for m := a.from; m <= a.to; m++ {
-			day := formats.DateOf(m.Start())
-			if m >= p.birth && p.registeredOn(day) {
-				a.add(0, m, formats.RegisteredPatients, p, day, 1)
+		for di := range a.defs {
+			if a.defs[di].Count != formats.CountRegistered {
+				continue
+			}
+			for m := a.from; m <= a.to; m++ {
+				day := formats.DateOf(m.Start())
+				if m >= p.birth && p.registeredOn(day) {
+					a.add(0, m, uint16(di), p, day, 1)
+				}
 			}
 		}
 	}
-	res := &Result{From: a.from, To: a.to, Measures: s.Measures(), counts: map[cellKey]int64{}, Dropped: map[string]int64{}, Patients: n}
+	measures, absent := s.Measures(a.defs)
+	res := &Result{From: a.from, To: a.to, Measures: measures, Absent: absent, Digests: map[string]string{},
+		index: a.index, counts: map[cellKey]int64{}, Dropped: map[string]int64{}, Patients: n, defs: map[string]formats.Definition{}}
+	for _, m := range measures {
+		d := a.defs[a.index[m]]
+		res.Digests[m] = d.Digest()
+		res.defs[m] = d
+	}
 	for k, v := range a.counts {
 		k.src = 0
 		res.counts[k] += v
@@ -376,9 +520,9 @@ func (a *Aggregator) Finish(s Supplies) *Result {
 // r.Measures, month and fine cell.
 func (r *Result) Table() *disclosure.Table {
 	t := disclosure.NewTable(r.From, r.To, r.Measures)
-	at := make([]int, len(formats.Measures)) // catalogue index -> position in r.Measures, +1
+	at := make([]int, len(r.index)) // definition index -> position in r.Measures, +1
 	for mi, measure := range r.Measures {
-		if idx, ok := measureIndex[measure]; ok {
+		if idx, ok := r.index[measure]; ok {
 			at[idx] = mi + 1
 		}
 	}

@@ -24,6 +24,15 @@ func m(s string) formats.Month {
 	return v
 }
 
+// measureIndex is the built-in definitions' index, for results made by hand.
+var measureIndex = func() map[string]uint16 {
+	m := map[string]uint16{}
+	for i, d := range formats.BuiltinDefinitions() {
+		m[d.Name] = uint16(i)
+	}
+	return m
+}()
+
 var all = Supplies{Registrations: true, Methods: true, EventKinds: map[string]bool{
 	formats.KindConsultation: true, formats.KindOutpatient: true, formats.KindAE: true, formats.KindAdmission: true}}
 
@@ -109,8 +118,35 @@ func TestCounts(t *testing.T) {
 
 func TestAbsentMeasures(t *testing.T) {
 	s := Supplies{Registrations: true, EventKinds: map[string]bool{formats.KindAdmission: true}}
-	got := s.Measures()
+	got, absent := s.Measures(formats.BuiltinDefinitions())
 	want := []string{formats.RegisteredPatients, formats.Admissions, formats.BedDays}
+	reasons := map[string]string{}
+	for _, ab := range absent {
+		reasons[ab.Measure] = ab.Reason
+	}
+	for m, why := range map[string]string{
+		formats.AdmissionsEmergency: "no source tells emergency from elective admissions",
+		"acsc_chronic_emergency":    "no source tells emergency from elective admissions",
+		"ae_frequent_attenders":     "no source supplies ae_attendance events",
+		formats.Consultations:       "no source supplies consultation events",
+	} {
+		if reasons[m] != why {
+			t.Errorf("%s absent because %q, want %q", m, reasons[m], why)
+		}
+	}
+	s.Methods = true
+	_, absent = s.Measures(formats.BuiltinDefinitions())
+	reasons = map[string]string{}
+	for _, ab := range absent {
+		reasons[ab.Measure] = ab.Reason
+	}
+	if want := "no source sends primary diagnoses in icd10 or snomedct (the definition's code systems)"; reasons["acsc_chronic_emergency"] != want {
+		t.Errorf("acsc_chronic_emergency absent because %q, want %q", reasons["acsc_chronic_emergency"], want)
+	}
+	if want := "no source sends admissions' discharge dates"; reasons["readmissions_emergency_30d"] != want {
+		t.Errorf("readmissions absent because %q, want %q", reasons["readmissions_emergency_30d"], want)
+	}
+	s.Methods = false
 	if len(got) != len(want) {
 		t.Fatalf("measures %v, want %v: without admission methods the method measures are absent", got, want)
 	}
@@ -126,7 +162,7 @@ func TestAbsentMeasures(t *testing.T) {
 func smallPractice(seed uint64) *Result {
 	r := rand.New(rand.NewPCG(seed, 3))
 	from, to := m("2024-01"), m("2024-12")
-	res := &Result{From: from, To: to, counts: map[cellKey]int64{},
+	res := &Result{From: from, To: to, counts: map[cellKey]int64{}, index: measureIndex,
 		Measures: []string{formats.RegisteredPatients, formats.AEAttendances, formats.Admissions, formats.AdmissionsEmergency, formats.PatientsAdmittedEmergency}}
 	set := func(month formats.Month, measure string, b, x int, n int64) {
 		if n != 0 {

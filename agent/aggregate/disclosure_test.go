@@ -154,7 +154,7 @@ func (fam bfFamily) relevant(periods []formats.Period) (idx [][3]int, members []
 }
 
 func (fam bfFamily) result(vals []int64) *Result {
-	r := &Result{From: fam.from, To: fam.to, Measures: fam.measures, counts: map[cellKey]int64{}}
+	r := &Result{From: fam.from, To: fam.to, Measures: fam.measures, counts: map[cellKey]int64{}, index: measureIndex}
 	for i, c := range fam.cells {
 		if vals[i] != 0 {
 			r.counts[cellKey{c.month, measureIndex[c.measure], uint8(c.band), uint8(c.sex), 0}] = vals[i]

@@ -74,6 +74,12 @@ type Config struct {
 	// the published figures (formats/README.md, "Secure aggregation shares").
 	SecureAggregation SecureAggregation `toml:"secure_aggregation"`
 
+	// CoordinatorPublicKey is the federation coordinator's Ed25519 public key (base64, or a
+	// PEM file): with it each run reads the federation's own measure definitions, signed by
+	// the coordinator (federation/measures.json), and refuses a file it did not sign. Empty:
+	// the built-in definitions only.
+	CoordinatorPublicKey string `toml:"coordinator_public_key"`
+
 	dir string // folder of the config file, for relative paths
 }
 
@@ -315,6 +321,9 @@ func (c *Config) Defaults() {
 		c.Months.Recent = 3
 	}
 }
+
+// Dir is the folder of the configuration file, for relative paths ("" when not read from one).
+func (c *Config) Dir() string { return c.dir }
 
 func (c *Config) resolve() {
 	abs := func(p string) string {

@@ -204,8 +204,8 @@ func (c *checker) describe(d host.Description) {
 		c.add("describe", Fail, strings.Join(problems, "; "), "correct the sdk.Description that Describe returns")
 		return
 	}
-	c.add("describe", Pass, fmt.Sprintf("%s %s: rows %s; event kinds %s; admission methods %v",
-		d.Name, d.Version, strings.Join(d.RowKinds, ", "), orNone(d.EventKinds), d.Methods), "")
+	c.add("describe", Pass, fmt.Sprintf("%s %s: rows %s; event kinds %s; admission methods %v; diagnoses %s; discharge dates %v",
+		d.Name, d.Version, strings.Join(d.RowKinds, ", "), orNone(d.EventKinds), d.Methods, orNone(d.Diagnoses), d.Discharges), "")
 }
 
 // config checks the given configuration and some bad ones, and returns what the plugin supplies
@@ -259,7 +259,7 @@ func (c *checker) config(ctx context.Context, p *host.Plugin, d host.Description
 func describeSupplies(s sdk.Supplies) string {
 	out := "rows " + orNone(s.RowKinds)
 	if contains(s.RowKinds, formats.RowEvents) {
-		out += "; event kinds " + orNone(s.EventKinds) + fmt.Sprintf("; admission methods %v", s.Methods)
+		out += "; event kinds " + orNone(s.EventKinds) + fmt.Sprintf("; admission methods %v; diagnoses %s; discharge dates %v", s.Methods, orNone(s.Diagnoses), s.Discharges)
 	}
 	return out
 }

@@ -36,6 +36,8 @@ func (Extractor) Describe() sdk.Description {
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: formats.EventKinds,
 		Methods:    true,
+		Diagnoses:  formats.DiagnosisSystems,
+		Discharges: true,
 		Config:     configKeys,
 	}
 }
@@ -57,7 +59,8 @@ func (Extractor) ValidateConfig(m map[string]string) error {
 }
 
 // Supplies: registrations; with an events file, the kinds its configuration maps values to,
-// and admission methods when it names a method column.
+// admission methods when it names a method column, discharge dates when it names an end
+// column, and diagnoses in the configured system when it names a diagnosis column.
 func (Extractor) Supplies(m map[string]string) (sdk.Supplies, error) {
 	c, err := parseConfig(m)
 	if err != nil {
@@ -67,7 +70,12 @@ func (Extractor) Supplies(m map[string]string) (sdk.Supplies, error) {
 	if c.events != "" {
 		s.RowKinds = append(s.RowKinds, formats.RowEvents)
 		s.EventKinds = c.kindsSupplied
-		s.Methods = c.methodCol != "" && strings.Contains(strings.Join(c.kindsSupplied, " "), formats.KindAdmission)
+		admissions := strings.Contains(strings.Join(c.kindsSupplied, " "), formats.KindAdmission)
+		s.Methods = c.methodCol != "" && admissions
+		s.Discharges = c.evEndCol != "" && admissions
+		if c.diagnosisCol != "" {
+			s.Diagnoses = []string{c.dxSys}
+		}
 	}
 	return s, nil
 }

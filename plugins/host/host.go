@@ -321,7 +321,8 @@ func (p *Plugin) Supplies(ctx context.Context, config map[string]string) (sdk.Su
 	if s == nil {
 		return all.Clean(), nil
 	}
-	got := sdk.Supplies{RowKinds: s.GetRowKinds(), EventKinds: s.GetEventKinds(), Methods: s.GetMethods()}
+	got := sdk.Supplies{RowKinds: s.GetRowKinds(), EventKinds: s.GetEventKinds(), Methods: s.GetMethods(),
+		Diagnoses: s.GetDiagnoses(), Discharges: s.GetDischarges()}
 	if err := got.CheckWithin(all); err != nil {
 		return sdk.Supplies{}, &Error{Op: "plugin " + op, Subject: p.path, Kind: ErrContract, Detail: "what it says it supplies with this configuration is more than its Describe lists; build it with the current SDK", Err: err}
 	}

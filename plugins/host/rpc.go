@@ -86,6 +86,8 @@ func describeFromProto(r *pluginv1.DescribeResponse) (Description, error) {
 			RowKinds:   r.GetRowKinds(),
 			EventKinds: r.GetEventKinds(),
 			Methods:    r.GetMethods(),
+			Diagnoses:  r.GetDiagnoses(),
+			Discharges: r.GetDischarges(),
 		},
 		SDK: r.GetSdk(),
 	}

@@ -35,6 +35,8 @@ func (Extractor) Describe() sdk.Description {
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
 		Methods:    true,
+		Diagnoses:  []string{formats.DiagnosisSNOMED},
+		Discharges: true,
 		Config:     configKeys,
 	}
 }
@@ -100,6 +102,10 @@ func (x Extractor) Supplies(m map[string]string) (sdk.Supplies, error) {
 		}
 	}
 	s.Methods = kinds[formats.KindAdmission] && (cfg.methods == "true" || (cfg.methods == methodsAuto && recorded))
+	// visit_end_date is required by the CDM; the primary diagnosis is a standard SNOMED CT
+	// concept from condition_occurrence.
+	s.Discharges = kinds[formats.KindAdmission]
+	s.Diagnoses = []string{formats.DiagnosisSNOMED}
 	return s, nil
 }
 

@@ -51,6 +51,8 @@ type Supplies struct {
 	RowKinds   []string // formats.RowRegistrations and/or formats.RowEvents
 	EventKinds []string // which formats.Kind* values it emits
 	Methods    bool     // whether it tells emergency from elective admissions
+	Diagnoses  []string // code systems (formats.Diagnosis*) of the primary diagnoses it sends
+	Discharges bool     // whether it sends admissions' discharge dates
 }
 
 // Description says what an extractor is and what it can supply with some configuration.
@@ -60,12 +62,14 @@ type Description struct {
 	RowKinds   []string    // formats.RowRegistrations and/or formats.RowEvents
 	EventKinds []string    // which formats.Kind* values it can emit
 	Methods    bool        // whether it can tell emergency from elective admissions
+	Diagnoses  []string    // code systems (formats.Diagnosis*) of the primary diagnoses it can send
+	Discharges bool        // whether it can send admissions' discharge dates
 	Config     []ConfigKey // the keys of its configuration (see ConfigKey)
 }
 
 // Supplies is what the description lists: the most the extractor can supply.
 func (d Description) Supplies() Supplies {
-	return Supplies{RowKinds: d.RowKinds, EventKinds: d.EventKinds, Methods: d.Methods}
+	return Supplies{RowKinds: d.RowKinds, EventKinds: d.EventKinds, Methods: d.Methods, Diagnoses: d.Diagnoses, Discharges: d.Discharges}
 }
 
 // PathKeys names the configuration keys whose values are paths on the practice machine, which

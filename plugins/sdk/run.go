@@ -159,16 +159,31 @@ func (s Supplies) CheckWithin(max Supplies) error {
 	if s.Methods && !max.Methods {
 		errs = append(errs, errors.New("admission methods are claimed, which Describe does not"))
 	}
+	for _, d := range s.Diagnoses {
+		if !slices.Contains(max.Diagnoses, d) {
+			errs = append(errs, fmt.Errorf("diagnosis code system %s is not among %s", d, orNone(max.Diagnoses)))
+		}
+	}
+	if s.Discharges && !max.Discharges {
+		errs = append(errs, errors.New("discharge dates are claimed, which Describe does not"))
+	}
 	return errors.Join(errs...)
 }
 
 // Clean drops what cannot be sent: event kinds without the events row kind, admission methods
-// without admissions. A measure is then supplied exactly when its rows can arrive.
+// and discharge dates without admissions, diagnoses without events or of unknown systems. A
+// measure is then supplied exactly when its rows can arrive.
 func (s Supplies) Clean() Supplies {
 	out := Supplies{RowKinds: slices.Clone(s.RowKinds)}
 	if slices.Contains(s.RowKinds, formats.RowEvents) {
 		out.EventKinds = slices.Clone(s.EventKinds)
 		out.Methods = s.Methods && slices.Contains(s.EventKinds, formats.KindAdmission)
+		out.Discharges = s.Discharges && slices.Contains(s.EventKinds, formats.KindAdmission)
+		for _, d := range s.Diagnoses {
+			if formats.ValidDiagnosisSystem(d) && !slices.Contains(out.Diagnoses, d) {
+				out.Diagnoses = append(out.Diagnoses, d)
+			}
+		}
 	}
 	return out
 }

@@ -92,6 +92,8 @@ func (s *server) Describe(context.Context, *pluginv1.DescribeRequest) (*pluginv1
 		RowKinds:         d.RowKinds,
 		EventKinds:       d.EventKinds,
 		Methods:          d.Methods,
+		Diagnoses:        d.Diagnoses,
+		Discharges:       d.Discharges,
 		Sdk:              Name,
 	}
 	for _, k := range append(append([]ConfigKey(nil), d.Config...), GenericConfig...) {
@@ -109,6 +111,7 @@ func (s *server) ValidateConfig(_ context.Context, req *pluginv1.ValidateConfigR
 	case err == nil:
 		return &pluginv1.ValidateConfigResponse{Supplies: &pluginv1.Supplies{
 			RowKinds: c.supplies.RowKinds, EventKinds: c.supplies.EventKinds, Methods: c.supplies.Methods,
+			Diagnoses: c.supplies.Diagnoses, Discharges: c.supplies.Discharges,
 		}}, nil
 	case errors.Is(err, ErrConfig):
 		return &pluginv1.ValidateConfigResponse{Errors: []string{err.Error()}}, nil

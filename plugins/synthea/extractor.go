@@ -30,6 +30,8 @@ func (Extractor) Describe() sdk.Description {
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
 		Methods:    true,
+		Diagnoses:  []string{formats.DiagnosisSNOMED}, // REASONCODE
+		Discharges: true,                              // STOP
 		Config:     configKeys,
 	}
 }

@@ -38,7 +38,9 @@ func (Extractor) Describe() sdk.Description {
 		Version:    "0.3.0",
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
-		Methods:    true, // admission_method holds NHS codes, so emergency and elective are known
+		Methods:    true,                             // admission_method holds NHS codes, so emergency and elective are known
+		Diagnoses:  []string{formats.DiagnosisICD10}, // the optional diagnosis column
+		Discharges: true,                             // the end column
 		Config: []sdk.ConfigKey{
 			{Name: "dir", Type: sdk.TypePath, Required: true, Help: "folder holding registrations.csv and events.csv"},
 		},

@@ -72,11 +72,17 @@ type DescribeResponse struct {
 	ProtocolVersions []int32                `protobuf:"varint,3,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"` // go-plugin protocol versions the plugin can speak
 	// The most the plugin can supply, with any configuration; ValidateConfig's supplies say what
 	// it supplies with one.
-	RowKinds      []string     `protobuf:"bytes,4,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`       // "registrations", "events"
-	EventKinds    []string     `protobuf:"bytes,5,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"` // formats.Kind* values it can emit
-	Methods       bool         `protobuf:"varint,6,opt,name=methods,proto3" json:"methods,omitempty"`                        // whether it can tell emergency from elective admissions
-	Config        []*ConfigKey `protobuf:"bytes,7,rep,name=config,proto3" json:"config,omitempty"`                           // its configuration keys, the SDK's generic ones included
-	Sdk           string       `protobuf:"bytes,8,opt,name=sdk,proto3" json:"sdk,omitempty"`                                 // SDK that built the plugin, for diagnostics
+	RowKinds   []string     `protobuf:"bytes,4,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`       // "registrations", "events"
+	EventKinds []string     `protobuf:"bytes,5,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"` // formats.Kind* values it can emit
+	Methods    bool         `protobuf:"varint,6,opt,name=methods,proto3" json:"methods,omitempty"`                        // whether it can tell emergency from elective admissions
+	Config     []*ConfigKey `protobuf:"bytes,7,rep,name=config,proto3" json:"config,omitempty"`                           // its configuration keys, the SDK's generic ones included
+	Sdk        string       `protobuf:"bytes,8,opt,name=sdk,proto3" json:"sdk,omitempty"`                                 // SDK that built the plugin, for diagnostics
+	// Code systems ("icd10", "snomedct") of the primary diagnoses it can send on events; empty
+	// from a plugin that sends none (or was built before diagnoses): measures defined on a
+	// code list are then absent from the practice's figures, never zero.
+	Diagnoses []string `protobuf:"bytes,9,rep,name=diagnoses,proto3" json:"diagnoses,omitempty"`
+	// Whether it can send admissions' discharge dates (a readmission rule needs them).
+	Discharges    bool `protobuf:"varint,10,opt,name=discharges,proto3" json:"discharges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +171,20 @@ func (x *DescribeResponse) GetSdk() string {
 		return x.Sdk
 	}
 	return ""
+}
+
+func (x *DescribeResponse) GetDiagnoses() []string {
+	if x != nil {
+		return x.Diagnoses
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetDischarges() bool {
+	if x != nil {
+		return x.Discharges
+	}
+	return false
 }
 
 // ConfigKey is one key of a plugin's configuration schema, which plugins built with the SDK
@@ -362,6 +382,8 @@ type Supplies struct {
 	RowKinds      []string               `protobuf:"bytes,1,rep,name=row_kinds,json=rowKinds,proto3" json:"row_kinds,omitempty"`
 	EventKinds    []string               `protobuf:"bytes,2,rep,name=event_kinds,json=eventKinds,proto3" json:"event_kinds,omitempty"`
 	Methods       bool                   `protobuf:"varint,3,opt,name=methods,proto3" json:"methods,omitempty"`
+	Diagnoses     []string               `protobuf:"bytes,4,rep,name=diagnoses,proto3" json:"diagnoses,omitempty"`    // as DescribeResponse.diagnoses, for this configuration
+	Discharges    bool                   `protobuf:"varint,5,opt,name=discharges,proto3" json:"discharges,omitempty"` // as DescribeResponse.discharges, for this configuration
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +435,20 @@ func (x *Supplies) GetEventKinds() []string {
 func (x *Supplies) GetMethods() bool {
 	if x != nil {
 		return x.Methods
+	}
+	return false
+}
+
+func (x *Supplies) GetDiagnoses() []string {
+	if x != nil {
+		return x.Diagnoses
+	}
+	return nil
+}
+
+func (x *Supplies) GetDischarges() bool {
+	if x != nil {
+		return x.Discharges
 	}
 	return false
 }
@@ -679,7 +715,7 @@ var File_tributary_plugin_v1_extractor_proto protoreflect.FileDescriptor
 const file_tributary_plugin_v1_extractor_proto_rawDesc = "" +
 	"\n" +
 	"#tributary/plugin/v1/extractor.proto\x12\x13tributary.plugin.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\x8f\x02\n" +
+	"\x0fDescribeRequest\"\xcd\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12+\n" +
@@ -689,7 +725,12 @@ const file_tributary_plugin_v1_extractor_proto_rawDesc = "" +
 	"eventKinds\x12\x18\n" +
 	"\amethods\x18\x06 \x01(\bR\amethods\x126\n" +
 	"\x06config\x18\a \x03(\v2\x1e.tributary.plugin.v1.ConfigKeyR\x06config\x12\x10\n" +
-	"\x03sdk\x18\b \x01(\tR\x03sdk\"\xaf\x01\n" +
+	"\x03sdk\x18\b \x01(\tR\x03sdk\x12\x1c\n" +
+	"\tdiagnoses\x18\t \x03(\tR\tdiagnoses\x12\x1e\n" +
+	"\n" +
+	"discharges\x18\n" +
+	" \x01(\bR\n" +
+	"discharges\"\xaf\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04help\x18\x02 \x01(\tR\x04help\x12\x1a\n" +
@@ -704,12 +745,16 @@ const file_tributary_plugin_v1_extractor_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"k\n" +
 	"\x16ValidateConfigResponse\x12\x16\n" +
 	"\x06errors\x18\x01 \x03(\tR\x06errors\x129\n" +
-	"\bsupplies\x18\x02 \x01(\v2\x1d.tributary.plugin.v1.SuppliesR\bsupplies\"b\n" +
+	"\bsupplies\x18\x02 \x01(\v2\x1d.tributary.plugin.v1.SuppliesR\bsupplies\"\xa0\x01\n" +
 	"\bSupplies\x12\x1b\n" +
 	"\trow_kinds\x18\x01 \x03(\tR\browKinds\x12\x1f\n" +
 	"\vevent_kinds\x18\x02 \x03(\tR\n" +
 	"eventKinds\x12\x18\n" +
-	"\amethods\x18\x03 \x01(\bR\amethods\"\xb8\x01\n" +
+	"\amethods\x18\x03 \x01(\bR\amethods\x12\x1c\n" +
+	"\tdiagnoses\x18\x04 \x03(\tR\tdiagnoses\x12\x1e\n" +
+	"\n" +
+	"discharges\x18\x05 \x01(\bR\n" +
+	"discharges\"\xb8\x01\n" +
 	"\x0eExtractRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12G\n" +

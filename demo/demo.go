@@ -26,6 +26,7 @@ import (
 	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/internal/synthgen"
 	"github.com/tributary-health/tributary/plugins/host"
+	"github.com/tributary-health/tributary/secagg"
 )
 
 // Options say what to run.
@@ -58,8 +59,11 @@ type Options struct {
 	Store string
 	// StoreOptions carry credentials for an s3:// Store.
 	StoreOptions objstore.Options
-	Log          *slog.Logger
-	Out          io.Writer // progress for people
+	// SecureAggregation also sends every practice's exact counts as secret shares to two
+	// holders on this machine, runs their round, and reads the secure federation totals.
+	SecureAggregation bool
+	Log               *slog.Logger
+	Out               io.Writer // progress for people
 }
 
 // The months of generated practices when Options do not say.
@@ -91,6 +95,7 @@ type Result struct {
 	CoordKey string // the coordinator's private key file
 	Combine  *combine.Result
 	Runs     []*agent.RunReport
+	Secure   *SecureResult // with Options.SecureAggregation
 }
 
 // Skip is a practice left out of the run.
@@ -212,7 +217,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.CoordKey = filepath.Join(work, "coordinator", "coordinator.key")
 
-	pr := practiceRun{o: o, work: work, dir: practicesDir, plugins: plugins, shapes: res.Shapes, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
+	var holderKeys [2]*secagg.HolderKey
+	if o.SecureAggregation {
+		if holderKeys, err = secureHolders(ctx, st, work, coordPriv); err != nil {
+			return nil, err
+		}
+	}
+	pr := practiceRun{holders: holderKeys, o: o, work: work, dir: practicesDir, plugins: plugins, shapes: res.Shapes, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
 	for _, id := range scanned {
 		if m, known := months[id]; known && !anyIn(m, from, to) {
 			fmt.Fprintf(o.Out, "practice %s has no encounters between %s and %s; skipped\n", id, from, to)
@@ -243,6 +254,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("demo: no practice ran:\n%w", errors.Join(errs...))
 	}
 
+	if o.SecureAggregation {
+		if res.Secure, err = secureRound(ctx, o, st, work, coordPriv.Public().(ed25519.PublicKey), holderKeys); err != nil {
+			return nil, err
+		}
+	}
 	cr, err := combine.Run(ctx, st, coordPriv.Public().(ed25519.PublicKey), combine.Options{})
 	if err != nil {
 		return nil, err
@@ -292,6 +308,7 @@ type practiceRun struct {
 	storeURL string
 	coord    ed25519.PrivateKey
 	from, to formats.Month
+	holders  [2]*secagg.HolderKey // with Options.SecureAggregation
 }
 
 func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, error) {
@@ -331,6 +348,9 @@ func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, err
 			Name: string(shape), Path: pl.path, SHA256: pl.sum,
 			Config: pluginConfig(shape, filepath.Join(pr.dir, id)),
 		}},
+	}
+	if o.SecureAggregation {
+		cfg.SecureAggregation = secureConfig(pr.holders)
 	}
 	cfg.PluginStartTimeout.Duration = 30 * time.Second
 	cfg.PluginRunTimeout.Duration = 30 * time.Minute

@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-health/tributary/coordinator/query"
+	"github.com/tributary-health/tributary/coordinator/secure"
 	"github.com/tributary-health/tributary/demo"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
@@ -34,7 +36,7 @@ type options struct {
 	practices, workdir, plugin, pluginDir, from, to string
 	generate, patients                              int
 	seed                                            int64
-	verbose                                         bool
+	verbose, secureAggregation                      bool
 }
 
 func newRoot() *cobra.Command {
@@ -64,6 +66,7 @@ commands to ask for more. deploy/demo.sh builds it and runs it, then serves the 
 	f.StringVar(&o.to, "to", "", fmt.Sprintf("last month each agent extracts (default: the last month of the practices' encounters, at most the last complete month; %s for generated practices)", demo.DefaultTo))
 	f.Int64Var(&o.seed, "seed", 1, "seed of the generated data")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show the agents' and plugins' logs")
+	f.BoolVar(&o.secureAggregation, "secure-aggregation", false, "also send every practice's exact counts as secret shares to two holders on this machine, run their round of secure aggregation, and print the federation's exact-then-rounded totals")
 	return root
 }
 
@@ -103,6 +106,7 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	res, err := demo.Run(ctx, demo.Options{
 		Practices: o.practices, Generate: o.generate, PatientsPerPractice: o.patients,
 		Workdir: o.workdir, Plugin: o.plugin, PluginDir: o.pluginDir, From: f, To: t, Seed: o.seed, Log: log, Out: stdout,
+		SecureAggregation: o.secureAggregation,
 	})
 	if err != nil {
 		return err
@@ -139,6 +143,12 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	coordinator := "tributary-coordinator"
 	if p := besideMe(coordinator); p != "" {
 		coordinator = shortPath(p)
+	}
+	if res.Secure != nil {
+		if err := writeSecure(stdout, res.Secure.Figures, t-5, t); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nThe secure totals alone: %s holder figures --store %s --key %s\n", coordinator, res.StoreURL, res.CoordKey)
 	}
 	fmt.Fprintf(stdout, `
 Query them yourself with tributary-coordinator, for example:
@@ -183,4 +193,34 @@ func shortPath(p string) string {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// secureMeasures are the measures of the demo's table.
+var secureMeasures = []string{formats.RegisteredPatients, formats.AEAttendances, formats.Admissions, formats.AdmissionsEmergency}
+
+// writeSecure prints the securely aggregated monthly federation totals of from..to: the
+// exact sums of the practices' counts, through the disclosure policy once.
+func writeSecure(w io.Writer, figs *secure.Figures, from, to formats.Month) error {
+	fmt.Fprintf(w, "\nThe same months by secure aggregation (method secure): the exact sum of every practice's counts,\nverified and summed by two holders neither of which saw a practice's counts, then rounded once\n(so within 2 of the truth, which lies in [lower, upper]):\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "month\tmeasure\tcount\tlower\tupper\tstatus\tpractices\tmethod\t")
+	rows := 0
+	for m := from; m <= to; m++ {
+		for _, measure := range secureMeasures {
+			vals := figs.Values[formats.MonthPeriod(m)][measure]
+			if vals == nil {
+				continue
+			}
+			v := vals[formats.TotalShape]
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t\n", m, measure, v.Count, v.Lower, v.Upper, v.Status, figs.Practices[m][measure], secure.MethodSecure)
+			rows++
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rows == 0 {
+		fmt.Fprintln(w, "(no secure totals: fewer practices than the differencing guard's minimum of 3)")
+	}
+	return nil
 }

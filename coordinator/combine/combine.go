@@ -27,6 +27,7 @@ import (
 
 	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/coordinator/internal/ordered"
+	"github.com/tributary-health/tributary/coordinator/measures"
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
@@ -149,9 +150,16 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	if err != nil {
 		return nil, err
 	}
-	c := &combiner{st: st, reg: reg, opts: opts, published: published.SHA256, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{},
+	defs, err := measures.Load(ctx, st, coordinator)
+	if err != nil {
+		return nil, err
+	}
+	c := &combiner{st: st, reg: reg, opts: opts, defs: defs, digests: defs.Digests(), published: published.SHA256, completeness: map[formats.Month][]Contributor{}, ignored: map[string]bool{},
 		tables: map[string]ObjectRef{}, uses: map[string]InputFile{},
-		engine: figures.New(opts.Policy, opts.Policy.SuppressMax, formats.Measures)}
+		engine: figures.New(opts.Policy, opts.Policy.SuppressMax, formats.MeasureNames(defs.Defs))}
+	for name, d := range c.digests {
+		c.digest = append(c.digest, "definition "+name+" "+d)
+	}
 	infos, err := st.List(ctx, formats.PracticesPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list submissions: %w", err)
@@ -215,6 +223,8 @@ func practiceOfKey(key string) string {
 type combiner struct {
 	st        objstore.Store
 	reg       *registry.Loaded
+	defs      *measures.Loaded
+	digests   map[string]string // measure -> the federation's definition digest
 	opts      Options
 	engine    *figures.Engine
 	published string // SHA-256 of federation/current.json when the combine started, or objstore.Absent
@@ -341,8 +351,11 @@ func plan(ms []*manifest) []practiceWork {
 type runValues struct {
 	m        *manifest
 	blocks   map[formats.Period][]*figures.Shapes
-	measures int      // catalogue measures the run supplied
-	ignored  []string // measures outside the catalogue
+	measures int      // measures of the federation's definitions the run supplied
+	ignored  []string // measures the federation does not define
+	// excluded are measures the run supplied by another definition than the federation's:
+	// left out of this run's values (conform), with why.
+	excluded []ExcludedMeasure
 }
 
 // practiceResult is what one practice's runs gave.
@@ -407,6 +420,7 @@ func (c *combiner) readPractice(ctx context.Context, w practiceWork) (*practiceR
 			}
 			c.opts.Cache.put(f.Key, f.SHA256, c.listed[f.Key], rv)
 		}
+		rv = c.conform(rv)
 		use.Use = UseCombined
 		for _, month := range open {
 			taken[month] = rv
@@ -480,6 +494,49 @@ func (c *combiner) valuesOf(m *manifest, blocks []formats.Block) (*runValues, er
 	}
 	rv.measures = len(supplied)
 	return rv, nil
+}
+
+// conform leaves out of a run's values every measure its agent counted by another definition
+// than the federation's (the digest its manifest records differs), so that a measure is
+// combined only across practices that counted the same thing. It returns rv itself when
+// nothing differs, else a copy: runValues are shared through the cache.
+func (c *combiner) conform(rv *runValues) *runValues {
+	var out *runValues
+	for mi, name := range c.engine.Measures {
+		supplied := false
+		for _, b := range rv.blocks {
+			if b[mi] != nil {
+				supplied = true
+				break
+			}
+		}
+		if !supplied {
+			continue
+		}
+		used, want := rv.m.DefinitionDigest(name), c.digests[name]
+		if used == want {
+			continue
+		}
+		if out == nil {
+			out = &runValues{m: rv.m, blocks: make(map[formats.Period][]*figures.Shapes, len(rv.blocks)), measures: rv.measures, ignored: rv.ignored}
+			for per, b := range rv.blocks {
+				out.blocks[per] = slices.Clone(b)
+			}
+		}
+		for _, b := range out.blocks {
+			b[mi] = nil
+		}
+		out.measures--
+		reason := fmt.Sprintf("used definition digest %s, federation's is %s", formats.ShortDigest(used), formats.ShortDigest(want))
+		if used == "" {
+			reason = fmt.Sprintf("its manifest records no definition for it; federation's is %s", formats.ShortDigest(want))
+		}
+		out.excluded = append(out.excluded, ExcludedMeasure{Measure: name, Used: used, Federation: want, Reason: reason})
+	}
+	if out == nil {
+		return rv
+	}
+	return out
 }
 
 // writePracticeTable stores the practice's combined values as its own table, named by digest.
@@ -576,7 +633,7 @@ func (c *combiner) add(r *practiceResult) error {
 	c.engine.Add(r.practice)
 	for _, mu := range r.months {
 		c.completeness[mu.month] = append(c.completeness[mu.month], Contributor{
-			Practice: r.practice.ID, RunID: mu.run.m.RunID, Created: mu.run.m.Created.UTC(), Measures: mu.run.measures})
+			Practice: r.practice.ID, RunID: mu.run.m.RunID, Created: mu.run.m.Created.UTC(), Measures: mu.run.measures, Excluded: mu.run.excluded})
 	}
 	return nil
 }
@@ -598,6 +655,9 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	}
 	for m := range c.ignored {
 		rep.IgnoredMeasures = append(rep.IgnoredMeasures, m)
+	}
+	for _, d := range c.defs.Defs {
+		rep.Measures = append(rep.Measures, MeasureDef{Definition: d, Digest: c.digests[d.Name]})
 	}
 	sort.Strings(rep.IgnoredMeasures)
 	c.digest = append(c.digest, "policy "+pol.Name, "registry "+c.reg.SHA256)

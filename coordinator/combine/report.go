@@ -28,7 +28,11 @@ type Report struct {
 	MonthsCombined  int      `json:"months_combined"`            // practice-months combined
 	FederationRows  int64    `json:"federation_rows"`            // rows of the federation table
 	PracticeRows    int64    `json:"practice_rows"`              // rows of the practice tables
-	IgnoredMeasures []string `json:"ignored_measures,omitempty"` // measures outside the catalogue, not combined
+	IgnoredMeasures []string `json:"ignored_measures,omitempty"` // measures the federation does not define, not combined
+	// Measures are the federation's definitions this combine used (the built-ins with the
+	// federation's own on top), in display order: what query, API and dashboard offer. A
+	// report without them (from before measures were data) means the first catalogue.
+	Measures []MeasureDef `json:"measures,omitempty"`
 
 	Inputs       []Input        `json:"inputs"`
 	Quarantined  []Quarantined  `json:"quarantined"`
@@ -90,7 +94,38 @@ type Contributor struct {
 	Practice string    `json:"practice"`
 	RunID    string    `json:"run_id"`
 	Created  time.Time `json:"created"`
-	Measures int       `json:"measures"` // catalogue measures its file supplied
+	Measures int       `json:"measures"` // measures of the federation's definitions its file supplied
+	// Excluded are measures its file supplied by another definition than the federation's,
+	// left out of the federation's figures for this month.
+	Excluded []ExcludedMeasure `json:"excluded,omitempty"`
+}
+
+// ExcludedMeasure is a measure a practice's run counted by another definition than the
+// federation's: not combined with the others.
+type ExcludedMeasure struct {
+	Measure    string `json:"measure"`
+	Used       string `json:"used"`       // the digest the run's manifest records ("" for none)
+	Federation string `json:"federation"` // the federation's definition's digest
+	Reason     string `json:"reason"`     // "used definition digest X, federation's is Y"
+}
+
+// MeasureDef is one of the federation's definitions with its digest.
+type MeasureDef struct {
+	formats.Definition
+	Digest string `json:"digest"`
+}
+
+// MeasureNames lists the report's measures: its definitions, or for a report from before
+// measures were data, the first catalogue.
+func (r *Report) MeasureNames() []string {
+	if len(r.Measures) == 0 {
+		return slices.Clone(formats.Measures)
+	}
+	out := make([]string, len(r.Measures))
+	for i, m := range r.Measures {
+		out[i] = m.Name
+	}
+	return out
 }
 
 // quarantineKinds names each failure kind in reports.

@@ -62,8 +62,8 @@ type Link struct {
 // verifies manifests against the registry signed by coordinator. An error means the chain
 // could not be read at all; what does not match is listed in Chain.Problems.
 func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, measure string, month formats.Month, practice string) (*Chain, error) {
-	if !formats.IsKnownMeasure(measure) {
-		return nil, fmt.Errorf("unknown measure %q; known ones are %v", measure, formats.Measures)
+	if !formats.MeasureNamePattern.MatchString(measure) {
+		return nil, fmt.Errorf("%q is not a measure name", measure)
 	}
 	pdata, _, err := st.Get(ctx, combine.CurrentKey, MaxPointerBytes)
 	if err != nil {
@@ -87,6 +87,9 @@ func Trace(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey
 	rep, err := combine.ParseReport(rdata)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.Contains(rep.MeasureNames(), measure) {
+		return nil, fmt.Errorf("unknown measure %q; this federation's measures are %v", measure, rep.MeasureNames())
 	}
 	ch.InputsSHA256 = rep.InputsSHA256
 	if rep.InputsSHA256 != rep.UsedDigest() {

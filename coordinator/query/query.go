@@ -111,7 +111,7 @@ func Load(ctx context.Context, st objstore.Store, ptr combine.Pointer, prev *Com
 	if err != nil {
 		return nil, fmt.Errorf("%s names %w", combine.CurrentKey, err)
 	}
-	c.Engine = figures.New(pol, ptr.SuppressMax, formats.Measures)
+	c.Engine = figures.New(pol, ptr.SuppressMax, c.Report.MeasureNames())
 	ids := make([]string, 0, len(ptr.PracticeTables))
 	for id := range ptr.PracticeTables {
 		ids = append(ids, id)
@@ -190,8 +190,8 @@ func readPractice(ctx context.Context, st objstore.Store, e *figures.Engine, id 
 // Validate checks a request, with errors that say what to write instead.
 func (r *Request) Validate() error {
 	for _, m := range r.Measures {
-		if !formats.IsKnownMeasure(m) {
-			return fmt.Errorf("unknown measure %q; choose one of: %s", m, strings.Join(formats.Measures, ", "))
+		if !formats.MeasureNamePattern.MatchString(m) {
+			return fmt.Errorf("%q is not a measure name; names are lower-case letters, digits and _ (e.g. %s)", m, strings.Join(formats.Measures[:3], ", "))
 		}
 	}
 	for _, b := range r.By {
@@ -224,6 +224,11 @@ func (c *Combined) Query(r Request) figures.Query {
 func (c *Combined) Run(req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
+	}
+	for _, m := range req.Measures {
+		if _, ok := c.Engine.MeasureIndex(m); !ok {
+			return nil, fmt.Errorf("unknown measure %q; choose one of: %s", m, strings.Join(c.Engine.Measures, ", "))
+		}
 	}
 	q := c.Query(req)
 	res := &Result{Combined: c.Pointer.ID, Policy: c.Pointer.Policy, By: []string{}, Rows: c.Engine.Figures(&q)}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/dashboard"
 	"github.com/tributary-health/tributary/coordinator/figures"
 	"github.com/tributary-health/tributary/formats"
@@ -418,13 +419,38 @@ type Meta struct {
 	FederationOf int               `json:"federation_practices"` // practices with combined figures
 }
 
-// MeasureInfo names a measure.
+// MeasureInfo names a measure: one of the federation's definitions.
 type MeasureInfo struct {
 	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
 	Description string `json:"description"`
+	Source      string `json:"source,omitempty"`
+	Digest      string `json:"digest,omitempty"` // of the definition the federation combines it by
 	// Rates says whether rates per 1,000 registered patients are offered: not for the list
 	// size itself.
 	Rates bool `json:"rates"`
+}
+
+// measureInfos lists the measures of a combine's report (the built-ins when there is none).
+func measureInfos(rep *combine.Report) []MeasureInfo {
+	var defs []combine.MeasureDef
+	if rep != nil {
+		defs = rep.Measures
+	}
+	if len(defs) == 0 {
+		for _, d := range formats.BuiltinDefinitions() {
+			if rep != nil && !slices.Contains(formats.Measures, d.Name) {
+				continue // a report from before measures were data: the first catalogue
+			}
+			defs = append(defs, combine.MeasureDef{Definition: d, Digest: d.Digest()})
+		}
+	}
+	out := make([]MeasureInfo, 0, len(defs))
+	for _, d := range defs {
+		out = append(out, MeasureInfo{Name: d.Name, Title: d.Title, Description: d.Description, Source: d.Source, Digest: d.Digest,
+			Rates: d.Count != formats.CountRegistered})
+	}
+	return out
 }
 
 // PracticeInfo names a practice.
@@ -438,10 +464,12 @@ func (s *Server) handleMeta(w http.ResponseWriter, r *http.Request) {
 	m := Meta{Role: tok.Role, Practice: tok.Practice, TokenName: tok.Name, AgeBands: formats.AgeBands, Sexes: formats.Sexes,
 		Months: []string{}, Practices: []PracticeInfo{}, Measures: []MeasureInfo{},
 		ESP2013: map[string]string{"source": "Eurostat, Revision of the European Standard Population, 2013 edition"}}
-	for _, name := range formats.Measures {
-		m.Measures = append(m.Measures, MeasureInfo{Name: name, Description: formats.MeasureDescriptions[name], Rates: name != formats.RegisteredPatients})
-	}
 	snap := s.snap.Load()
+	if snap != nil {
+		m.Measures = measureInfos(snap.report)
+	} else {
+		m.Measures = measureInfos(nil)
+	}
 	if snap != nil && tok.Role != RoleAdmin {
 		m.Combined, m.Policy, m.SuppressMax, m.LoadedAt = snap.ptr.ID, snap.ptr.Policy, snap.ptr.SuppressMax, snap.loaded.Format(time.RFC3339)
 		m.FederationOf = len(snap.ids)

@@ -21,6 +21,10 @@ type CompletenessRow struct {
 	Revisions int64 `json:"revisions"`
 	// Quarantined counts files for this practice-month that failed verification.
 	Quarantined int64 `json:"quarantined"`
+	// Excluded names the measures the practice's run counted by another definition than the
+	// federation's, left out of the federation's figures, each with why ("measure: used
+	// definition digest X, federation's is Y", joined by "; "). Empty when none.
+	Excluded string `json:"excluded"`
 }
 
 // completeness lists practices × months; practices nil means every registered or
@@ -73,6 +77,11 @@ func (s *snapshot) completeness(practices []string, from, to formats.Month) []Co
 			row := CompletenessRow{Practice: p, Month: ms, Revisions: revisions[pm{p, ms}], Quarantined: quarantined[pm{p, ms}]}
 			if c, ok := s.byMonth[ms][p]; ok {
 				row.Submitted, row.RunID, row.Created, row.Measures = true, c.RunID, c.Created.UTC().Format("2006-01-02T15:04:05Z"), int64(c.Measures)
+				var ex []string
+				for _, x := range c.Excluded {
+					ex = append(ex, x.Measure+": "+x.Reason)
+				}
+				row.Excluded = strings.Join(ex, "; ")
 			}
 			out = append(out, row)
 		}

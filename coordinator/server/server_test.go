@@ -586,7 +586,7 @@ func TestRefreshKeepsGoodFiguresAndIsIncremental(t *testing.T) {
 		if r.Month == revised.String() {
 			want.RunID, want.Created, want.Revisions = sub.RunID, "2026-01-02T04:04:05Z", 1
 		}
-		if r != want {
+		if !reflect.DeepEqual(r, want) {
 			t.Errorf("completeness %+v, want %+v", r, want)
 		}
 	}

@@ -91,7 +91,7 @@ function setupFilters() {
   S.names = names;
   $('f-practices').replaceChildren(...m.practices.map((p) => el('option', { value: p.id, text: p.name ? `${p.id} ${p.name}` : p.id })));
   const measures = m.measures.filter((x) => x.name !== 'registered_patients');
-  $('f-measure').replaceChildren(...measures.map((x) => el('option', { value: x.name, text: x.name.replaceAll('_', ' ') })));
+  $('f-measure').replaceChildren(...measures.map((x) => el('option', { value: x.name, text: x.title || x.name.replaceAll('_', ' ') })));
   $('f-measure').value = measures.some((x) => x.name === 'admissions_emergency') ? 'admissions_emergency' : measures[0].name;
   const ctx = `Figures of combine ${(m.combined || '').slice(0, 12)}, loaded ${m.loaded_at || 'never'}; ${m.federation_practices} practices; disclosure policy ${m.policy}` +
     (m.quarantined ? `; ${m.quarantined} object(s) quarantined (see Completeness)` : '') + '.';
@@ -271,7 +271,7 @@ function drawTrends(mode, months, practices, fed, prs) {
     const shownMode = hasRates(meas.name) ? mode : 'count';
     const fig = el('figure', { class: 'chart', 'data-measure': meas.name },
       el('h3', { text: meas.name.replaceAll('_', ' ') + ' — ' + MODE_LABEL[shownMode] }),
-      el('p', { class: 'desc', text: meas.description }),
+      el('p', { class: 'desc', text: meas.description + (meas.source ? ' Source: ' + meas.source + '.' : '') }),
       lineChart(meas.name, months, series, shownMode));
     if (practices.length) {
       fig.append(el('p', { class: 'desc' }, ...[['Federation', '#005eb8'], ...practices.map((id, k) => [id, PALETTE[k % PALETTE.length]])].map(([n, c]) => {
@@ -303,7 +303,7 @@ function drawCompleteness(months, res) {
     const n = practices.filter((pr) => at.get(pr + ' ' + m)?.submitted).length;
     svg.append(el('svg:text', { x: L + i * C + C / 2, y: T - 6, transform: `rotate(-60 ${L + i * C + C / 2} ${T - 6})`, text: `${m} (${n}/${practices.length})` }));
   });
-  const csv = [['practice', 'month', 'submitted', 'run_id', 'created', 'revisions', 'quarantined']];
+  const csv = [['practice', 'month', 'submitted', 'run_id', 'created', 'revisions', 'quarantined', 'excluded']];
   const trs = [];
   practices.forEach((pr, j) => {
     svg.append(el('svg:text', { x: L - 6, y: T + j * C + C - 3, 'text-anchor': 'end', text: S.names[pr] ? `${pr} ${S.names[pr]}`.slice(0, 24) : pr }));
@@ -315,13 +315,16 @@ function drawCompleteness(months, res) {
         'data-practice': pr, 'data-month': m, 'data-submitted': String(r.submitted) });
       rect.append(el('svg:title', { text: r.submitted ? `${pr} ${m}: run ${r.run_id}, ${r.created}` + (r.revisions ? `, replaced ${r.revisions} earlier run(s)` : '') + (r.quarantined ? `, ${r.quarantined} file(s) quarantined` : '') : `${pr} ${m}: not submitted` + (r.quarantined ? `, ${r.quarantined} file(s) quarantined` : '') }));
       svg.append(rect);
-      csv.push([pr, m, r.submitted, r.run_id || '', r.created || '', r.revisions, r.quarantined]);
+      // Measures counted by another definition than the federation's are left out, with why.
+      const excluded = r.excluded || '';
+      csv.push([pr, m, r.submitted, r.run_id || '', r.created || '', r.revisions, r.quarantined, excluded]);
       trs.push(el('tr', {}, el('td', { class: 'l', text: pr }), el('td', { class: 'l', text: m }), el('td', { class: 'l', text: r.submitted ? 'yes' : 'no' }),
-        el('td', { text: r.run_id || '' }), el('td', { text: r.created || '' }), el('td', { text: r.revisions }), el('td', { text: r.quarantined })));
+        el('td', { text: r.run_id || '' }), el('td', { text: r.created || '' }), el('td', { text: r.revisions }), el('td', { text: r.quarantined }),
+        el('td', { class: 'l excluded', text: excluded })));
     });
   });
   $('completeness-grid').replaceChildren(svg);
-  $('completeness-table').replaceChildren(table(['Practice', 'Month', 'Submitted', 'Run', 'Created', 'Revisions', 'Quarantined'], trs));
+  $('completeness-table').replaceChildren(table(['Practice', 'Month', 'Submitted', 'Run', 'Created', 'Revisions', 'Quarantined', 'Measures not combined'], trs));
   S.shown = { name: 'completeness', rows: csv, from: months[0] || '', to: months[months.length - 1] || '' };
 }
 

@@ -229,13 +229,19 @@ func (f *Federation) WriteRun(ctx context.Context, st objstore.Store, i int) err
 // WriteSubmission stores a hand-made submission as one run, then its manifest signed with
 // key, and returns the manifest's key.
 func WriteSubmission(ctx context.Context, st objstore.Store, key ed25519.PrivateKey, created time.Time, s *formats.Submission) (string, error) {
+	return WriteSubmissionWith(ctx, st, key, created, s, nil)
+}
+
+// WriteSubmissionWith is WriteSubmission with the manifest recording the definition digest of
+// each measure (nil: none, as from an agent before measures were data).
+func WriteSubmissionWith(ctx context.Context, st objstore.Store, key ed25519.PrivateKey, created time.Time, s *formats.Submission, definitions map[string]string) (string, error) {
 	data, err := formats.MarshalSubmission(s)
 	if err != nil {
 		return "", err
 	}
 	m := &formats.Manifest{FormatVersion: formats.FormatVersion, Practice: s.Practice, RunID: s.RunID,
 		Created: created, Extractors: s.Extractors, Policy: s.Policy, From: s.From.String(), To: s.To.String(),
-		Files: []formats.FileEntry{formats.Entry(s.Practice, s.RunID, data)}}
+		Files: []formats.FileEntry{formats.Entry(s.Practice, s.RunID, data)}, Definitions: definitions}
 	if _, err := st.Put(ctx, formats.SubmissionKey(s.Practice, s.RunID), data); err != nil {
 		return "", err
 	}

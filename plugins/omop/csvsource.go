@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -336,14 +337,17 @@ type candidate struct {
 // diagnoses returns the primary diagnosis (a SNOMED CT concept_code) of every visit that may
 // start or end in the days from..to, by visit_occurrence_id, as the database's query chooses
 // it (source.go's rule): the visits of the months are read first, then their conditions, then
-// the concepts of those conditions, so memory grows with the months' visits, not the tables.
+// the concepts of those conditions, so memory grows with the months' visits (8 bytes each, and
+// the conditions of those that have any), not the tables.
 // Nil when the folder has no condition_occurrence or concept.
 func (s *csvSource) diagnoses(ctx context.Context, from, to formats.Date) (map[int64]string, error) {
 	if !s.Tables().diagnoses {
 		return nil, nil
 	}
 	in := func(d formats.Date) bool { return d >= from && d < to }
-	visits := map[int64][]candidate{}
+	// The months' visit ids, sorted: 8 bytes a visit. Candidates are kept only for the visits
+	// that have conditions.
+	var ids []int64
 	f, err := s.open(tableVisit, "visit_occurrence_id", "visit_start_date", "visit_end_date")
 	if err != nil {
 		return nil, err
@@ -354,14 +358,18 @@ func (s *csvSource) diagnoses(ctx context.Context, from, to formats.Date) (map[i
 		en, ok2 := parseDate(rec[cEnd])
 		id, err := strconv.ParseInt(rec[cVisit], 10, 64)
 		if err == nil && ((ok1 && in(st)) || (ok2 && in(en))) {
-			visits[id] = nil
+			ids = append(ids, id)
 		}
 		return nil
 	}, func() {})
 	f.Close()
-	if err != nil || len(visits) == 0 {
+	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	ids = slices.Clip(ids)
+	visits := map[int64][]candidate{}
 
 	f, err = s.open(tableCondition, "visit_occurrence_id", "condition_concept_id")
 	if err != nil {
@@ -375,8 +383,7 @@ func (s *csvSource) diagnoses(ctx context.Context, from, to formats.Date) (map[i
 		if err != nil {
 			return nil
 		}
-		list, ok := visits[v]
-		if !ok {
+		if _, ok := slices.BinarySearch(ids, v); !ok {
 			return nil
 		}
 		c := candidate{concept: conceptOrZero(rec[cConcept]), start: formats.NoEnd, id: conceptOrZero(csvread.Field(rec, cID)),
@@ -384,11 +391,12 @@ func (s *csvSource) diagnoses(ctx context.Context, from, to formats.Date) (map[i
 		if d, ok := parseDate(csvread.Field(rec, cStart)); ok {
 			c.start = d
 		}
-		visits[v] = append(list, c)
+		visits[v] = append(visits[v], c)
 		concepts[c.concept] = ""
 		return nil
 	}, func() {})
 	f.Close()
+	ids = nil
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,9 @@ func ParsePrivate(data []byte) (*HolderKey, error) {
 	}
 	k := &HolderKey{ID: f.Holder, Role: f.Role, HPKE: priv, Sign: ed25519.NewKeyFromSeed(seed)}
 	clear(seed)
+	// circl derives and caches the public key on first use, unsafely for concurrent callers:
+	// derive it now, while k has one owner.
+	_ = k.HPKE.Public()
 	return k, nil
 }
 

@@ -53,7 +53,8 @@ type Holder struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 
-	vdaf *secagg.VDAF
+	vdaf  *secagg.VDAF
+	keyID string // of Key.HPKE's public key
 }
 
 func (h *Holder) init() error {
@@ -87,6 +88,9 @@ func (h *Holder) init() error {
 	if h.Now == nil {
 		h.Now = time.Now
 	}
+	// circl computes an X25519 private key's public key on first use and caches it, which is
+	// not safe for concurrent use: take it here, before any goroutine does.
+	h.keyID = secagg.KeyID(h.Key.HPKE.Public())
 	if h.vdaf == nil {
 		v, err := secagg.New(secagg.Params())
 		if err != nil {
@@ -219,7 +223,7 @@ func (h *Holder) readShares(ctx context.Context, r *verifiedRun) (*formats.Share
 		return nil, reject(secure.KindMalformed, "%v", err), nil
 	}
 	hd := &s.Header
-	myKey := secagg.KeyID(h.Key.HPKE.Public())
+	myKey := h.keyID
 	switch {
 	case hd.HolderKeyID != myKey || hd.Aggregator != int(h.aggregator()):
 		return nil, reject(secure.KindWrongHolder, "the shares in %s are encrypted to key %s as aggregator %d; holder %s's key is %s, aggregator %d: the practice's agent has the holders' keys the wrong way round or out of date", f.Key, hd.HolderKeyID, hd.Aggregator, h.Key.ID, myKey, h.aggregator()), nil

@@ -46,8 +46,8 @@ type mixedPractice struct {
 }
 
 // TestMixedFederation is the mixed-federation must-show of issue 12: the demo over practices on
-// different systems together — Synthea CSV, OMOP CDM CSV, UK GP tables in ehrQL's shapes and,
-// once its extractor is in the tree, FHIR bulk NDJSON — each read as the shared set holds it
+// different systems together — Synthea CSV, OMOP CDM CSV, UK GP tables in ehrQL's shapes and
+// FHIR bulk NDJSON — each read as the shared set holds it
 // by the extractor the demo recognises it needs. Each practice's figures are counted
 // independently from its own files in this test (plain CSV reading, the mapping of the
 // extractor's README and the agent's counting rules written again); for every month and
@@ -56,16 +56,7 @@ type mixedPractice struct {
 func TestMixedFederation(t *testing.T) {
 	ctx := context.Background()
 	pluginDir := t.TempDir()
-	hasFHIR := true
 	for _, name := range []string{"synthea", "omop", "ukgp", "fhir"} {
-		if _, err := os.Stat(filepath.Join(testenv.RepoRoot(t), "plugins", name, "main.go")); err != nil {
-			if name == "fhir" {
-				t.Logf("plugins/fhir is not in the tree: the federation runs without a FHIR practice")
-				hasFHIR = false
-				continue
-			}
-			t.Fatal(err)
-		}
 		copyFile(t, testenv.Binary(t, "./plugins/"+name), filepath.Join(pluginDir, name))
 	}
 	practices := t.TempDir()
@@ -97,14 +88,12 @@ func TestMixedFederation(t *testing.T) {
 			formats.AdmissionsElective, formats.BedDays, formats.PatientsAdmittedEmergency},
 		truth: ukgpTruth(t, dir)})
 
-	if hasFHIR {
-		dir = link("FHIR-KS", "synthea_fhir_bulk_ndjson_ks13")
-		mixed = append(mixed, mixedPractice{id: "FHIR-KS", shape: "fhir",
-			// No outpatient_types: Synthea's AMB cannot tell outpatients from consultations.
-			supplies: []string{formats.RegisteredPatients, formats.Consultations, formats.AEAttendances, formats.Admissions,
-				formats.AdmissionsEmergency, formats.AdmissionsElective, formats.BedDays, formats.PatientsAdmittedEmergency},
-			truth: fhirTruth(t, dir)})
-	}
+	dir = link("FHIR-KS", "synthea_fhir_bulk_ndjson_ks13")
+	mixed = append(mixed, mixedPractice{id: "FHIR-KS", shape: "fhir",
+		// No outpatient_types: Synthea's AMB cannot tell outpatients from consultations.
+		supplies: []string{formats.RegisteredPatients, formats.Consultations, formats.AEAttendances, formats.Admissions,
+			formats.AdmissionsEmergency, formats.AdmissionsElective, formats.BedDays, formats.PatientsAdmittedEmergency},
+		truth: fhirTruth(t, dir)})
 
 	logs := &testenv.LogBuffer{}
 	res, err := demo.Run(ctx, demo.Options{Practices: practices, Workdir: t.TempDir(), PluginDir: pluginDir,

@@ -323,7 +323,8 @@ func (f *monthFlag) Set(v string) error {
 }
 
 func queryCmd() *cobra.Command {
-	var store, format string
+	var store, format, policy string
+	var keys keyFlags
 	var measures, by []string
 	from, to := &monthFlag{name: "from"}, &monthFlag{name: "to"}
 	c := &cobra.Command{
@@ -371,12 +372,21 @@ bounds; registered_patients itself, the denominator, has no rate.`,
 			if n := c.Pointer.Quarantined; n > 0 {
 				fmt.Fprintf(stderr, "note: %d objects were quarantined by the combine and are not in these figures; see %s\n", n, c.Pointer.Objects[combine.ReportJSON].Key)
 			}
-			return res.Write(cmd.OutOrStdout(), format)
+			if err := res.Write(cmd.OutOrStdout(), format); err != nil {
+				return err
+			}
+			if keys.given() {
+				return querySecure(cmd.Context(), st, keys, policy, req, format, cmd.OutOrStdout(), stderr)
+			}
+			return nil
 		},
 	}
 	f := c.Flags()
 	addStoreFlag(f, &store)
-	f.StringSliceVar(&measures, "measure", nil, "a measure to show, repeatable or comma-separated (default all): "+strings.Join(formats.Measures, ", "))
+	f.StringVar(&keys.key, "key", "", "the coordinator's key, private or public: with it, the holders' secure totals of the same months follow the table")
+	f.StringVar(&keys.pub, "coordinator-pub", "", "the coordinator's public key (coordinator.pub), instead of --key")
+	addPolicyFlag(f, &policy)
+	f.StringSliceVar(&measures, "measure", nil, "a measure to show, repeatable or comma-separated (default all; 'tributary-coordinator measures list' names them), e.g. "+strings.Join(formats.Measures[:3], ", "))
 	f.Var(from, "from", "first month")
 	f.Var(to, "to", "last month")
 	f.StringSliceVar(&by, "by", nil, "break down by month, age_band, sex or practice; repeatable or comma-separated (default month; without month a row covers the whole of --from..--to)")

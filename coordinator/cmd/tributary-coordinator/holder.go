@@ -17,9 +17,11 @@ import (
 
 	"github.com/tributary-health/tributary/coordinator/holder"
 	"github.com/tributary-health/tributary/coordinator/provision"
+	"github.com/tributary-health/tributary/coordinator/query"
 	"github.com/tributary-health/tributary/coordinator/secure"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
+	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/secagg"
 )
 
@@ -459,4 +461,35 @@ func holderUserCmd() *cobra.Command {
 	rot.Flags().StringVar(&out, "out", "", `file for the new keys (mode 0600, must not exist); "-" for standard output`)
 	g.AddCommand(prov, rot)
 	return g
+}
+
+// querySecure prints, after a query's table, the holders' secure monthly totals of the same
+// measures and months (a federation-wide figure by month only: a practice's or a band's are
+// not securely aggregated).
+func querySecure(ctx context.Context, st objstore.Store, keys keyFlags, policy string, req query.Request, format string, stdout, stderr io.Writer) error {
+	pol, err := formats.PolicyByName(policy)
+	if err != nil {
+		return &cli.ExitError{Code: cli.ExitUsage, Err: err}
+	}
+	pub, err := keys.public()
+	if err != nil {
+		return err
+	}
+	figs, err := secure.Load(ctx, st, pub, pol, formats.DefaultLimits)
+	if err != nil {
+		return err
+	}
+	switch {
+	case figs.Empty():
+		fmt.Fprintln(stderr, "no secure totals: the federation has no holders of secure aggregation, or they have published none")
+		return nil
+	case format != query.FormatTable:
+		fmt.Fprintln(stderr, "the secure totals are shown with --format table (or read them with 'holder figures')")
+		return nil
+	case !slices.Equal(req.By, []string{query.ByMonth}):
+		fmt.Fprintln(stderr, "secure totals are federation totals by month: ask --by month to see them beside the table")
+		return nil
+	}
+	fmt.Fprintf(stdout, "\nsecure totals of the same months (the holders' exact sums of every practice's counts, rounded once):\n")
+	return writeSecureFigures(stdout, stderr, figs, req.Measures, req.From, req.To)
 }

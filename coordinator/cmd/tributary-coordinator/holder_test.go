@@ -124,4 +124,17 @@ func TestHolderCommands(t *testing.T) {
 			t.Errorf("%s admissions: %d [%d, %d], the practices' true sum is %d", m, count, lower, upper, truth)
 		}
 	}
+
+	// query with the coordinator's key shows them after the combined table, marked secure.
+	if out, errs, code := cmd("combine", "--store", store, "--key", coordKey); code != 0 {
+		t.Fatalf("combine: %s %s", out, errs)
+	}
+	out, errs, code = cmd("query", "--store", store, "--key", coordKey, "--measure", "admissions", "--by", "month")
+	_, sec, ok := strings.Cut(out, "secure totals of the same months")
+	if code != 0 || !ok || len(regexp.MustCompile(`(?m)^\s+2024-0[12]\s+admissions\s+\d+\s+\d+\s+\d+\s+rounded\s+4\s+secure`).FindAllString(sec, -1)) != 2 {
+		t.Errorf("query --key: %d\n%s\n%s", code, out, errs)
+	}
+	if out, _, _ := cmd("query", "--store", store, "--measure", "admissions"); strings.Contains(out, "secure") {
+		t.Errorf("query without a key shows secure totals it cannot verify:\n%s", out)
+	}
 }

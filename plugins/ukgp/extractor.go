@@ -51,6 +51,8 @@ func (Extractor) Describe() sdk.Description {
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: formats.EventKinds,
 		Methods:    true,
+		Diagnoses:  []string{formats.DiagnosisICD10, formats.DiagnosisSNOMED},
+		Discharges: true,
 		Config:     configKeys,
 	}
 }
@@ -212,7 +214,8 @@ func practiceColumn(f *csvread.File) int {
 }
 
 // Supplies: registrations, and the kinds of the events tables the folder holds; admission
-// methods when apcs has its method column.
+// methods and discharge dates when apcs has those columns; the diagnoses' code systems of the
+// tables with a diagnosis column.
 func (Extractor) Supplies(m map[string]string) (sdk.Supplies, error) {
 	c, err := parseConfig(m)
 	if err != nil {
@@ -224,14 +227,18 @@ func (Extractor) Supplies(m map[string]string) (sdk.Supplies, error) {
 	}
 	s := sdk.Supplies{RowKinds: []string{formats.RowRegistrations}}
 	for _, t := range tables {
-		if t.kind == formats.KindAdmission {
-			f, err := open(c.dir, t.file)
-			if err != nil {
-				return s, err
-			}
-			s.Methods = f.Col(t.method) >= 0
-			f.Close()
+		f, err := open(c.dir, t.file)
+		if err != nil {
+			return s, err
 		}
+		if t.kind == formats.KindAdmission {
+			s.Methods = f.Col(t.method) >= 0
+			s.Discharges = f.Col(t.end) >= 0
+		}
+		if t.dx != "" && f.Col(t.dx) >= 0 && !slices.Contains(s.Diagnoses, t.dxSystem) {
+			s.Diagnoses = append(s.Diagnoses, t.dxSystem)
+		}
+		f.Close()
 		s.EventKinds = append(s.EventKinds, t.kind)
 	}
 	if len(s.EventKinds) > 0 {

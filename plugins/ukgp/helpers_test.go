@@ -63,7 +63,7 @@ func summary(rec *sdktest.Recording, err error) string {
 		}
 		return "p?"
 	}
-	fmt.Fprintf(&b, "supplies %v %v methods=%v\n", rec.Supplies.RowKinds, rec.Supplies.EventKinds, rec.Supplies.Methods)
+	fmt.Fprintf(&b, "supplies %v %v methods=%v diagnoses=%v discharges=%v\n", rec.Supplies.RowKinds, rec.Supplies.EventKinds, rec.Supplies.Methods, rec.Supplies.Diagnoses, rec.Supplies.Discharges)
 	for _, r := range rec.Registrations {
 		if _, ok := labels[r.PatientKey]; !ok {
 			labels[r.PatientKey] = fmt.Sprintf("p%d", len(labels)+1)

@@ -1,5 +1,5 @@
 // Package secure is what the holders of secure aggregation publish and how the coordinator
-// reads it (formats/README.md, "Secure aggregation"): the federation's holders file, each
+// reads it (coordinator/README.md, "Secure aggregation"): the federation's holders file, each
 // publication round's signed record and its disclosure-controlled figures, and the signed
 // messages the two holders exchange through the store.
 //

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tributary-health/tributary/agent/aggregate"
+	"github.com/tributary-health/tributary/agent/config"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
@@ -124,3 +126,70 @@ func (a *Agent) definitions(ctx context.Context, log *slog.Logger) Definitions {
 	}
 	return d
 }
+
+// MeasuresCheck is what this practice can supply: every definition the federation counts,
+// supplied or absent with why, from what the configured plugins say they supply.
+type MeasuresCheck struct {
+	Definitions Definitions
+	Supplied    []string
+	Absent      []aggregate.Absent
+	Plugins     []PluginCheck
+}
+
+// CheckMeasures starts every configured plugin as a run does, has it say what it supplies with
+// its configuration, reads the federation's definitions (as a run does), and says which
+// measures this practice's figures will carry and why the others are absent. It extracts
+// nothing.
+func CheckMeasures(ctx context.Context, cfg *config.Config, launch Launcher) *MeasuresCheck {
+	out := &MeasuresCheck{Plugins: CheckPlugins(ctx, cfg, launch)}
+	pub, err := CoordinatorKey(cfg.CoordinatorPublicKey, cfg.Dir())
+	switch {
+	case err != nil:
+		out.Definitions = Definitions{Defs: formats.BuiltinDefinitions(), Err: err}
+	case pub == nil:
+		out.Definitions = Definitions{Defs: formats.BuiltinDefinitions()}
+	default:
+		st, err := objstore.Open(ctx, cfg.Store, objstore.Options{AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey})
+		if err != nil {
+			out.Definitions = LoadDefinitions(ctx, unreachable{err}, pub, cfg.Spool)
+		} else {
+			out.Definitions = LoadDefinitions(ctx, st, pub, cfg.Spool)
+		}
+	}
+	s := aggregate.Supplies{EventKinds: map[string]bool{}, Diagnoses: map[string]bool{}}
+	for _, p := range out.Plugins {
+		if p.Err != nil {
+			continue
+		}
+		a := prepared{supplies: p.Supplies}.aggregate()
+		s.Registrations = s.Registrations || a.Registrations
+		s.Methods = s.Methods || a.Methods
+		s.Discharges = s.Discharges || a.Discharges
+		for k := range a.EventKinds {
+			s.EventKinds[k] = true
+		}
+		for k := range a.Diagnoses {
+			s.Diagnoses[k] = true
+		}
+	}
+	out.Supplied, out.Absent = s.Measures(out.Definitions.Defs)
+	return out
+}
+
+// unreachable is a store that cannot be opened: every read fails with why.
+type unreachable struct{ err error }
+
+func (u unreachable) Get(context.Context, string, int64) ([]byte, objstore.Info, error) {
+	return nil, objstore.Info{}, u.err
+}
+func (u unreachable) Put(context.Context, string, []byte) (objstore.Info, error) {
+	return objstore.Info{}, u.err
+}
+func (u unreachable) PutIf(context.Context, string, []byte, string) (objstore.Info, error) {
+	return objstore.Info{}, u.err
+}
+func (u unreachable) Stat(context.Context, string) (objstore.Info, error) {
+	return objstore.Info{}, u.err
+}
+func (u unreachable) List(context.Context, string) ([]objstore.Info, error) { return nil, u.err }
+func (u unreachable) Delete(context.Context, string) error                  { return u.err }

@@ -264,6 +264,12 @@ func (r *Runner) recordRun(rep *agent.RunReport, err error) {
 	run := &status.Run{Finished: now, Result: result}
 	if rep != nil {
 		run.ID, run.Files = rep.RunID, rep.Files
+		if rep.DefinitionsErr != nil {
+			run.MeasuresError = clip(rep.DefinitionsErr.Error())
+		}
+		for _, a := range rep.Absent {
+			run.Absent = append(run.Absent, a.Measure+": "+a.Reason)
+		}
 		for _, p := range rep.Plugins {
 			ps := r.state.Plugins[p.Name]
 			if ps == nil {

@@ -128,6 +128,13 @@ func Report(w io.Writer, in Input) (todo []string) {
 		default:
 			fmt.Fprintf(w, "Last run: %s FAILED, nothing was released: %s\n", when(r.Finished), r.Error)
 		}
+		if r.MeasuresError != "" {
+			fmt.Fprintf(w, "Federation measures REFUSED: %s\n", r.MeasuresError)
+			todo = append(todo, "Ask the federation lead about the federation's measures file: this agent refused it (above), so it counts only the built-in measures and the last good copy.")
+		}
+		if len(r.Absent) > 0 {
+			fmt.Fprintf(w, "Measures absent from this practice's figures (its sources cannot supply them): %s\n", strings.Join(r.Absent, "; "))
+		}
 	} else {
 		fmt.Fprintln(w, "Last run: none yet.")
 	}

@@ -41,6 +41,12 @@ type Run struct {
 	Result   string    `json:"result"` // ok, partial or failed
 	Files    int       `json:"files"`
 	Error    string    `json:"error,omitempty"`
+	// MeasuresError says why the federation's measures file was not used (a file that does not
+	// verify with the coordinator's key, a store that could not be read): the run counted the
+	// built-in measures and the last good copy, if any.
+	MeasuresError string `json:"measures_error,omitempty"`
+	// Absent are the measures the practice's sources cannot supply, each "measure: why".
+	Absent []string `json:"absent,omitempty"`
 }
 
 // Results of a run.

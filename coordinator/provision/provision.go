@@ -185,8 +185,9 @@ func marshal(p policy) []byte {
 }
 
 // PracticePolicy is the IAM policy of practice id's user in bucket: PutObject under
-// practices/<id>/ and nothing else. S3 denies whatever a policy does not allow, so the user
-// cannot list, read, delete, or write any other key.
+// practices/<id>/, GetObject of the federation's signed measure definitions
+// (federation/measures.json, which every run reads), and nothing else. S3 denies whatever a
+// policy does not allow, so the user cannot list, read, delete, or write any other key.
 func PracticePolicy(bucket, id string) ([]byte, error) {
 	if err := formats.ValidatePracticeID(id); err != nil {
 		return nil, err
@@ -195,6 +196,10 @@ func PracticePolicy(bucket, id string) ([]byte, error) {
 		Effect:   "Allow",
 		Action:   []string{"s3:PutObject"},
 		Resource: []string{"arn:aws:s3:::" + bucket + "/" + formats.PracticesPrefix + id + "/*"},
+	}, {
+		Effect:   "Allow",
+		Action:   []string{"s3:GetObject"},
+		Resource: []string{"arn:aws:s3:::" + bucket + "/" + formats.FederationMeasuresKey},
 	}}}), nil
 }
 

@@ -69,6 +69,21 @@ func TestLeastPrivilege(t *testing.T) {
 	if _, err := root.Put(ctx, formats.RegistryKey, reg); err != nil {
 		t.Fatal(err)
 	}
+	// Every run reads the federation's signed measure definitions: the one object outside
+	// its own prefix a practice may read, and not write.
+	measuresFile, err := formats.SignFederationMeasures(&formats.FederationMeasures{FormatVersion: formats.DefinitionVersion}, fed.Coordinator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx, formats.FederationMeasuresKey, measuresFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := stA.Get(ctx, formats.FederationMeasuresKey, 1<<20); err != nil {
+		t.Errorf("practice %s cannot read %s: %v", a, formats.FederationMeasuresKey, err)
+	}
+	if _, err := stA.Put(ctx, formats.FederationMeasuresKey, []byte("forged")); err == nil {
+		t.Errorf("practice %s could write %s", a, formats.FederationMeasuresKey)
+	}
 
 	// Each practice uploads a whole run with its own write-only credentials; Put verifies
 	// each upload from the server's checksum, since the user cannot read it back.

@@ -55,7 +55,7 @@ First steps:
   tributary-agent run --once --config /etc/tributary/agent.toml
   tributary-agent service install --config /etc/tributary/agent.toml
 `)
-	root.AddCommand(runCmd(), statusCmd(), serviceCmd(), configCmd(), keysCmd(), pluginCmd(), releasesCmd())
+	root.AddCommand(runCmd(), statusCmd(), serviceCmd(), configCmd(), keysCmd(), pluginCmd(), releasesCmd(), measuresCmd())
 	return root
 }
 

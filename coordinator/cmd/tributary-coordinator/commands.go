@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -358,6 +359,15 @@ bounds; registered_patients itself, the denominator, has no rate.`,
 				return err
 			}
 			c, err := query.Open(cmd.Context(), st)
+			known := formats.MeasureNames(formats.BuiltinDefinitions())
+			if err == nil {
+				known = c.Engine.Measures
+			}
+			for _, m := range req.Measures {
+				if !slices.Contains(known, m) {
+					return cli.Usagef("unknown measure %q; choose one of: %s", m, strings.Join(known, ", "))
+				}
+			}
 			if err != nil {
 				return err
 			}

@@ -186,9 +186,15 @@ func (h *Holder) Lead(ctx context.Context, o LeadOptions) (*Result, error) {
 			return res, err
 		}
 	}
-	segments, err := h.publishFigures(ctx, round, exact)
+	segments, auditRefused, err := h.publishFigures(ctx, round, exact)
 	if err != nil {
 		return res, err
+	}
+	for i := range records {
+		if why, ok := auditRefused[records[i].Month]; ok {
+			records[i].Measures = nil
+			records[i].Withheld = append(records[i].Withheld, secure.Withheld{Measure: "*", Reason: why})
+		}
 	}
 	rec := &secure.Round{FormatVersion: secure.FormatVersion, Round: round, Created: plan.Created, Leader: h.Key.ID, Helper: h.Peer.ID,
 		Policy: h.Policy.Name, MinPractices: h.MinPractices, VDAF: h.vdaf.Params, HelperAggregate: "",

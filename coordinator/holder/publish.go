@@ -2,6 +2,7 @@ package holder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,9 +17,15 @@ import (
 // measures, so that its quarter and year values are sums of its months. Every value goes
 // through the policy on its own, and the agents' disclosure audit withholds margins that
 // would pin a small federation cell down, exactly as a practice's own release does.
-func (h *Holder) publishFigures(ctx context.Context, round string, exact map[string]*monthExact) ([]secure.Segment, error) {
+//
+// The audit refuses cells that break the relations between admission measures, which an
+// agent's counts never do but a dishonest practice's report could (Prio3 proves each count's
+// range, not the relations). Such a segment is published month by month instead, and a month
+// the audit still refuses is withheld, with the reason, rather than stopping the round.
+func (h *Holder) publishFigures(ctx context.Context, round string, exact map[string]*monthExact) ([]secure.Segment, map[string]string, error) {
 	months := sortedKeys(exact)
 	var segments []secure.Segment
+	withheld := map[string]string{}
 	for i := 0; i < len(months); {
 		from, _ := formats.ParseMonth(months[i])
 		j := i
@@ -32,14 +39,40 @@ func (h *Holder) publishFigures(ctx context.Context, round string, exact map[str
 		}
 		to, _ := formats.ParseMonth(months[j])
 		seg, err := h.publishSegment(ctx, round, from, to, exact)
-		if err != nil {
-			return nil, err
+		var refused *auditError
+		switch {
+		case errors.As(err, &refused):
+			for m := from; m <= to; m++ {
+				if from == to {
+					withheld[m.String()] = refused.Error()
+					h.Log.Warn("a month's secure totals are withheld: the disclosure audit refused them", "month", m.String(), "reason", refused.Error())
+					continue
+				}
+				one, err := h.publishSegment(ctx, round, m, m, exact)
+				if errors.As(err, &refused) {
+					withheld[m.String()] = refused.Error()
+					h.Log.Warn("a month's secure totals are withheld: the disclosure audit refused them", "month", m.String(), "reason", refused.Error())
+					continue
+				}
+				if err != nil {
+					return nil, nil, err
+				}
+				segments = append(segments, one)
+			}
+		case err != nil:
+			return nil, nil, err
+		default:
+			segments = append(segments, seg)
 		}
-		segments = append(segments, seg)
 		i = j + 1
 	}
-	return segments, nil
+	return segments, withheld, nil
 }
+
+// auditError: the disclosure audit refused a segment's cells.
+type auditError struct{ err error }
+
+func (e *auditError) Error() string { return e.err.Error() }
 
 func (h *Holder) publishSegment(ctx context.Context, round string, from, to formats.Month, exact map[string]*monthExact) (secure.Segment, error) {
 	measures := exact[from.String()].measures
@@ -56,7 +89,7 @@ func (h *Holder) publishSegment(ctx context.Context, round string, from, to form
 	}
 	pub, err := disclosure.Audit(t, h.Policy)
 	if err != nil {
-		return secure.Segment{}, fmt.Errorf("disclosure control of %s..%s: %w", from, to, err)
+		return secure.Segment{}, &auditError{fmt.Errorf("disclosure control of %s..%s: %w", from, to, err)}
 	}
 	sub := &formats.Submission{Practice: secure.Practice, RunID: round, From: from, To: to, Extractors: []string{secure.Extractor}, Policy: h.Policy.Name,
 		Cells: make([]formats.Cell, 0, len(pub.Values))}

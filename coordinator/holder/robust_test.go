@@ -3,6 +3,7 @@ package holder
 import (
 	"context"
 	"crypto/ed25519"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,38 @@ func TestSharedNonceInOneRound(t *testing.T) {
 		if exact[i] != want[i] {
 			t.Fatalf("cell %d: %d, want %d", i, exact[i], want[i])
 		}
+	}
+}
+
+// TestAuditRefusalWithholdsOnlyItsMonth: a practice's February report keeps every count in
+// range (so Prio3 accepts it) but claims far more emergency admissions than admissions in one
+// cell, so the federation's February cells break a relation the disclosure audit relies on.
+// The leader withholds February, saying why, and still publishes January.
+func TestAuditRefusalWithholdsOnlyItsMonth(t *testing.T) {
+	jan, feb := formats.MonthFor(2024, 1), formats.MonthFor(2024, 2)
+	f := newTestFed(t, 4, jan, feb)
+	emergency, admissions := slices.Index(formats.Measures, formats.AdmissionsEmergency), slices.Index(formats.Measures, formats.Admissions)
+	for i, p := range f.practices {
+		o := uploadOptions{}
+		if i == 3 {
+			o.counts = func(m formats.Month, v []uint64) {
+				if m == feb {
+					v[emergency*formats.NumFine+40] = v[admissions*formats.NumFine+40] + 5000
+				}
+			}
+		}
+		f.upload(p, o)
+	}
+	lead, _ := mustRound(t, f, LeadOptions{})
+	why := withheldReasons(lead.Months)
+	if !strings.Contains(why, "2024-02 *: disclosure control of 2024-02..2024-02") || !strings.Contains(why, "break the relations") || strings.Contains(why, "2024-01") {
+		t.Fatalf("withheld:\n%s", why)
+	}
+	figs := f.published()
+	if v := totalOf(figs, jan, formats.Admissions); v.Status != formats.StatusRounded {
+		t.Errorf("January was not published: %+v", v)
+	}
+	if v := totalOf(figs, feb, formats.Admissions); v.Status != "absent" {
+		t.Errorf("February was published: %+v", v)
 	}
 }

@@ -32,6 +32,8 @@ func (Extractor) Describe() sdk.Description {
 		RowKinds:   []string{formats.RowRegistrations, formats.RowEvents},
 		EventKinds: []string{formats.KindConsultation, formats.KindOutpatient, formats.KindAE, formats.KindAdmission},
 		Methods:    true,
+		Diagnoses:  []string{formats.DiagnosisICD10, formats.DiagnosisSNOMED}, // coded in SNOMED CT or ICD-10 (diagnosisSystems)
+		Discharges: true,                                                      // Encounter.period.end
 		Config:     configKeys,
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -492,4 +493,34 @@ func querySecure(ctx context.Context, st objstore.Store, keys keyFlags, policy s
 	}
 	fmt.Fprintf(stdout, "\nsecure totals of the same months (the holders' exact sums of every practice's counts, rounded once):\n")
 	return writeSecureFigures(stdout, stderr, figs, req.Measures, req.From, req.To)
+}
+
+// noteSecure tells the person who combined whether the holders have published secure totals,
+// and where to read them; a round that does not verify is named. It never fails the combine.
+func noteSecure(ctx context.Context, st objstore.Store, pub ed25519.PublicKey, pol formats.Policy, stdout, stderr io.Writer) {
+	figs, err := secure.Load(ctx, st, pub, pol, formats.DefaultLimits)
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: the holders' secure totals could not be read: %v\n", err)
+		return
+	}
+	if figs == nil {
+		return
+	}
+	for _, p := range figs.Problems {
+		fmt.Fprintf(stderr, "warning: secure aggregation: not used: %s [%s] %s\n", p.Key, p.Kind, p.Reason)
+	}
+	months := map[string]bool{}
+	var rounds []string
+	for _, r := range figs.Rounds {
+		rounds = append(rounds, r.Round)
+		for _, m := range r.Months {
+			months[m] = true
+		}
+	}
+	if len(months) == 0 {
+		fmt.Fprintln(stdout, "secure aggregation: the holders have published no secure totals yet")
+		return
+	}
+	fmt.Fprintf(stdout, "secure aggregation: exact-then-rounded federation totals of %d month(s) from round(s) %s; read them with 'query --by month --key ...' or 'holder figures'\n",
+		len(months), strings.Join(rounds, ", "))
 }

@@ -126,7 +126,7 @@ func TestHolderCommands(t *testing.T) {
 	}
 
 	// query with the coordinator's key shows them after the combined table, marked secure.
-	if out, errs, code := cmd("combine", "--store", store, "--key", coordKey); code != 0 {
+	if out, errs, code := cmd("combine", "--store", store, "--key", coordKey); code != 0 || !strings.Contains(out, "secure aggregation: exact-then-rounded federation totals of 2 month(s) from round(s) ") {
 		t.Fatalf("combine: %s %s", out, errs)
 	}
 	out, errs, code = cmd("query", "--store", store, "--key", coordKey, "--measure", "admissions", "--by", "month")

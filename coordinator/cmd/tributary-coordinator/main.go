@@ -44,6 +44,6 @@ First steps:
   tributary-coordinator query --store URL --by month --measure admissions
 `)
 	root.AddCommand(keysCmd(), registryCmd(), combineCmd(), queryCmd(), serveCmd(), tokensCmd(),
-		practiceCmd(), coordinatorUserCmd(), provenanceCmd(), holderCmd(), measuresCmd())
+		practiceCmd(), coordinatorUserCmd(), provenanceCmd(), holderCmd(), loadgenCmd(), measuresCmd())
 	return root
 }

@@ -31,7 +31,10 @@ type Result struct {
 }
 
 // Host runs bin over req once per b.Loop through host.Launch and reports events/s,
-// events/plugin-CPU-s and the plugin's peak RSS.
+// events/plugin-CPU-s and the plugin's peak RSS. Each run is a new plugin process; the CPU
+// figure is that of the run that used the least CPU (with -benchtime Nx, the best of N), since
+// on a shared machine other jobs only ever add to a process's CPU time (cache and frequency
+// effects), and the mean of the runs is reported beside it.
 func Host(b *testing.B, name, bin string, req sdk.Request) Result {
 	b.Helper()
 	sum, err := host.FileSHA256(bin)
@@ -39,7 +42,7 @@ func Host(b *testing.B, name, bin string, req sdk.Request) Result {
 		b.Fatal(err)
 	}
 	var res Result
-	var cpu float64
+	var cpu, best float64
 	b.ResetTimer()
 	for b.Loop() {
 		p, err := host.Launch(context.Background(), host.Options{Path: bin, SHA256: sum})
@@ -54,16 +57,21 @@ func Host(b *testing.B, name, bin string, req sdk.Request) Result {
 		res.Events = got.Rows[formats.RowEvents]
 		if pid := procstat.Child(os.Getpid(), bin); pid > 0 {
 			res.PeakRSS = max(res.PeakRSS, procstat.PeakRSS(pid))
-			cpu += procstat.CPUSeconds(pid)
+			c := procstat.CPUSeconds(pid)
+			cpu += c
+			if best == 0 || c < best {
+				best = c
+			}
 		}
 		p.Close()
 	}
 	b.StopTimer()
 	res.Name = name
 	b.ReportMetric(float64(res.Events)/(b.Elapsed().Seconds()/float64(b.N)), "events/s")
-	if cpu > 0 {
-		res.EventsPerCPU = float64(res.Events) * float64(b.N) / cpu
+	if best > 0 {
+		res.EventsPerCPU = float64(res.Events) / best
 		b.ReportMetric(res.EventsPerCPU, "events/plugin-CPU-s")
+		b.ReportMetric(float64(res.Events)*float64(b.N)/cpu, "mean-events/plugin-CPU-s")
 		b.ReportMetric(float64(res.PeakRSS)/(1<<20), "plugin-peak-RSS-MiB")
 	}
 	return res

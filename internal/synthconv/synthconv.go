@@ -1,8 +1,8 @@
 // Package synthconv rewrites a Synthea CSV export (synthgen's, or a real one) in the other
 // shapes practices hold, for benchmarks and tests: FHIR R4 bulk NDJSON as Synthea's own FHIR
-// exporter writes it (ToFHIR), and OMOP CDM 5.4 CSV files as Eunomia ships them (ToOMOP). The
-// same people and contacts come out in each shape, so every extractor can be measured over the
-// same practice.
+// exporter writes it (ToFHIR), OMOP CDM 5.4 CSV files as Eunomia ships them (ToOMOP), and UK GP
+// tables in ehrQL's TPP shapes (ToUKGP). The same people and contacts come out in each shape, so
+// every extractor can be measured over the same practice.
 package synthconv
 
 import (

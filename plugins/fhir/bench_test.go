@@ -16,7 +16,7 @@ import (
 // own FHIR export, about 1.5 KB each), through the real host, and prints events per plugin
 // CPU-second and peak RSS side by side:
 //
-//	go test -run '^$' -bench BenchmarkFHIRExtract -benchtime 1x -timeout 30m ./plugins/fhir/
+//	go test -run '^$' -bench BenchmarkFHIRExtract -benchtime 3x -timeout 30m ./plugins/fhir/
 //
 // TRIBUTARY_BENCH_ENCOUNTERS (default 1000000) and TRIBUTARY_BENCH_PATIENTS (default 17241)
 // set the size. The inputs are kept in $TMPDIR/tributary-plugin-bench between runs (see

@@ -1,12 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +31,9 @@ type leakSource struct {
 // real plugin over a shared or example source, with the local directory store, then searches
 // every file the run left (spool, uploaded objects, release log, state), the agent's log file
 // and its stdout and stderr for the source's patient ids, names and birth dates. As a control,
-// the same search over the source itself must find them. OMOP's person_id (small integers,
-// which any file holds) is not searched for; its person_source_value is.
+// the same search over the source itself must find them. OMOP's person_id and the
+// OpenSAFELY-shaped set's patient_id (small integers, which any file holds) are not searched
+// for; OMOP's person_source_value and HES's PSEUDO_HESID are.
 func TestPluginsLeakNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the agent and every plugin")
@@ -54,9 +55,14 @@ func TestPluginsLeakNothing(t *testing.T) {
 			config: exampleConfig(t, filepath.Join(csvExamples, "systmone", "systmone.toml")),
 			from:   "2023-01", to: "2024-12", needles: csvNeedles("Patient list.csv", "Patient ID", "Date of birth")},
 	}
-	if _, err := os.Stat(filepath.Join(testenv.RepoRoot(t), "plugins", "ukgp", "main.go")); err == nil {
-		t.Log("plugins/ukgp exists but is not in this table yet")
-	}
+	sources = append(sources,
+		leakSource{name: "ukgp-dementia", plugin: "./plugins/ukgp", dir: testenv.SharedData(t, "uk_opensafely_dummy_dementia1000"),
+			config: map[string]string{"practice_code": "1", "clinical_events": "patient_days"},
+			from:   "2014-01", to: "2025-12", needles: ukgpNeedles},
+		leakSource{name: "ukgp-hes", plugin: "./plugins/ukgp", dir: hesExport(t),
+			config: map[string]string{"practice_code": "P1"},
+			from:   "2001-04", to: "2002-03", needles: hesNeedles},
+	)
 	agentBin := testenv.Binary(t, "./agent/cmd/tributary-agent")
 	for i, src := range sources {
 		t.Run(src.name, func(t *testing.T) {
@@ -147,6 +153,62 @@ func TestPluginsLeakNothing(t *testing.T) {
 				files, objects, len(logs)+len(out), len(needles))
 		})
 	}
+}
+
+// ukgpNeedles: the OpenSAFELY-shaped set's dates of birth (ehrQL gives the first of the month).
+// Its patient_id values are small integers, which any file holds, and are not searched for. A
+// birth date that is the first day of a month the run covers could be a period's start in what
+// the agent writes, so those are left out too.
+func ukgpNeedles(t *testing.T, dir string) []string {
+	header, rows := readCSV(t, filepath.Join(dir, "patients.csv"))
+	c := index(header)
+	var out []string
+	for _, r := range rows {
+		if b := r[c["date_of_birth"]]; b < "2014-01-01" {
+			out = addDate(out, b, b)
+		}
+	}
+	return out
+}
+
+// hesExport is the artificial HES APC extract as apcs.csv, in a folder with the patients and
+// registrations its PSEUDO_HESID, MYDOB and SEX give (as plugins/ukgp's TestHESAgainstPlainReading
+// builds it).
+func hesExport(t *testing.T) string {
+	src := filepath.Join(testenv.SharedData(t, "uk_nhs_artificial_hes_apc_0102"), "artificial_hes_apc_0102.csv")
+	dir := t.TempDir()
+	if err := os.Symlink(src, filepath.Join(dir, "apcs.csv")); err != nil {
+		t.Fatal(err)
+	}
+	header, rows := readCSV(t, src)
+	c := index(header)
+	var pat, reg [][]string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		id := r[c["PSEUDO_HESID"]]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		dob := r[c["MYDOB"]] // MMYYYY
+		sex := map[string]string{"1": "male", "2": "female"}[r[c["SEX"]]]
+		pat = append(pat, []string{id, dob[2:] + "-" + dob[:2] + "-01", sex, ""})
+		reg = append(reg, []string{id, "1990-01-01", "", "P1"})
+	}
+	writeCSV(t, filepath.Join(dir, "patients.csv"), []string{"patient_id", "date_of_birth", "sex", "date_of_death"}, pat)
+	writeCSV(t, filepath.Join(dir, "practice_registrations.csv"), []string{"patient_id", "start_date", "end_date", "practice_pseudo_id"}, reg)
+	return dir
+}
+
+// hesNeedles: PSEUDO_HESID, and the month of birth as HES writes it (MYDOB, MMYYYY).
+func hesNeedles(t *testing.T, dir string) []string {
+	header, rows := readCSV(t, filepath.Join(dir, "apcs.csv"))
+	c := index(header)
+	var out []string
+	for _, r := range rows {
+		out = append(out, r[c["PSEUDO_HESID"]], r[c["MYDOB"]])
+	}
+	return out
 }
 
 // exampleConfig reads a plugin configuration file of the csv extractor's examples (flat keys).
@@ -315,28 +377,47 @@ func csvNeedles(file, idCol, birthCol string) func(t *testing.T, dir string) []s
 	}
 }
 
-// findValues is findLeaks, except that a value of digits only (an EMIS patient reference) must
-// stand apart from other digits: 100234 inside a timestamp's nanoseconds is not that patient.
+// findValues is findLeaks, except that a value of digits only (an EMIS patient reference, a HES
+// month of birth) must stand apart from other digits: 100234 inside a timestamp's nanoseconds is
+// not that patient.
 func findValues(needles []string, hay []byte) []string {
 	var hits []string
 	for _, n := range needles {
 		if n == "" {
 			continue
 		}
-		if digitsOnly.MatchString(n) {
-			if regexp.MustCompile(`(^|[^0-9])` + n + `([^0-9]|$)`).Match(hay) {
+		if !digitsOnly(n) {
+			if bytes.Contains(hay, []byte(n)) {
 				hits = append(hits, n)
 			}
 			continue
 		}
-		if len(findLeaks([]string{n}, hay)) > 0 {
-			hits = append(hits, n)
+		for i := 0; ; {
+			j := bytes.Index(hay[i:], []byte(n))
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(n)
+			if (start == 0 || !isDigit(hay[start-1])) && (end == len(hay) || !isDigit(hay[end])) {
+				hits = append(hits, n)
+				break
+			}
+			i = start + 1
 		}
 	}
 	return hits
 }
 
-var digitsOnly = regexp.MustCompile(`^[0-9]+$`)
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // searchTree returns the values found in any file under dir.
 func searchTree(t *testing.T, needles []string, dir string) map[string]bool {

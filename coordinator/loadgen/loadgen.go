@@ -224,8 +224,7 @@ func (g *Generator) writeRun(ctx context.Context, st objstore.Store, i, n int) (
 	t := g.Truth(i, n, from, to)
 	pub := disclosure.Apply(t, g.o.Policy)
 	when := created.Add(time.Duration(n) * time.Hour)
-	id := PracticeID(i)
-	runID := fmt.Sprintf("%sZ-%08x", when.Format("20060102T150405"), uint32(mix(g.o.Seed, uint64(i), uint64(n), 7)))
+	id, runID := PracticeID(i), g.RunID(i, n)
 	sub := &formats.Submission{Practice: id, RunID: runID, From: from, To: to, Extractors: []string{Extractor}, Policy: g.o.Policy.Name,
 		Cells: make([]formats.Cell, 0, len(pub.Values))}
 	for pi, p := range pub.Periods {
@@ -254,6 +253,12 @@ func (g *Generator) writeRun(ctx context.Context, st objstore.Store, i, n int) (
 		return written{}, err
 	}
 	return written{bytes: int64(len(data) + len(env)), protected: pub.Stats.Protected}, nil
+}
+
+// RunID is the id of practice i's run number n (see WriteNewRun).
+func (g *Generator) RunID(i, n int) string {
+	when := created.Add(time.Duration(n) * time.Hour)
+	return fmt.Sprintf("%sZ-%08x", when.Format("20060102T150405"), uint32(mix(g.o.Seed, uint64(i), uint64(n), 7)))
 }
 
 // WriteNewRun stores a new run of practice i (numbered n, from 1), as the agent's next

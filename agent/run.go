@@ -177,7 +177,7 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	if secure != nil && secure.Err != nil {
 		log.Error("no secure-aggregation shares this run; the published figures are sent as always", "error", secure.Err)
 	}
-	if err := a.write(rep, sub, shares, entries, extractors, pol, now, res.Digests); err != nil {
+	if err := a.write(rep, sub, shares, entries, extractors, pol, now, res); err != nil {
 		return rep, err
 	}
 	rep.Files = 1 + len(shares)
@@ -252,7 +252,7 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 
 // write puts the run's submission, its shares files (secure aggregation, when configured: only
 // ciphertext and public shares) and then its signed manifest in the spool.
-func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.File, entries []formats.FileEntry, extractors []string, pol formats.Policy, now time.Time, digests map[string]string) error {
+func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.File, entries []formats.FileEntry, extractors []string, pol formats.Policy, now time.Time, res *aggregate.Result) error {
 	data, err := formats.MarshalSubmission(sub)
 	if err != nil {
 		return err
@@ -267,7 +267,13 @@ func (a *Agent) write(rep *RunReport, sub *formats.Submission, shares []spool.Fi
 		From:          sub.From.String(),
 		To:            sub.To.String(),
 		Files:         append([]formats.FileEntry{formats.Entry(a.Config.Practice, rep.RunID, data)}, entries...),
-		Definitions:   digests,
+		Definitions:   res.Digests,
+	}
+	for _, ab := range res.Absent {
+		if m.Absent == nil {
+			m.Absent = map[string]string{}
+		}
+		m.Absent[ab.Measure] = ab.Reason
 	}
 	sort.Strings(m.Extractors)
 	signed, err := formats.SignManifest(m, a.Key)

@@ -155,3 +155,20 @@ func TestFederationMeasuresSigned(t *testing.T) {
 		t.Error("a federation redefined a first-catalogue measure")
 	}
 }
+
+// TestFirstCatalogueDefinitions: the first catalogue's built-in definitions say what
+// MeasureDescriptions says, and count what the agent counted before measures were data.
+func TestFirstCatalogueDefinitions(t *testing.T) {
+	for _, m := range Measures {
+		d, ok := BuiltinDefinition(m)
+		if !ok {
+			t.Fatalf("no built-in definition of %s", m)
+		}
+		if d.Description != MeasureDescriptions[m] {
+			t.Errorf("%s: definition says %q, MeasureDescriptions %q", m, d.Description, MeasureDescriptions[m])
+		}
+		if len(d.Codes) != 0 || d.Lookback() != 0 {
+			t.Errorf("%s: a first-catalogue measure has no code list and no look-back", m)
+		}
+	}
+}

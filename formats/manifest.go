@@ -30,6 +30,10 @@ type Manifest struct {
 	// run's figures carry. Optional: a manifest without it (an agent from before measures
 	// were data) is read as having used the built-in definitions of the first catalogue.
 	Definitions map[string]string `json:"definitions,omitempty"`
+	// Absent names the measures of the agent's definitions its sources could not supply, each
+	// with the agent's reason (a fixed phrase such as "no source sends admissions' discharge
+	// dates"): they are not in the figures, never as zero. Optional, like Definitions.
+	Absent map[string]string `json:"absent,omitempty"`
 }
 
 // FileEntry is one file of a run.
@@ -136,6 +140,11 @@ func (m *Manifest) Validate() error {
 	}
 	if len(m.Files) == 0 {
 		return errorf(op, ErrValue, "manifest lists no files")
+	}
+	for name, why := range m.Absent {
+		if !MeasureNamePattern.MatchString(name) || len(why) > 300 {
+			return errorf(op, ErrValue, "absent measure %s: a measure name with a reason of at most 300 bytes", shown(name))
+		}
 	}
 	for name, digest := range m.Definitions {
 		if !MeasureNamePattern.MatchString(name) || !sha256Pattern.MatchString(digest) {

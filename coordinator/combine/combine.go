@@ -496,6 +496,17 @@ func (c *combiner) valuesOf(m *manifest, blocks []formats.Block) (*runValues, er
 	return rv, nil
 }
 
+// absent lists the federation's measures a run's manifest says its sources cannot supply.
+func (c *combiner) absent(m *manifest) []AbsentMeasure {
+	var out []AbsentMeasure
+	for _, name := range c.engine.Measures {
+		if why, ok := m.Absent[name]; ok {
+			out = append(out, AbsentMeasure{Measure: name, Reason: why})
+		}
+	}
+	return out
+}
+
 // conform leaves out of a run's values every measure its agent counted by another definition
 // than the federation's (the digest its manifest records differs), so that a measure is
 // combined only across practices that counted the same thing. It returns rv itself when
@@ -633,7 +644,8 @@ func (c *combiner) add(r *practiceResult) error {
 	c.engine.Add(r.practice)
 	for _, mu := range r.months {
 		c.completeness[mu.month] = append(c.completeness[mu.month], Contributor{
-			Practice: r.practice.ID, RunID: mu.run.m.RunID, Created: mu.run.m.Created.UTC(), Measures: mu.run.measures, Excluded: mu.run.excluded})
+			Practice: r.practice.ID, RunID: mu.run.m.RunID, Created: mu.run.m.Created.UTC(), Measures: mu.run.measures, Excluded: mu.run.excluded,
+			Absent: c.absent(mu.run.m)})
 	}
 	return nil
 }

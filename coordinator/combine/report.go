@@ -98,6 +98,15 @@ type Contributor struct {
 	// Excluded are measures its file supplied by another definition than the federation's,
 	// left out of the federation's figures for this month.
 	Excluded []ExcludedMeasure `json:"excluded,omitempty"`
+	// Absent are the federation's measures its run did not carry because the practice's
+	// sources cannot supply them, with the agent's reason (never counted as zero).
+	Absent []AbsentMeasure `json:"absent,omitempty"`
+}
+
+// AbsentMeasure is a measure a practice's sources cannot supply, with the agent's reason.
+type AbsentMeasure struct {
+	Measure string `json:"measure"`
+	Reason  string `json:"reason"`
 }
 
 // ExcludedMeasure is a measure a practice's run counted by another definition than the

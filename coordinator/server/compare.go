@@ -25,6 +25,9 @@ type CompletenessRow struct {
 	// federation's, left out of the federation's figures, each with why ("measure: used
 	// definition digest X, federation's is Y", joined by "; "). Empty when none.
 	Excluded string `json:"excluded"`
+	// Absent names the measures the practice's sources cannot supply, with the agent's
+	// reason ("measure: reason", joined by "; "): absent from its figures, never zero.
+	Absent string `json:"absent"`
 }
 
 // completeness lists practices × months; practices nil means every registered or
@@ -82,6 +85,11 @@ func (s *snapshot) completeness(practices []string, from, to formats.Month) []Co
 					ex = append(ex, x.Measure+": "+x.Reason)
 				}
 				row.Excluded = strings.Join(ex, "; ")
+				var ab []string
+				for _, x := range c.Absent {
+					ab = append(ab, x.Measure+": "+x.Reason)
+				}
+				row.Absent = strings.Join(ab, "; ")
 			}
 			out = append(out, row)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -239,6 +240,24 @@ func TestFederationMeasureReachesAgentsAndDashboard(t *testing.T) {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
+	// The completeness view says which measures each practice's sources cannot supply.
+	req, _ := http.NewRequest("GET", hs.URL+"/api/completeness?practice=A81001", nil)
+	req.Header.Set("Authorization", "Bearer "+lead)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comp struct{ Rows []server.CompletenessRow }
+	err = json.NewDecoder(resp.Body).Decode(&comp)
+	resp.Body.Close()
+	if err != nil || len(comp.Rows) == 0 {
+		t.Fatalf("completeness: %v %+v", err, comp)
+	}
+	if last := comp.Rows[len(comp.Rows)-1]; !strings.Contains(last.Absent, "ae_frequent_attenders: no source supplies ae_attendance events") {
+		t.Errorf("completeness of A81001 %s says absent %q", last.Month, last.Absent)
+	} else {
+		t.Logf("completeness of A81001 %s: absent %q", last.Month, last.Absent)
+	}
 	code, out, errs = runCLI(t, "query", "--store", store, "--measure", falls, "--format", "csv")
 	if code != 0 {
 		t.Fatalf("query: %d %s", code, errs)

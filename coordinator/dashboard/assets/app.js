@@ -316,7 +316,7 @@ function drawCompleteness(months, res) {
       rect.append(el('svg:title', { text: r.submitted ? `${pr} ${m}: run ${r.run_id}, ${r.created}` + (r.revisions ? `, replaced ${r.revisions} earlier run(s)` : '') + (r.quarantined ? `, ${r.quarantined} file(s) quarantined` : '') : `${pr} ${m}: not submitted` + (r.quarantined ? `, ${r.quarantined} file(s) quarantined` : '') }));
       svg.append(rect);
       // Measures counted by another definition than the federation's are left out, with why.
-      const excluded = r.excluded || '';
+      const excluded = [r.excluded, r.absent && 'absent ' + r.absent].filter(Boolean).join('; ');
       csv.push([pr, m, r.submitted, r.run_id || '', r.created || '', r.revisions, r.quarantined, excluded]);
       trs.push(el('tr', {}, el('td', { class: 'l', text: pr }), el('td', { class: 'l', text: m }), el('td', { class: 'l', text: r.submitted ? 'yes' : 'no' }),
         el('td', { text: r.run_id || '' }), el('td', { text: r.created || '' }), el('td', { text: r.revisions }), el('td', { text: r.quarantined }),

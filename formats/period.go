@@ -55,9 +55,15 @@ func (p Period) Contains(m Month) bool { return m >= p.Start && m <= p.End() }
 func (p Period) String() string {
 	switch p.Kind {
 	case KindQuarter:
-		return fmt.Sprintf("%04d-Q%d", p.Start.Year(), int(p.Start.MonthOfYear()-1)/3+1)
+		if y := p.Start.Year(); p.Start < 0 || y > 9999 {
+			return fmt.Sprintf("%04d-Q%d", y, int(p.Start.MonthOfYear()-1)/3+1)
+		}
+		return p.Start.String()[:5] + "Q" + string(rune('0'+int(p.Start.MonthOfYear()-1)/3+1))
 	case KindYear:
-		return fmt.Sprintf("%04d", p.Start.Year())
+		if y := p.Start.Year(); p.Start < 0 || y > 9999 {
+			return fmt.Sprintf("%04d", y)
+		}
+		return p.Start.String()[:4]
 	}
 	return p.Start.String()
 }

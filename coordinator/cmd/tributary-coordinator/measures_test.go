@@ -332,6 +332,70 @@ func TestFederationMeasureReachesAgentsAndDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("dashboard chart of %s: %q, %q, %d points; screenshot %s", falls, title, desc, points, path)
+
+	// The lead widens the code list (X59, exposure to an unspecified factor): a new digest.
+	// Only A81001's agent runs again; B82002's figures were counted by the old definition, and
+	// the combine does not add the two up: B82002 is left out of that measure, and says why.
+	wider := strings.Replace(strings.Replace(fallsTOML, `"R29.6"]`, `"R29.6", "X59"]`, 1), "version = 1\ntitle", "version = 2\ntitle", 1)
+	if err := os.WriteFile(defFile, []byte(wider), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	widerDefs, err := formats.ParseDefinitions([]byte(wider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if widerDefs[0].Digest() == defs[0].Digest() {
+		t.Fatal("a wider code list kept the digest")
+	}
+	if code, out, errs := runCLI(t, "measures", "add", defFile, "--store", store, "--key", coordKey); code != 0 || !strings.Contains(out, formats.ShortDigest(widerDefs[0].Digest())) {
+		t.Fatalf("measures add of the wider list: %d %s %s", code, out, errs)
+	}
+	a.Now = func() time.Time { return time.Date(2024, 7, 5, 3, 0, 0, 0, time.UTC) }
+	if rep, err := a.RunOnce(ctx); err != nil || rep.DefinitionsErr != nil {
+		t.Fatalf("A81001's run after the change: %v %v", err, rep.DefinitionsErr)
+	}
+	if err := srv.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "query", "--store", store, "--measure", falls, "--from", "2024-06", "--to", "2024-06", "--format", "csv")
+	if code != 0 || !strings.Contains(out, ",20,") || strings.Contains(out, ",40,") {
+		t.Errorf("after the code-list change the federation's %s for 2024-06 must be A81001's 20 alone:\n%s%s", falls, out, errs)
+	}
+	req, _ = http.NewRequest("GET", hs.URL+"/api/completeness?practice=B82002&from=2024-06&to=2024-06", nil)
+	req.Header.Set("Authorization", "Bearer "+lead)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp.Rows = nil
+	err = json.NewDecoder(resp.Body).Decode(&comp)
+	resp.Body.Close()
+	wantWhy := falls + ": used definition digest " + formats.ShortDigest(defs[0].Digest()) + ", federation's is " + formats.ShortDigest(widerDefs[0].Digest())
+	if err != nil || len(comp.Rows) != 1 || comp.Rows[0].Excluded != wantWhy {
+		t.Fatalf("completeness of B82002 after the change: %v %+v, want excluded %q", err, comp.Rows, wantWhy)
+	}
+	t.Logf("completeness of B82002 2024-06 after the code-list change: excluded %q", comp.Rows[0].Excluded)
+	var excludedCells int
+	err = chromedp.Run(bctx,
+		chromedp.Click(`button[data-page=completeness]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#completeness-grid svg`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#page-completeness details').open = true`, nil),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#completeness-table td.excluded')).filter(td => td.textContent.includes('used definition digest')).length`, &excludedCells),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if excludedCells == 0 {
+		t.Error("the dashboard's completeness table does not show the measure left out")
+	}
+	if err := chromedp.Run(bctx, chromedp.Screenshot(`#page-completeness`, &png, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(shots, "federation-measure-completeness.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("completeness page: %d cells name a measure left out; screenshot %s", excludedCells, path)
 }
 
 // chromiumPath returns Debian's chromium, or skips (fails under CI=true) when it is missing.

@@ -44,6 +44,10 @@ func CheckSetup(ctx context.Context, cfg *config.Config, launch Launcher) *Check
 	if _, err := objstore.Open(ctx, cfg.Store, objstore.Options{AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey}); err != nil {
 		c.Problems = append(c.Problems, fmt.Sprintf("store: %v", err))
 	}
+	if _, err := CoordinatorKey(cfg.CoordinatorPublicKey, cfg.Dir()); err != nil {
+		// A run would count the built-in measures only and report the federation's refused.
+		c.Problems = append(c.Problems, err.Error())
+	}
 	if cfg.Listen != config.ListenOff {
 		if host, _, err := net.SplitHostPort(cfg.Listen); err == nil {
 			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) || (ip == nil && !strings.EqualFold(host, "localhost")) {

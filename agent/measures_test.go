@@ -2,9 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tributary-health/tributary/agent/config"
+	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 	"github.com/tributary-health/tributary/plugins/sdk"
 )
@@ -41,5 +46,44 @@ func TestCheckMeasuresSaysWhyAbsent(t *testing.T) {
 	}
 	if c.Definitions.Err != nil || c.Definitions.Federation != 0 {
 		t.Errorf("without a coordinator key: %+v", c.Definitions)
+	}
+}
+
+// TestCoordinatorKeySetting: coordinator_public_key takes the base64 key or a PEM file, and a
+// value that is neither is a problem config check reports.
+func TestCoordinatorKeySetting(t *testing.T) {
+	pub, _, err := formats.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemData, err := formats.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "coordinator.pub"), pemData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{base64.StdEncoding.EncodeToString(pub), "coordinator.pub", filepath.Join(dir, "coordinator.pub")} {
+		got, err := CoordinatorKey(v, dir)
+		if err != nil || !got.Equal(pub) {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	if k, err := CoordinatorKey("", dir); k != nil || err != nil {
+		t.Errorf("empty: %v %v", k, err)
+	}
+	if _, err := CoordinatorKey("no-such.pub", dir); err == nil {
+		t.Error("a missing file was accepted")
+	}
+	store, err := objstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, store, map[string]sdk.Extractor{"tiny": tiny{}})
+	a.Config.CoordinatorPublicKey = "no-such.pub"
+	c := CheckSetup(context.Background(), a.Config, func(context.Context, config.Plugin) (Source, error) { return inProcess{tiny{}}, nil })
+	if !strings.Contains(strings.Join(c.Problems, "\n"), "coordinator_public_key") {
+		t.Errorf("config check problems %v do not name coordinator_public_key", c.Problems)
 	}
 }

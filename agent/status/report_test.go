@@ -70,3 +70,24 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
 }
+
+// TestReportMeasures: a refused federation measures file and the measures a practice cannot
+// supply are in the status report, the first with something to do.
+func TestReportMeasures(t *testing.T) {
+	now := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	st := &State{Service: true, Updated: now,
+		LastRun: &Run{Finished: now.Add(-time.Hour), Result: ResultOK, Files: 1,
+			MeasuresError: "the federation's measures file federation/measures.json was refused: the signature does not match",
+			Absent:        []string{"readmissions_emergency_30d: no source sends admissions' discharge dates"}}}
+	var b strings.Builder
+	todo := Report(&b, Input{State: st, Running: true, Now: now})
+	out := b.String()
+	for _, want := range []string{"Federation measures REFUSED: the federation's measures file", "Measures absent from this practice's figures", "readmissions_emergency_30d: no source sends admissions' discharge dates"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report does not say %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(strings.Join(todo, "\n"), "federation's measures file") {
+		t.Errorf("nothing to do about the refused file: %v", todo)
+	}
+}

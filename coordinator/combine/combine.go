@@ -707,10 +707,15 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range FederationFigures(c.engine) {
-		if err := fed.appendFederation(&f); err != nil {
+	figs := FederationFigures(c.engine)
+	for i := range figs {
+		if err := fed.appendFederation(&figs[i]); err != nil {
 			return nil, err
 		}
+	}
+	dataset, err := datasetOutputs(ctx, figs, md)
+	if err != nil {
+		return nil, err
 	}
 	fedArrow, fedPq, err := fed.finish(ctx)
 	if err != nil {
@@ -763,6 +768,14 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		name string
 		data []byte
 	}{{FederationArrow, fedArrow}, {FederationParquet, fedPq}, {ReportJSON, report}} {
+		info, err := c.st.Put(ctx, prefix+o.name, o.data)
+		if err != nil {
+			return nil, fmt.Errorf("write combined output: %w", err)
+		}
+		sum := sha256.Sum256(o.data)
+		ptr.Objects[o.name] = ObjectRef{Key: info.Key, Size: int64(len(o.data)), SHA256: hex.EncodeToString(sum[:])}
+	}
+	for _, o := range dataset { // the month-partitioned Parquet dataset (dataset.go)
 		info, err := c.st.Put(ctx, prefix+o.name, o.data)
 		if err != nil {
 			return nil, fmt.Errorf("write combined output: %w", err)

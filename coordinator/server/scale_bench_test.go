@@ -52,7 +52,7 @@ import (
 // TRIBUTARY_SCALE_DIR (default the temp directory), so only the first run at a size pays for
 // loadgen; outputs of earlier runs and the extra run are deleted first. The machine's load
 // average is printed beside the figures. TRIBUTARY_SCALE_CPUPROFILE=FILE writes a CPU profile
-// of the cold combine alone.
+// of the cold combine alone; TRIBUTARY_SCALE_SERVE=off stops after the re-combine.
 func BenchmarkScale(b *testing.B) {
 	practices, months := testenv.EnvInt(b, "TRIBUTARY_SCALE_PRACTICES", 200), testenv.EnvInt(b, "TRIBUTARY_SCALE_MONTHS", 24)
 	clients, total := 8, testenv.EnvInt(b, "TRIBUTARY_SCALE_REQUESTS", 2000)
@@ -162,6 +162,10 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(inc.Seconds(), "s/re-combine")
 	cache, res = nil, nil // drop the combine's memory before serving
 
+	if os.Getenv("TRIBUTARY_SCALE_SERVE") == "off" {
+		printRows(rows)
+		return
+	}
 	// Serve what the re-combine published, answer cache off.
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -195,6 +199,10 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "serve-p99-ms")
 	b.ReportMetric(float64(procstat.RSS(pid)>>20), "serve-RSS-MiB")
 
+	printRows(rows)
+}
+
+func printRows(rows [][2]string) {
 	fmt.Printf("\nBenchmarkScale\n")
 	for _, r := range rows {
 		fmt.Printf("  %-45s %s\n", r[0], r[1])

@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-health/tributary/agent/aggregate"
 	"github.com/tributary-health/tributary/agent/config"
 	"github.com/tributary-health/tributary/formats"
+	"github.com/tributary-health/tributary/internal/atomicfile"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
 
@@ -98,10 +99,9 @@ func LoadDefinitions(ctx context.Context, st objstore.Store, pub ed25519.PublicK
 	}
 	out.Defs = formats.MergeDefinitions(out.Defs, f.Measures)
 	out.Federation = len(f.Measures)
-	tmp := cache + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err == nil {
-		_ = os.Rename(tmp, cache)
-	}
+	// The cached copy is what the next run counts if the store cannot be read; a failure to
+	// keep it costs only that fallback, so the run goes on.
+	_ = atomicfile.Write(cache, data, 0o600)
 	return out
 }
 

@@ -35,6 +35,16 @@ func ParsePointer(data []byte) (*Pointer, error) {
 			return nil, err
 		}
 	}
+	// Every other object of the output (the month-partitioned dataset, the secure totals)
+	// lives under the same prefix, under its own name, with a size and a SHA-256.
+	for name, ref := range p.Objects {
+		if name == "" {
+			return nil, fmt.Errorf("%s names an object with no name; run 'tributary-coordinator combine' again", CurrentKey)
+		}
+		if err := checkRef(ref, p.Prefix+name); err != nil {
+			return nil, err
+		}
+	}
 	for practice, ref := range p.PracticeTables {
 		if err := checkRef(ref, ""); err != nil {
 			return nil, err

@@ -160,6 +160,7 @@ func Run(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey, 
 	for name, d := range c.digests {
 		c.digest = append(c.digest, "definition "+name+" "+d)
 	}
+	c.loadSecure(ctx, coordinator)
 	infos, err := st.List(ctx, formats.PracticesPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list submissions: %w", err)
@@ -228,6 +229,7 @@ type combiner struct {
 	opts      Options
 	engine    *figures.Engine
 	published string // SHA-256 of federation/current.json when the combine started, or objstore.Absent
+	sec       *secureState
 
 	quarantined  []Quarantined
 	digest       []string // lines naming every input that shaped the output
@@ -651,6 +653,7 @@ func (c *combiner) add(r *practiceResult) error {
 }
 
 func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, error) {
+	c.offerSecure()
 	c.engine.Finish()
 	pol := c.opts.Policy
 	rep := &Report{
@@ -664,6 +667,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		Inputs:         []Input{},
 		Quarantined:    c.quarantined,
 		Completeness:   []Completeness{},
+		Secure:         c.secureReport(),
 	}
 	for m := range c.ignored {
 		rep.IgnoredMeasures = append(rep.IgnoredMeasures, m)
@@ -764,10 +768,19 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 	if len(months) > 0 {
 		ptr.FirstMonth, ptr.LastMonth = months[0].String(), months[len(months)-1].String()
 	}
-	for _, o := range []struct {
+	outputs := []struct {
 		name string
 		data []byte
-	}{{FederationArrow, fedArrow}, {FederationParquet, fedPq}, {ReportJSON, report}} {
+	}{{FederationArrow, fedArrow}, {FederationParquet, fedPq}, {ReportJSON, report}}
+	if sec, err := c.secureData(); err != nil {
+		return nil, err
+	} else if sec != nil {
+		outputs = append(outputs, struct {
+			name string
+			data []byte
+		}{SecureJSON, sec})
+	}
+	for _, o := range outputs {
 		info, err := c.st.Put(ctx, prefix+o.name, o.data)
 		if err != nil {
 			return nil, fmt.Errorf("write combined output: %w", err)

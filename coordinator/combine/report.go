@@ -37,6 +37,9 @@ type Report struct {
 	Inputs       []Input        `json:"inputs"`
 	Quarantined  []Quarantined  `json:"quarantined"`
 	Completeness []Completeness `json:"completeness"`
+	// Secure is what became of the holders' secure totals (secure aggregation); absent when
+	// the federation has no holders.
+	Secure *SecureReport `json:"secure,omitempty"`
 }
 
 // Input is one verified run manifest and what became of each of its files.
@@ -186,7 +189,8 @@ func fatal(err error) bool {
 }
 
 // UsedDigest is the SHA-256 of exactly what the figures were made from: each combined practice
-// file and the manifest that signed it, with the policy and suppressed range. Run records it as
+// file and the manifest that signed it, with the policy and suppressed range, and each secure
+// round whose totals replaced federation figures. Run records it as
 // InputsSHA256 and in federation.arrow's metadata in place of the combine id, so objects read
 // and quarantined (an attack, a broken upload) change the report and the combine id but not the
 // figures' bytes; provenance recomputes it from the report's inputs.
@@ -197,6 +201,11 @@ func (r *Report) UsedDigest() string {
 			if f.Use == UseCombined {
 				lines = append(lines, "manifest "+in.Manifest+" "+in.ManifestSHA256, "file "+f.Key+" "+f.SHA256)
 			}
+		}
+	}
+	if r.Secure != nil {
+		for _, sr := range r.Secure.Rounds {
+			lines = append(lines, "secure "+sr.Key+" "+sr.SHA256)
 		}
 	}
 	slices.Sort(lines)

@@ -415,6 +415,7 @@ func ReadFederationTable(data []byte, fn func(*figures.Figure) error) (map[strin
 				ListSize: optI(11, j), ListLower: optF(12, j), ListUpper: optF(13, j), Rate: optF(14, j), RateLower: optF(15, j),
 				RateUpper: optF(16, j), DSR: optF(17, j), DSRCILower: optF(18, j), DSRCIUpper: optF(19, j), DSRAtLower: optF(20, j),
 				DSRAtUpper: optF(21, j), Practices: *optI(22, j), Note: str(23, j)}
+			f.Secure = f.Method == figures.MethodSecure
 			if f.AgeBand == formats.All {
 				f.AgeBand = ""
 			}

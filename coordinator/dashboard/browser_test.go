@@ -229,6 +229,8 @@ func expect(f figure, mode string) (kind string, v *float64) {
 	switch {
 	case f.Status == formats.StatusSuppressed:
 		return "suppressed", nil
+	case f.Method == "secure":
+		kind = "secure"
 	case f.Method == "estimated" || (mode == "dsr" && f.DSRPartial):
 		kind = "estimate"
 	}

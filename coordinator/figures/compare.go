@@ -64,7 +64,9 @@ type FunnelPoint struct {
 
 // Compare compares the given practices (nil: all) on measure mi over q's months and its
 // selection of age bands and sexes. Observed counts come from each practice's coarsest
-// values (its year total where current); expected counts apply the federation's rate in
+// values (its year total where current); expected counts apply the federation's rate (from
+// the practices' own published values: a comparison of practices never reads the holders'
+// secure totals, which no practice's figure can be set against) in
 // each age band (each band × sex when only some sexes are selected) to the practice's list
 // size in it, from the band values.
 func (e *Engine) Compare(q *Query, mi int, names map[string]string, practices []string) *Comparison {
@@ -93,13 +95,13 @@ func (e *Engine) Compare(q *Query, mi int, names map[string]string, practices []
 	}
 	rates := make([]float64, len(strata))
 	for i, s := range strata {
-		ev, list, ok := e.sum(nil, mi, s)
+		ev, list, ok := e.sumOf(nil, mi, s, false)
 		if ok && list.Estimate > 0 {
 			rates[i] = ev.Estimate / list.Estimate
 		}
 	}
 	whole := span{from: from, to: to, bands: q.Bands, sexes: q.Sexes}
-	if ev, list, ok := e.sum(nil, mi, whole); ok && list.Estimate > 0 {
+	if ev, list, ok := e.sumOf(nil, mi, whole, false); ok && list.Estimate > 0 {
 		months := float64(to-from) + 1
 		out.FederationRate = ptr(ev.Estimate / (list.Estimate / months) * 1000)
 	}

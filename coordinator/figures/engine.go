@@ -20,13 +20,21 @@ type Engine struct {
 	ids         []string
 	fed         map[formats.Period][]*[formats.NumShapes]fedCell
 	months      []formats.Month
+	// Secure totals offered (SetSecure), and what became of them (see secure.go).
+	secure        []SecureTotal
+	secureRefused []SecureUse
+	secureUses    []SecureUse
+	secureNotes   map[monthMeasure]string
 }
 
 // fedCell is the federation's sum for one period, measure and shape: the events and the
 // list sizes (registered patients, patient-months for a quarter or year) of the practices
-// that supplied the measure.
+// that supplied the measure; where a secure total of the same practices replaces them
+// (secure), sec and slist are what the federation's figures read.
 type fedCell struct {
 	events, list Acc
+	sec, slist   Acc
+	secure       bool
 }
 
 // New returns an empty engine for a federation under pol whose suppressed range tops out at
@@ -128,6 +136,7 @@ func (e *Engine) Finish() {
 			}
 		}
 	}
+	e.applySecure()
 }
 
 // practiceCell answers one period, measure and shape for one practice: the events, and the
@@ -161,6 +170,12 @@ type span struct {
 // and list sizes, and whether anything contributed. Practices is the most practices behind
 // any one piece.
 func (e *Engine) sum(p *Practice, mi int, s span) (ev, list Acc, ok bool) {
+	return e.sumOf(p, mi, s, true)
+}
+
+// sumOf is sum; for the federation, secure totals replace the practices' sums where useSecure
+// and they exist. Each piece adds 1 to Pieces (and to Secure when from a secure total).
+func (e *Engine) sumOf(p *Practice, mi int, s span, useSecure bool) (ev, list Acc, ok bool) {
 	pieces := Pieces(s.bands, s.sexes)
 	practices := int32(0)
 	for _, per := range TimePieces(s.from, s.to) {
@@ -171,6 +186,9 @@ func (e *Engine) sum(p *Practice, mi int, s span) (ev, list Acc, ok bool) {
 				if row := e.fed[per]; row != nil && row[mi] != nil {
 					c := &row[mi][shape]
 					pe, pl, got = c.events, c.list, c.events.Practices > 0
+					if useSecure && c.secure {
+						pe, pl = c.sec, c.slist
+					}
 				}
 			} else {
 				pe, pl, got = e.practiceCell(p, per, mi, shape)
@@ -179,6 +197,7 @@ func (e *Engine) sum(p *Practice, mi int, s span) (ev, list Acc, ok bool) {
 				continue
 			}
 			ok = true
+			pe.Pieces = 1
 			practices = max(practices, pe.Practices)
 			ev.Add(&pe)
 			list.Add(&pl)

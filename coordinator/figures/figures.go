@@ -149,6 +149,9 @@ type Acc struct {
 	// NoList counts practices that contributed events but no list size for them: rates are
 	// then not offered, as their denominator would be short.
 	NoList int32
+	// Secure counts the pieces taken from the holders' secure totals, of the Pieces summed
+	// (Engine.sumOf).
+	Secure, Pieces int32
 }
 
 // Add adds b to a.
@@ -161,6 +164,8 @@ func (a *Acc) Add(b *Acc) {
 	a.Fallbacks += b.Fallbacks
 	a.Practices += b.Practices
 	a.NoList += b.NoList
+	a.Secure += b.Secure
+	a.Pieces += b.Pieces
 }
 
 // Exact reports whether every piece was published (none suppressed).

@@ -1,6 +1,7 @@
 package figures
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
@@ -41,8 +42,11 @@ type Figure struct {
 	Upper int64  `json:"upper"`
 	// PublishedSum is the sum of the published values alone: suppressed values add nothing.
 	PublishedSum int64 `json:"published_sum"`
-	// Method says what Count is: "published" (a sum of published values), or "estimated"
-	// (suppressed values in it are estimated, or the policy publishes midpoints).
+	// Method says what Count is: "published" (a sum of published values), "estimated"
+	// (suppressed values in it are estimated, or the policy publishes midpoints), or
+	// "secure" (a federation figure answered wholly from the holders' securely aggregated
+	// totals: the exact sum over the same practices, rounded once, so Lower..Upper are the
+	// bounds that rounding allows while PublishedSum is still the practices' sum).
 	Method string `json:"method"`
 	// ListSize is the registered patients behind the figure (the mean over its months for a
 	// row of several), with its bounds. Null for registered_patients itself.
@@ -68,6 +72,8 @@ type Figure struct {
 	DSRNote    string   `json:"dsr_note,omitempty"`
 	Practices  int64    `json:"practices"`
 	Note       string   `json:"note,omitempty"`
+	// Secure is true when Method is "secure" (last, so that CSV columns keep their places).
+	Secure bool `json:"secure"`
 }
 
 // Methods of a Figure's count.
@@ -243,6 +249,15 @@ func (e *Engine) figure(p *Practice, mi int, s span, byBand, bySex bool) (Figure
 	if ev.Fallbacks > 0 {
 		f.Note = "partly from finer values: a quarter or year value was out of date, incomplete or withheld at some practices"
 	}
+	if p == nil {
+		switch {
+		case ev.Secure > 0 && ev.Secure == ev.Pieces:
+			f.Method, f.Secure, f.Note = MethodSecure, true, ""
+		case ev.Secure > 0:
+			f.Note = joinNote(f.Note, fmt.Sprintf("%d of its %d parts from the holders' secure totals, the others summed from the practices' published values", ev.Secure, ev.Pieces))
+		}
+		f.Note = joinNote(f.Note, e.secureNotesOf(mi, s))
+	}
 	if mi == e.est.list || e.est.list < 0 || list.Practices == 0 {
 		return f, true
 	}
@@ -279,8 +294,8 @@ func (e *Engine) figure(p *Practice, mi int, s span, byBand, bySex bool) (Figure
 }
 
 func joinNote(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "; " + b
 }

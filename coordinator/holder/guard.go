@@ -41,6 +41,7 @@ import (
 // unit is one practice's report in a month's aggregate.
 type unit struct {
 	nonce    string
+	run      string
 	supplied []string
 }
 
@@ -215,7 +216,7 @@ func (h *Holder) combine(plan *Plan, mine []*prepared, theirs *Prep) (map[string
 			aggs[ref.Month] = ma
 		}
 		h.vdaf.SV.AggregateUpdate(&ma.agg, out)
-		ma.units[ref.Practice] = unit{nonce: ref.Nonce, supplied: me.supplied}
+		ma.units[ref.Practice] = unit{nonce: ref.Nonce, run: ref.RunID, supplied: me.supplied}
 		ma.count++
 		me.state = nil
 	}

@@ -256,6 +256,10 @@ func (h *Holder) combineAggregates(plan *Plan, planSum string, aggs map[string]*
 			continue
 		}
 		rec.Practices = sortedKeys(ma.units)
+		rec.Runs = map[string]string{}
+		for p, u := range ma.units {
+			rec.Runs[p] = u.run
+		}
 		if hm == nil || !slices.Equal(hm.Reports, ma.nonces()) {
 			rec.Withheld = append(rec.Withheld, secure.Withheld{Measure: "*", Reason: "the two holders counted different reports; nothing of the month is published"})
 			records = append(records, rec)

@@ -136,6 +136,17 @@ func Load(ctx context.Context, st objstore.Store, ptr combine.Pointer, prev *Com
 		c.Engine.Add(loaded[i])
 		c.tables[id] = tableRef{sha: ptr.PracticeTables[id].SHA256, practice: loaded[i]}
 	}
+	if ref, ok := ptr.Objects[combine.SecureJSON]; ok {
+		data, err := getChecked(ctx, st, ref)
+		if err != nil {
+			return nil, fmt.Errorf("read the secure totals: %w", err)
+		}
+		totals, refused, err := combine.ParseSecure(data)
+		if err != nil {
+			return nil, err
+		}
+		c.Engine.SetSecure(totals, refused)
+	}
 	c.Engine.Finish()
 	return c, nil
 }

@@ -23,12 +23,25 @@ type Figures struct {
 	Values map[formats.Period]map[string]*[formats.NumShapes]formats.Protected
 	// Practices behind each month's total of each measure.
 	Practices map[formats.Month]map[string]int
+	// Sources says where each value of Values comes from: its round and, for a month, the
+	// practices whose reports it sums (those of the month that supplied the measure) and
+	// their runs.
+	Sources map[formats.Period]map[string]*Source
 	// Rounds whose values are used, newest first.
 	Rounds []UsedRound
 	// Problems are round records or figures files that did not verify: not used.
 	Problems []Problem
 	// Digest lists every object read, for the combine's id.
 	Digest []string
+}
+
+// Source is the round of a secure value and the practice-months it sums.
+type Source struct {
+	Round string
+	// Practices are, for a month, the practices whose reports the total sums, sorted; Runs
+	// their runs where the round record names them. Nil for a quarter or year.
+	Practices []string
+	Runs      map[string]string
 }
 
 // UsedRound is a round some of whose values the combine uses.
@@ -69,7 +82,7 @@ func Load(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey,
 		return nil, err
 	}
 	f := &Figures{Leader: leader.ID, Helper: helper.ID, HoldersSHA256: hsum, Values: map[formats.Period]map[string]*[formats.NumShapes]formats.Protected{},
-		Practices: map[formats.Month]map[string]int{}, Digest: []string{"holders " + hsum}}
+		Practices: map[formats.Month]map[string]int{}, Sources: map[formats.Period]map[string]*Source{}, Digest: []string{"holders " + hsum}}
 	infos, err := st.List(ctx, Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", Prefix, err)
@@ -136,6 +149,7 @@ func Load(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey,
 				if current {
 					vals := [formats.NumShapes]formats.Protected(blk.Values)
 					f.set(blk.Period, blk.Measure, &vals)
+					f.source(blk.Period, blk.Measure, &Source{Round: lr.r.Round})
 				}
 			}
 		}
@@ -147,6 +161,20 @@ func Load(ctx context.Context, st objstore.Store, coordinator ed25519.PublicKey,
 						f.Practices[month] = map[string]int{}
 					}
 					f.Practices[month][me.Measure] = me.Practices
+					src := &Source{Round: lr.r.Round}
+					for _, p := range mr.Practices {
+						if !slices.Contains(me.Without, p) {
+							src.Practices = append(src.Practices, p)
+						}
+					}
+					slices.Sort(src.Practices)
+					if mr.Runs != nil {
+						src.Runs = map[string]string{}
+						for _, p := range src.Practices {
+							src.Runs[p] = mr.Runs[p]
+						}
+					}
+					f.source(formats.MonthPeriod(month), me.Measure, src)
 				}
 			}
 		}
@@ -170,6 +198,13 @@ func (f *Figures) set(per formats.Period, measure string, vals *[formats.NumShap
 		f.Values[per] = map[string]*[formats.NumShapes]formats.Protected{}
 	}
 	f.Values[per][measure] = vals
+}
+
+func (f *Figures) source(per formats.Period, measure string, src *Source) {
+	if f.Sources[per] == nil {
+		f.Sources[per] = map[string]*Source{}
+	}
+	f.Sources[per][measure] = src
 }
 
 // readRound reads and verifies one round's record and its figures files.

@@ -162,6 +162,9 @@ type MonthRecord struct {
 	Month string `json:"month"`
 	// Practices whose report of the month was aggregated, sorted.
 	Practices []string `json:"practices"`
+	// Runs names each practice's run whose report was aggregated (practice -> run id), so
+	// that the combine uses a total only where it combines the same runs.
+	Runs map[string]string `json:"runs,omitempty"`
 	// Measures published, each with the practices of Practices that did not supply it.
 	Measures []MeasureRecord `json:"measures"`
 	// Withheld are measures (or "*", the whole month) the differencing guard refused.

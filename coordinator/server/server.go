@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/query"
 	"github.com/tributary-health/tributary/coordinator/registry"
+	"github.com/tributary-health/tributary/coordinator/secure"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
 )
@@ -239,6 +241,18 @@ func (s *Server) fingerprint(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the registry: %w", err)
 	}
 	fmt.Fprintf(h, "registry %s %d %d\n", reg.SHA256, reg.Size, reg.Modified.UnixNano())
+	// The holders' secure rounds replace federation figures too (the combine reports any it
+	// cannot read, so a failure to list them here only delays their use to the next change).
+	if rounds, err := s.opts.Store.List(ctx, secure.Prefix); err == nil {
+		for _, in := range rounds {
+			if strings.HasSuffix(in.Key, "/"+secure.RoundName) {
+				fmt.Fprintf(h, "%s %d %d\n", in.Key, in.Size, in.Modified.UnixNano())
+			}
+		}
+	}
+	if hf, err := s.opts.Store.Stat(ctx, secure.HoldersKey); err == nil {
+		fmt.Fprintf(h, "holders %s %d\n", hf.SHA256, hf.Size)
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 

@@ -263,7 +263,7 @@ on stderr and in the report, and never combined.`,
 					fmt.Fprintf(stderr, "  %s [%s] %s\n", q.Key, q.Kind, q.Reason)
 				}
 			}
-			noteSecure(cmd.Context(), st, pub, pol, stdout, stderr)
+			noteSecure(rep, stdout, stderr)
 			return nil
 		},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tributary-health/tributary/coordinator/combine"
 	"github.com/tributary-health/tributary/coordinator/holder"
 	"github.com/tributary-health/tributary/coordinator/provision"
 	"github.com/tributary-health/tributary/coordinator/query"
@@ -495,32 +495,39 @@ func querySecure(ctx context.Context, st objstore.Store, keys keyFlags, policy s
 	return writeSecureFigures(stdout, stderr, figs, req.Measures, req.From, req.To)
 }
 
-// noteSecure tells the person who combined whether the holders have published secure totals,
-// and where to read them; a round that does not verify is named. It never fails the combine.
-func noteSecure(ctx context.Context, st objstore.Store, pub ed25519.PublicKey, pol formats.Policy, stdout, stderr io.Writer) {
-	figs, err := secure.Load(ctx, st, pub, pol, formats.DefaultLimits)
-	if err != nil {
-		fmt.Fprintf(stderr, "warning: the holders' secure totals could not be read: %v\n", err)
+// noteSecure tells the person who combined what became of the holders' secure totals: how
+// many month totals replaced the sums of the practices' published values (method secure in
+// query, the API and the dashboard), which could not and why, and any round that does not
+// verify. It never fails the combine.
+func noteSecure(rep *combine.Report, stdout, stderr io.Writer) {
+	s := rep.Secure
+	if s == nil {
 		return
 	}
-	if figs == nil {
-		return
-	}
-	for _, p := range figs.Problems {
+	for _, p := range s.Problems {
 		fmt.Fprintf(stderr, "warning: secure aggregation: not used: %s [%s] %s\n", p.Key, p.Kind, p.Reason)
 	}
-	months := map[string]bool{}
-	var rounds []string
-	for _, r := range figs.Rounds {
-		rounds = append(rounds, r.Round)
-		for _, m := range r.Months {
-			months[m] = true
-		}
-	}
-	if len(months) == 0 {
+	if len(s.Uses) == 0 {
 		fmt.Fprintln(stdout, "secure aggregation: the holders have published no secure totals yet")
 		return
 	}
-	fmt.Fprintf(stdout, "secure aggregation: exact-then-rounded federation totals of %d month(s) from round(s) %s; read them with 'query --by month --key ...' or 'holder figures'\n",
-		len(months), strings.Join(rounds, ", "))
+	months := map[string]bool{}
+	var used int
+	var rounds []string
+	for _, r := range s.Rounds {
+		rounds = append(rounds, r.Round)
+	}
+	for _, u := range s.Uses {
+		if u.Used {
+			used++
+			months[u.Month] = true
+		}
+	}
+	fmt.Fprintf(stdout, "secure aggregation: %d month total(s) of %d month(s) are the holders' secure totals (round(s) %s), method secure in query, the API and the dashboard\n",
+		used, len(months), strings.Join(rounds, ", "))
+	for _, u := range s.Uses {
+		if !u.Used {
+			fmt.Fprintf(stdout, "  not used: %s %s (round %s): %s\n", u.Month, u.Measure, u.Round, u.Reason)
+		}
+	}
 }

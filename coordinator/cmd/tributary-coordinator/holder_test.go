@@ -125,16 +125,26 @@ func TestHolderCommands(t *testing.T) {
 		}
 	}
 
-	// query with the coordinator's key shows them after the combined table, marked secure.
-	if out, errs, code := cmd("combine", "--store", store, "--key", coordKey); code != 0 || !strings.Contains(out, "secure aggregation: exact-then-rounded federation totals of 2 month(s) from round(s) ") {
+	// The combine verifies the secure totals and uses them for the federation's figures; query
+	// with the coordinator's key also lists the holders' own after the table.
+	if out, errs, code := cmd("combine", "--store", store, "--key", coordKey); code != 0 ||
+		!regexp.MustCompile(`secure aggregation: \d+ month total\(s\) of 2 month\(s\) are the holders' secure totals`).MatchString(out) {
 		t.Fatalf("combine: %s %s", out, errs)
 	}
 	out, errs, code = cmd("query", "--store", store, "--key", coordKey, "--measure", "admissions", "--by", "month")
-	_, sec, ok := strings.Cut(out, "secure totals of the same months")
+	table, sec, ok := strings.Cut(out, "secure totals of the same months")
 	if code != 0 || !ok || len(regexp.MustCompile(`(?m)^\s+2024-0[12]\s+admissions\s+\d+\s+\d+\s+\d+\s+rounded\s+4\s+secure`).FindAllString(sec, -1)) != 2 {
 		t.Errorf("query --key: %d\n%s\n%s", code, out, errs)
 	}
-	if out, _, _ := cmd("query", "--store", store, "--measure", "admissions"); strings.Contains(out, "secure") {
-		t.Errorf("query without a key shows secure totals it cannot verify:\n%s", out)
+	// The combined table itself answers the months from the secure totals: the same counts.
+	for _, m := range []string{"2024-01", "2024-02"} {
+		inTable := regexp.MustCompile(`(?m)^\s*` + m + `\s+admissions\s+(\d+)\s+(\d+)\s+(\d+)\s+rounded\s+secure\s`).FindStringSubmatch(table)
+		inSecure := regexp.MustCompile(`(?m)^\s+` + m + `\s+admissions\s+(\d+)\s+(\d+)\s+(\d+)\s`).FindStringSubmatch(sec)
+		if inTable == nil || inSecure == nil || inTable[1] != inSecure[1] || inTable[2] != inSecure[2] || inTable[3] != inSecure[3] {
+			t.Errorf("query's %s admissions row is not the secure total:\n%s", m, out)
+		}
+	}
+	if out, _, _ := cmd("query", "--store", store, "--measure", "admissions", "--by", "practice"); strings.Contains(out, "secure") {
+		t.Errorf("a breakdown by practice shows secure figures; practices' rows are their own releases:\n%s", out)
 	}
 }

@@ -128,14 +128,15 @@ function hasRates(measure) { return (S.meta.measures.find((m) => m.name === meas
 // value picks what a chart draws from a figure row: v is the figure to read (count, or its
 // rate), null when suppressed; lo/hi bound the truth (hi null: no upper bound). kind is
 // published (a sum of published values), estimate (it includes estimates of suppressed
-// values) or suppressed.
+// values), secure (the holders' securely aggregated federation total, rounded once) or
+// suppressed.
 function value(row, mode) {
   if (!hasRates(row.measure)) mode = 'count';
   let v, lo, hi;
   if (mode === 'count') { v = row.count; lo = row.lower; hi = row.upper; }
   else if (mode === 'rate') { v = row.rate_per_1000; lo = row.rate_lower; hi = row.rate_upper; }
   else { v = row.dsr_per_1000; lo = row.dsr_at_lower; hi = row.dsr_at_upper; }
-  const kind = row.status === 'suppressed' ? 'suppressed' : (row.method === 'estimated' || (mode === 'dsr' && row.dsr_partial)) ? 'estimate' : 'published';
+  const kind = row.status === 'suppressed' ? 'suppressed' : row.method === 'secure' ? 'secure' : (row.method === 'estimated' || (mode === 'dsr' && row.dsr_partial)) ? 'estimate' : 'published';
   if (kind === 'suppressed') v = null;
   return { v: v ?? null, lo: lo ?? null, hi: hi ?? null, kind, note: mode === 'dsr' ? (row.dsr_note || '') : '' };
 }
@@ -197,8 +198,14 @@ function lineChart(measure, months, series, mode) {
       const between = `between ${fmt(p.lo, 2)} and ${p.hi === null ? 'no upper bound' : fmt(p.hi, 2)}`;
       let title;
       if (p.v !== null) {
-        g.append(el('svg:circle', { cx: x(p.i), cy: y(p.v), r: 3.2, fill: p.kind === 'published' ? color : '#fff', stroke: color, 'stroke-width': 1.5 }));
-        title = `${s.label} ${months[p.i]}: ${fmt(p.v, 2)}` + (p.kind === 'estimate' ? ` (includes estimates of suppressed values; the truth is ${between})` : `; the truth is ${between}`);
+        if (p.kind === 'secure') {
+          // A square: the holders' exact federation total, rounded once.
+          g.append(el('svg:rect', { class: 'secure-mark', x: x(p.i) - 3.5, y: y(p.v) - 3.5, width: 7, height: 7, fill: color, stroke: color }));
+        } else {
+          g.append(el('svg:circle', { cx: x(p.i), cy: y(p.v), r: 3.2, fill: p.kind === 'published' ? color : '#fff', stroke: color, 'stroke-width': 1.5 }));
+        }
+        title = `${s.label} ${months[p.i]}: ${fmt(p.v, 2)}` + (p.kind === 'estimate' ? ` (includes estimates of suppressed values; the truth is ${between})`
+          : p.kind === 'secure' ? ` (secure: the holders' exact total of every practice's counts, rounded once; the truth is ${between})` : `; the truth is ${between}`);
       } else if (p.note) {
         title = `${s.label} ${months[p.i]}: not shown: ${p.note}`;
       } else {
@@ -254,11 +261,11 @@ function drawTrends(mode, months, practices, fed, prs) {
         pts.push({ i, ...v });
         const shown = hasRates(meas.name) ? mode : 'count';
         const dp = shown === 'count' ? 0 : 2;
-        const cellText = v.v === null ? (v.note ? 'not shown' : 'suppressed') : fmt(v.v, dp) + (v.kind === 'estimate' ? ' (est.)' : '');
+        const cellText = v.v === null ? (v.note ? 'not shown' : 'suppressed') : fmt(v.v, dp) + (v.kind === 'estimate' ? ' (est.)' : v.kind === 'secure' ? ' (secure)' : '');
         const tr = el('tr', { 'data-measure': meas.name, 'data-month': mo, 'data-practice': practice, 'data-value': v.v ?? '', 'data-kind': v.kind },
           el('td', { class: 'l', text: mo }), el('td', { class: 'l', text: meas.name }), el('td', { class: 'l', text: practice || 'federation' }),
           el('td', { class: 'l', text: r.status }),
-          el('td', { class: v.kind === 'suppressed' ? 'supp' : v.kind === 'estimate' ? 'est' : null, title: v.note || null, text: cellText }),
+          el('td', { class: v.kind === 'suppressed' ? 'supp' : v.kind === 'estimate' ? 'est' : v.kind === 'secure' ? 'sec' : null, title: v.note || r.note || null, text: cellText }),
           el('td', { text: fmt(v.lo, dp) }), el('td', { text: v.hi === null && v.lo !== null ? 'unbounded' : fmt(v.hi, dp) }),
           el('td', { text: fmt(r.list_size, 0) }));
         tableRows.push(tr);

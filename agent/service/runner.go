@@ -199,9 +199,15 @@ func (r *Runner) outbox(ctx context.Context) {
 		case <-timer.C:
 		}
 		res, err := r.Agent.Uploader.UploadPending(ctx)
-		if ctx.Err() != nil {
+		stopping := ctx.Err() != nil
+		if stopping && err != nil {
+			// Stopped mid-pass: what was sent is still counted; the upload cut short is no
+			// failure of the store.
+			r.countUpload(res)
 			return
 		}
+		// A pass that finished as the service was stopped is recorded like any other: its
+		// runs left the spool, so the metrics and the state file must say they were sent.
 		r.recordUpload(res, err)
 		if err == nil {
 			backoff = 0
@@ -209,6 +215,9 @@ func (r *Runner) outbox(ctx context.Context) {
 			r.retrying, r.state.Upload.NextRetry = false, time.Time{}
 			r.mu.Unlock()
 			r.refresh()
+			if stopping {
+				return
+			}
 			continue
 		}
 		backoff = min(max(2*backoff, cfg.RetryMin.Duration), cfg.RetryMax.Duration)

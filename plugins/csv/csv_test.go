@@ -46,62 +46,6 @@ func month(t testing.TB, s string) formats.Month {
 	return m
 }
 
-// summary renders a run for people: patients p1, p2 … in registration order.
-func summary(rec *sdktest.Recording, err error) string {
-	var b strings.Builder
-	labels := map[string]string{}
-	fmt.Fprintf(&b, "supplies %v %v methods=%v\n", rec.Supplies.RowKinds, rec.Supplies.EventKinds, rec.Supplies.Methods)
-	for _, r := range rec.Registrations {
-		labels[r.PatientKey] = fmt.Sprintf("p%d", len(labels)+1)
-		to := "open"
-		if r.To != formats.NoEnd {
-			to = r.To.String()
-		}
-		fmt.Fprintf(&b, "registration %s %s born %s from %s to %s\n", labels[r.PatientKey], r.Sex, r.BirthMonth, r.From, to)
-	}
-	var events []string
-	for _, e := range rec.Events {
-		l, ok := labels[e.PatientKey]
-		if !ok {
-			l = "p?"
-		}
-		s := fmt.Sprintf("event %s %s %s", l, e.Kind, e.Start)
-		if e.End != formats.NoEnd {
-			s += ".." + e.End.String()
-		} else if e.Kind == formats.KindAdmission {
-			s += "..open"
-		}
-		if e.Method != "" {
-			s += " " + e.Method
-		}
-		if e.DiagnosisCode != "" {
-			s += " dx " + e.DiagnosisSystem + ":" + e.DiagnosisCode
-		}
-		events = append(events, s)
-	}
-	sort.Strings(events)
-	for _, e := range events {
-		b.WriteString(e + "\n")
-	}
-	var skips []string
-	for r, n := range rec.Stats.Skipped {
-		skips = append(skips, fmt.Sprintf("skipped %s: %d", r, n))
-	}
-	sort.Strings(skips)
-	for _, s := range skips {
-		b.WriteString(s + "\n")
-	}
-	for _, line := range strings.Split(strings.TrimSpace(rec.Log), "\n") {
-		if line != "" {
-			b.WriteString("log " + line + "\n")
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(&b, "error %v\n", err)
-	}
-	return b.String()
-}
-
 // TestExamples runs each example configuration over its example export, and compares the run
 // with testdata/<example>.expected.txt (go test -run TestExamples -update rewrites them; check
 // the diff by hand).
@@ -116,20 +60,7 @@ func TestExamples(t *testing.T) {
 			cfg := loadConfig(t, conf)
 			cfg["max_skipped_fraction"] = "1"
 			rec, err := sdktest.Run(context.Background(), Extractor{}, sdk.Request{From: month(t, "2024-01"), To: month(t, "2024-03"), Config: cfg})
-			got := summary(rec, err)
-			path := filepath.Join("testdata", name+".expected.txt")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", path, got, want)
-			}
+			sdktest.CompareGolden(t, filepath.Join("testdata", name+".expected.txt"), sdktest.Summary(rec, err), *update)
 			if len(rec.Uncounted()) > 0 {
 				t.Errorf("events the agent will not count were sent: %v", rec.Uncounted())
 			}

@@ -16,39 +16,8 @@ var update = flag.Bool("update", false, "rewrite testcases/*/expected.txt from t
 
 // TestGolden runs every testcases/<case>: the tables as CSV files, request.conf (from, to and
 // configuration keys; dir is the folder itself) and expected.txt, the summary of what the
-// extractor must send, skip and log.
-func TestGolden(t *testing.T) {
-	cases, err := filepath.Glob(filepath.Join("testcases", "*", "request.conf"))
-	if err != nil || len(cases) == 0 {
-		t.Fatalf("no test cases: %v", err)
-	}
-	for _, conf := range cases {
-		dir := filepath.Dir(conf)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			from, to, config := readRequest(t, conf)
-			abs, err := filepath.Abs(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			config[keyDir] = abs
-			rec, err := sdktest.Run(context.Background(), Extractor{}, sdk.Request{From: from, To: to, Config: config})
-			got := summary(rec, err)
-			path := filepath.Join(dir, "expected.txt")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGolden -update to create it, then check it by hand)", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s\n--- got\n%s--- want\n%s", path, got, want)
-			}
-		})
-	}
-}
+// extractor must send, skip and log (sdktest.Golden).
+func TestGolden(t *testing.T) { sdktest.Golden(t, Extractor{}, "testcases", *update) }
 
 // TestConfigErrors: each mistake a practice manager can make is refused with what to do,
 // naming the file and column, never a value.

@@ -304,7 +304,7 @@ func rendered(rec *sdktest.Recording) (regs, events []string) {
 		regs = append(regs, fmt.Sprintf("%s %s %s %s %s", r.PatientKey, r.Sex, r.BirthMonth, r.From, to))
 	}
 	for _, e := range rec.Events {
-		events = append(events, eventString(e.PatientKey, e))
+		events = append(events, sdktest.EventString(e.PatientKey, e))
 	}
 	sort.Strings(regs)
 	sort.Strings(events)

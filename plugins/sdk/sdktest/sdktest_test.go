@@ -3,6 +3,8 @@ package sdktest_test
 import (
 	"context"
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,5 +105,54 @@ func TestChecksAsTheHostDoes(t *testing.T) {
 	_, err = sdktest.Run(context.Background(), clinic{}, sdk.Request{From: jan, To: feb, Config: map[string]string{"gp_onyl": "true"}})
 	if !errors.Is(err, sdk.ErrConfig) || !strings.Contains(err.Error(), "did you mean gp_only?") {
 		t.Fatalf("misspelt key: err = %v", err)
+	}
+}
+
+// TestSummaryAndRequest: a case's request.conf is read with its line named on a mistake, and
+// the summary labels patients without their keys, sorts events and ends with the error.
+func TestSummaryAndRequest(t *testing.T) {
+	dir := t.TempDir()
+	conf := dir + "/request.conf"
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# a case\nfrom = 2024-01\nto = 2024-02\ngp_only = true\n")
+	from, to, cfg, err := sdktest.ReadRequest(conf)
+	if err != nil || from != formats.MonthFor(2024, 1) || to != formats.MonthFor(2024, 2) || cfg["gp_only"] != "true" || len(cfg) != 1 {
+		t.Fatalf("ReadRequest = %v %v %v %v", from, to, cfg, err)
+	}
+	for text, want := range map[string]string{
+		"from = 2024-01\nto 2024-02\n":   "request.conf:2",
+		"from = 2024-13\nto = 2024-02\n": "request.conf:1: from",
+		"from = 2024-01\n":               "from and to are both needed",
+	} {
+		write(text)
+		if _, _, _, err := sdktest.ReadRequest(conf); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadRequest(%q) = %v, want an error saying %q", text, err, want)
+		}
+	}
+	rec, err := sdktest.Run(context.Background(), clinic{}, sdk.Request{From: formats.MonthFor(2024, 1), To: formats.MonthFor(2024, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sdktest.Summary(rec, errors.New("the end"))
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if !strings.HasPrefix(lines[0], "supplies [registrations events]") || lines[len(lines)-1] != "error the end" {
+		t.Errorf("summary's first and last lines:\n%s", got)
+	}
+	if strings.Contains(got, "patient-a") || !strings.Contains(got, "registration p1 female") || !strings.Contains(got, "registration p2 female") {
+		t.Errorf("summary shows a patient key or lacks the labels:\n%s", got)
+	}
+	var events []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "event ") {
+			events = append(events, l)
+		}
+	}
+	if len(events) == 0 || !slices.IsSorted(events) {
+		t.Errorf("events missing or not sorted: %v", events)
 	}
 }

@@ -99,6 +99,8 @@ func TestUsageErrorsOfTheBinary(t *testing.T) {
 		{[]string{"query", "--frobnicate"}, 2, "unknown flag: --frobnicate"},
 		{[]string{"query", "--store", "x", "--from", "2024-13"}, 2, "write it as YYYY-MM"},
 		{[]string{"combine", "stray"}, 2, `unexpected argument "stray"`},
+		{[]string{"combine", "--store", "x", "--policy", "uk-round-10"}, 2, "choose uk-suppress-1-7-round-5 (the default) or uk-midpoint-6"},
+		{[]string{"holder", "figures", "--policy", "none"}, 2, "unknown disclosure policy"},
 		{[]string{"provenance", "--store", "x", "--measure", "admissions"}, 2, "give --measure and --month"},
 		{[]string{"query", "--store", filepath.Join(t.TempDir(), "empty")}, 1, "query:"},
 	} {

@@ -112,11 +112,7 @@ verifies it first.`)
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keys.pub = pubPath
-			pub, err := keys.public()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), store)
+			st, pub, err := keys.openStore(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
@@ -214,7 +210,8 @@ practice keeps the old one: revoke it with 'registry revoke --key-id'.`,
 }
 
 func combineCmd() *cobra.Command {
-	var store, policy string
+	var store string
+	var policy policyFlag
 	var keys keyFlags
 	var workers, keep int
 	c := &cobra.Command{
@@ -227,15 +224,8 @@ on stderr and in the report, and never combined.`,
 		Example: "  tributary-coordinator combine --store file:///srv/tributary --key /etc/tributary/coordinator.pub",
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pol, err := formats.PolicyByName(policy)
-			if err != nil {
-				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-			}
-			pub, err := keys.public()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), store)
+			pol := policy.policy()
+			st, pub, err := keys.openStore(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
@@ -287,9 +277,39 @@ func keepOrDefault(keep int) int {
 	return keep
 }
 
+// policyFlag is --policy, the federation's disclosure policy, checked as the flag is parsed so
+// a misspelt name is a usage error before anything is read.
+type policyFlag struct{ p formats.Policy }
+
+func (f *policyFlag) String() string {
+	if f.p.Name == "" {
+		return formats.DefaultPolicy.Name
+	}
+	return f.p.Name
+}
+
+func (f *policyFlag) Type() string { return "NAME" }
+
+func (f *policyFlag) Set(v string) error {
+	p, err := formats.PolicyByName(v)
+	if err != nil {
+		return err
+	}
+	f.p = p
+	return nil
+}
+
+// policy is the policy named, or the default.
+func (f *policyFlag) policy() formats.Policy {
+	if f.p.Name == "" {
+		return formats.DefaultPolicy
+	}
+	return f.p
+}
+
 // addPolicyFlag declares --policy, the federation's disclosure policy.
-func addPolicyFlag(fs *pflag.FlagSet, policy *string) {
-	fs.StringVar(policy, "policy", formats.DefaultPolicy.Name, "the federation's disclosure policy: "+policyNames())
+func addPolicyFlag(fs *pflag.FlagSet, policy *policyFlag) {
+	fs.Var(policy, "policy", "the federation's disclosure policy: "+policyNames())
 }
 
 func policyNames() string {
@@ -325,7 +345,8 @@ func (f *monthFlag) Set(v string) error {
 }
 
 func queryCmd() *cobra.Command {
-	var store, format, policy string
+	var store, format string
+	var policy policyFlag
 	var keys keyFlags
 	var measures, by []string
 	from, to := &monthFlag{name: "from"}, &monthFlag{name: "to"}
@@ -387,7 +408,7 @@ bounds; registered_patients itself, the denominator, has no rate.`,
 				return err
 			}
 			if keys.given() {
-				return querySecure(cmd.Context(), st, keys, policy, req, format, cmd.OutOrStdout(), stderr)
+				return querySecure(cmd.Context(), st, keys, policy.policy(), req, format, cmd.OutOrStdout(), stderr)
 			}
 			return nil
 		},

@@ -179,11 +179,12 @@ func readHolderKey(path string) (*secagg.HolderKey, error) {
 
 // holderRunOptions are the flags of 'holder run'.
 type holderRunOptions struct {
-	store, holderKey, peer, state, policy, round string
-	keys                                         keyFlags
-	minPractices                                 int
-	wait, poll                                   time.Duration
-	from, to                                     *monthFlag
+	store, holderKey, peer, state, round string
+	policy                               policyFlag
+	keys                                 keyFlags
+	minPractices                         int
+	wait, poll                           time.Duration
+	from, to                             *monthFlag
 }
 
 func holderRunCmd() *cobra.Command {
@@ -235,10 +236,7 @@ func runHolder(ctx context.Context, o holderRunOptions, stdout, stderr io.Writer
 	if o.peer == "" || o.state == "" {
 		return cli.Usagef("give the other holder's public file with --peer and this holder's state folder with --state")
 	}
-	pol, err := formats.PolicyByName(o.policy)
-	if err != nil {
-		return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-	}
+	pol := o.policy.policy()
 	key, err := readHolderKey(o.holderKey)
 	if err != nil {
 		return err
@@ -247,11 +245,7 @@ func runHolder(ctx context.Context, o holderRunOptions, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	coord, err := o.keys.public()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, o.store)
+	st, coord, err := o.keys.openStore(ctx, o.store)
 	if err != nil {
 		return err
 	}
@@ -320,7 +314,8 @@ func orDash(s string) string {
 }
 
 func holderFiguresCmd() *cobra.Command {
-	var store, policy string
+	var store string
+	var policy policyFlag
 	var keys keyFlags
 	from, to := &monthFlag{name: "from"}, &monthFlag{name: "to"}
 	c := &cobra.Command{
@@ -333,15 +328,8 @@ suppressed 1-7), with the bounds that rounding allows, and how many practices it
 		Example: "  tributary-coordinator holder figures --store file:///srv/tributary --coordinator-pub coordinator.pub",
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pol, err := formats.PolicyByName(policy)
-			if err != nil {
-				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-			}
-			pub, err := keys.public()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), store)
+			pol := policy.policy()
+			st, pub, err := keys.openStore(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
@@ -467,11 +455,7 @@ func holderUserCmd() *cobra.Command {
 // querySecure prints, after a query's table, the holders' secure monthly totals of the same
 // measures and months (a federation-wide figure by month only: a practice's or a band's are
 // not securely aggregated).
-func querySecure(ctx context.Context, st objstore.Store, keys keyFlags, policy string, req query.Request, format string, stdout, stderr io.Writer) error {
-	pol, err := formats.PolicyByName(policy)
-	if err != nil {
-		return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-	}
+func querySecure(ctx context.Context, st objstore.Store, keys keyFlags, pol formats.Policy, req query.Request, format string, stdout, stderr io.Writer) error {
 	pub, err := keys.public()
 	if err != nil {
 		return err

@@ -9,12 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-health/tributary/coordinator/loadgen"
-	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
 )
 
 func loadgenCmd() *cobra.Command {
-	var store, workdir, policy string
+	var store, workdir string
+	var policy policyFlag
 	var practices, months, workers int
 	var seed uint64
 	last := &monthFlag{name: "last"}
@@ -39,10 +39,7 @@ federation's registry is refused.`,
   tributary-coordinator combine --store file:///tmp/scale/store --key /tmp/scale/coordinator/coordinator.key`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pol, err := formats.PolicyByName(policy)
-			if err != nil {
-				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-			}
+			pol := policy.policy()
 			if workdir == "" {
 				return cli.Usagef("no --workdir given: loadgen leaves the federation's keys there")
 			}

@@ -30,11 +30,7 @@ counted it by the federation's definition (the same digest). A definition is a T
 	addStoreFlag(g.PersistentFlags(), &store)
 
 	load := func(cmd *cobra.Command) (*measures.Loaded, error) {
-		pub, err := keys.public()
-		if err != nil {
-			return nil, err
-		}
-		st, err := openStore(cmd.Context(), store)
+		st, pub, err := keys.openStore(cmd.Context(), store)
 		if err != nil {
 			return nil, err
 		}

@@ -31,11 +31,7 @@ SHA-256. It re-reads every link; any difference is printed as CHANGED and the co
 			if err != nil {
 				return cli.Usagef("--month %q is not a month; write it as YYYY-MM, e.g. 2024-03", monthS)
 			}
-			pub, err := keys.public()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), store)
+			st, pub, err := keys.openStore(cmd.Context(), store)
 			if err != nil {
 				return err
 			}

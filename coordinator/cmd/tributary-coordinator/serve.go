@@ -20,7 +20,8 @@ import (
 )
 
 func serveCmd() *cobra.Command {
-	var store, tokensPath, listen, certFile, keyFile, policy string
+	var store, tokensPath, listen, certFile, keyFile string
+	var policy policyFlag
 	var keys keyFlags
 	var plain bool
 	var interval time.Duration
@@ -41,10 +42,7 @@ It serves plain HTTP only on a loopback address unless --allow-plain-http is giv
 			if (certFile == "") != (keyFile == "") {
 				return cli.Usagef("give both --tls-cert and --tls-key, or neither")
 			}
-			pol, err := formats.PolicyByName(policy)
-			if err != nil {
-				return &cli.ExitError{Code: cli.ExitUsage, Err: err}
-			}
+			pol := policy.policy()
 			pub, err := keys.public()
 			if err != nil {
 				return err

@@ -79,6 +79,20 @@ func (k *keyFlags) private() (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
+// openStore reads the coordinator's public key, then opens the store: what every command
+// that verifies the store's signed files needs first.
+func (k *keyFlags) openStore(ctx context.Context, store string) (objstore.Store, ed25519.PublicKey, error) {
+	pub, err := k.public()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, pub, nil
+}
+
 // public returns the coordinator's public key from --coordinator-pub, or from --key, which
 // may hold the private key or the public one.
 func (k *keyFlags) public() (ed25519.PublicKey, error) {

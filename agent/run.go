@@ -41,6 +41,10 @@ type Agent struct {
 	Launch   Launcher
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Inspect, when set, is called with each run's true counts, before disclosure control.
+	// They stay in this process: it is for benchmarks and tests that check the agent's
+	// counts against an independent count of the same source (bench/duckdb).
+	Inspect func(*aggregate.Result)
 }
 
 // PluginReport says how one plugin's part of a run went. It holds counts, never rows.
@@ -159,6 +163,9 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 		return rep, ErrNothingExtracted
 	}
 	res := agg.Finish(supplies)
+	if a.Inspect != nil {
+		a.Inspect(res)
+	}
 	rep.Measures, rep.Absent, rep.Patients, rep.Dropped = res.Measures, res.Absent, res.Patients, res.Dropped
 	for _, ab := range res.Absent {
 		log.Info("measure absent from this practice's figures", "measure", ab.Measure, "reason", ab.Reason)

@@ -45,6 +45,25 @@ type Agent struct {
 	// They stay in this process: it is for benchmarks and tests that check the agent's
 	// counts against an independent count of the same source (bench/duckdb).
 	Inspect func(*aggregate.Result)
+	// Progress, when set, hears how RunOnce goes, for a display to a person at a terminal
+	// (run --once, the demo); nil: nothing is told.
+	Progress Progress
+}
+
+// Progress hears the steps of one run as they happen: counts, never rows. RunOnce calls it
+// from its own goroutine.
+type Progress interface {
+	// PluginStarted: plugin name, the n-th (from 1) of the run's of plugins, is starting.
+	PluginStarted(name string, n, of int)
+	// Batch: the running plugin sent one record batch of rows rows.
+	Batch(rows int)
+	// PluginDone: the running plugin finished, with err when it failed.
+	PluginDone(name string, err error)
+	// Uploading: the run is in the spool and the upload pass has objects objects to send
+	// (this run's and any earlier run's still waiting).
+	Uploading(objects int)
+	// Uploaded: one more object is in the store.
+	Uploaded()
 }
 
 // PluginReport says how one plugin's part of a run went. It holds counts, never rows.
@@ -136,7 +155,13 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	supplies := aggregate.Supplies{EventKinds: map[string]bool{}, Diagnoses: map[string]bool{}}
 	var extractors []string
 	for i, p := range cfg.Plugins {
+		if a.Progress != nil {
+			a.Progress.PluginStarted(p.Name, i+1, len(cfg.Plugins))
+		}
 		pr := a.extract(ctx, uint8(i), p, agg, agg.First(), to)
+		if a.Progress != nil {
+			a.Progress.PluginDone(p.Name, pr.err)
+		}
 		if pr.err != nil {
 			agg.Discard(uint8(i))
 			log.Error("plugin failed; its rows are left out of this run and it will be tried again next run", "plugin", p.Name, "kind", FailureKind(pr.err), "error", pr.err)
@@ -195,7 +220,7 @@ func (a *Agent) RunOnce(ctx context.Context) (*RunReport, error) {
 	rep.Values, rep.Withheld = len(sub.Cells), st.Withheld
 	log.Info("run written to spool", "periods", rep.Periods, "measures", len(res.Measures), "values", rep.Values, "withheld", rep.Withheld)
 
-	rep.Upload, rep.UploadErr = a.Uploader.UploadPending(ctx)
+	rep.Upload, rep.UploadErr = a.Uploader.uploadPending(ctx, a.Progress)
 	if rep.UploadErr != nil {
 		log.Warn("upload incomplete; files stay in the spool and are sent on the next attempt", "error", rep.UploadErr, "runs_pending", rep.Upload.RunsPending)
 	}
@@ -228,6 +253,9 @@ func (a *Agent) extract(ctx context.Context, src uint8, p config.Plugin, agg *ag
 	agg.Begin(src)
 	req := sdk.Request{From: from, To: to, Config: pr.config}
 	out.err = s.Extract(ctx, req, func(kind string, rec arrow.Record) error {
+		if a.Progress != nil {
+			a.Progress.Batch(int(rec.NumRows()))
+		}
 		switch kind {
 		case formats.RowRegistrations:
 			return formats.DecodeRegistrations(rec, func(r formats.Registration) error {

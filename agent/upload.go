@@ -38,6 +38,12 @@ type UploadResult struct {
 // UploadPending tries every pending run, oldest first. It stops at the first error, which
 // leaves that run and the later ones pending for the next attempt.
 func (u *Uploader) UploadPending(ctx context.Context) (UploadResult, error) {
+	return u.uploadPending(ctx, nil)
+}
+
+// uploadPending is UploadPending telling prog, when set, what there is to send and each object
+// sent.
+func (u *Uploader) uploadPending(ctx context.Context, prog Progress) (UploadResult, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var res UploadResult
@@ -45,8 +51,22 @@ func (u *Uploader) UploadPending(ctx context.Context) (UploadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if prog != nil {
+		objects := 0
+		for _, r := range runs {
+			for _, f := range r.Manifest.Files {
+				if !u.Spool.IsSent(r.ID, path.Base(f.Key)) {
+					objects++
+				}
+			}
+			if !u.Spool.IsSent(r.ID, formats.ManifestName) {
+				objects++
+			}
+		}
+		prog.Uploading(objects)
+	}
 	for i, r := range runs {
-		files, n, err := u.uploadRun(ctx, r)
+		files, n, err := u.uploadRun(ctx, r, prog)
 		res.FilesSent += files
 		res.BytesSent += n
 		if err != nil {
@@ -65,7 +85,7 @@ func (u *Uploader) now() time.Time {
 	return time.Now()
 }
 
-func (u *Uploader) uploadRun(ctx context.Context, r spool.Run) (int, int64, error) {
+func (u *Uploader) uploadRun(ctx context.Context, r spool.Run, prog Progress) (int, int64, error) {
 	var files int
 	var bytes int64
 	send := func(name, key, period string, data []byte, sha string) error {
@@ -87,6 +107,9 @@ func (u *Uploader) uploadRun(ctx context.Context, r spool.Run) (int, int64, erro
 		}
 		files++
 		bytes += int64(len(data))
+		if prog != nil {
+			prog.Uploaded()
+		}
 		return nil
 	}
 	for _, f := range r.Manifest.Files {

@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tributary-health/tributary/agent"
@@ -24,6 +26,7 @@ import (
 	"github.com/tributary-health/tributary/coordinator/registry"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/internal/progress"
 	"github.com/tributary-health/tributary/internal/synthgen"
 	"github.com/tributary-health/tributary/plugins/host"
 	"github.com/tributary-health/tributary/secagg"
@@ -62,8 +65,14 @@ type Options struct {
 	// SecureAggregation also sends every practice's exact counts as secret shares to two
 	// holders on this machine, runs their round, and reads the secure federation totals.
 	SecureAggregation bool
-	Log               *slog.Logger
-	Out               io.Writer // progress for people
+	// Concurrency is how many practices' agents run at once; 0: runtime.GOMAXPROCS. Whatever
+	// it is, the practices are reported in their order and the figures are the same.
+	Concurrency int
+	Log         *slog.Logger
+	Out         io.Writer // progress for people
+	// Progress, when set, is a progress bar (begun with no steps) the demo moves on as the
+	// practices are extracted and uploaded and the federation combined; the caller ends it.
+	Progress *progress.Bar
 }
 
 // The months of generated practices when Options do not say.
@@ -224,27 +233,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	pr := practiceRun{holders: holderKeys, o: o, work: work, dir: practicesDir, plugins: plugins, shapes: res.Shapes, store: st, storeURL: res.StoreURL, coord: coordPriv, from: from, to: to}
-	for _, id := range scanned {
-		if m, known := months[id]; known && !anyIn(m, from, to) {
-			fmt.Fprintf(o.Out, "practice %s has no encounters between %s and %s; skipped\n", id, from, to)
-			res.Skipped = append(res.Skipped, Skip{Practice: id, Err: fmt.Errorf("no encounters between %s and %s", from, to)})
-			continue
-		}
-		rep, err := pr.run(ctx, id)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if err != nil {
-			skip(id, err)
-			continue
-		}
-		var events int64
-		for _, p := range rep.Plugins {
-			events += p.Events
-		}
-		fmt.Fprintf(o.Out, "practice %-8s run %s: %d patients, %d events, %d file(s) uploaded (months %s to %s)\n", id, rep.RunID, rep.Patients, events, rep.Files, rep.From, rep.To)
-		res.Practices = append(res.Practices, id)
-		res.Runs = append(res.Runs, rep)
+	if err := pr.runAll(ctx, scanned, months, res); err != nil {
+		return nil, err
 	}
 	if len(res.Runs) == 0 {
 		errs := make([]error, len(res.Skipped))
@@ -255,16 +245,179 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	if o.SecureAggregation {
+		o.Progress.Describe("secure aggregation: the holders' round")
 		if res.Secure, err = secureRound(ctx, o, st, work, coordPriv.Public().(ed25519.PublicKey), holderKeys); err != nil {
 			return nil, err
 		}
 	}
+	o.Progress.Describe("combining %d practice(s)", len(res.Runs))
 	cr, err := combine.Run(ctx, st, coordPriv.Public().(ed25519.PublicKey), combine.Options{})
 	if err != nil {
 		return nil, err
 	}
+	o.Progress.Add(1)
+	o.Progress.Describe("combined %d practice(s)", len(res.Runs))
 	res.Combine = cr
 	return res, nil
+}
+
+// outcome is what became of one practice's turn: skipped before its agent ran (noData, or
+// err from its keys or registration), or its agent's run (rep or err).
+type outcome struct {
+	noData, err error
+	rep         *agent.RunReport
+	done        chan struct{} // closed when the outcome is known
+}
+
+// runAll runs the agents of the practices ids, up to Options.Concurrency at a time, and
+// reports each practice's outcome in the order of ids, as it would running one after another:
+// each line is printed once its practice and every one before it are done. Keys and
+// registration go first, one practice after another, in that order: the registry is one
+// object, read, added to and written back.
+func (pr practiceRun) runAll(ctx context.Context, ids []string, months map[string]map[formats.Month]int, res *Result) error {
+	o := pr.o
+	outs := make([]*outcome, len(ids))
+	var todo []int
+	for i, id := range ids {
+		outs[i] = &outcome{done: make(chan struct{})}
+		if m, known := months[id]; known && !anyIn(m, pr.from, pr.to) {
+			outs[i].noData = fmt.Errorf("no encounters between %s and %s", pr.from, pr.to)
+			close(outs[i].done)
+			continue
+		}
+		o.Progress.Describe("practice %s: keys and registration", id)
+		if err := pr.prepare(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			outs[i].err = err
+			close(outs[i].done)
+			continue
+		}
+		todo = append(todo, i)
+	}
+	workers := o.Concurrency
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(todo))
+	// Two steps a practice, extracted and uploaded, and one for the combine.
+	o.Progress.AddMax(2*len(todo) + 1)
+	d := &demoProgress{bar: o.Progress, of: len(todo)}
+	d.show()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				p := &practiceProgress{d: d}
+				rep, err := pr.run(ctx, ids[i], p)
+				p.finished(err == nil)
+				outs[i].rep, outs[i].err = rep, err
+				close(outs[i].done)
+			}
+		})
+	}
+	go func() {
+		defer close(jobs)
+		for k, i := range todo {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				for _, j := range todo[k:] {
+					outs[j].err = ctx.Err()
+					close(outs[j].done)
+				}
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	for i, id := range ids {
+		<-outs[i].done
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		out := outs[i]
+		switch {
+		case out.noData != nil:
+			fmt.Fprintf(o.Out, "practice %s has no encounters between %s and %s; skipped\n", id, pr.from, pr.to)
+			res.Skipped = append(res.Skipped, Skip{Practice: id, Err: out.noData})
+		case out.err != nil:
+			fmt.Fprintf(o.Out, "practice %s: %v; skipped\n", id, out.err)
+			res.Skipped = append(res.Skipped, Skip{Practice: id, Err: out.err})
+		default:
+			rep := out.rep
+			var events int64
+			for _, p := range rep.Plugins {
+				events += p.Events
+			}
+			fmt.Fprintf(o.Out, "practice %-8s run %s: %d patients, %d events, %d file(s) uploaded (months %s to %s)\n", id, rep.RunID, rep.Patients, events, rep.Files, rep.From, rep.To)
+			res.Practices = append(res.Practices, id)
+			res.Runs = append(res.Runs, rep)
+		}
+	}
+	return nil
+}
+
+// demoProgress counts the practices' agents on the demo's bar.
+type demoProgress struct {
+	bar                          *progress.Bar
+	mu                           sync.Mutex
+	of, extracted, uploaded, bad int
+	rows                         int64
+}
+
+func (d *demoProgress) show() {
+	failed := ""
+	if d.bad > 0 {
+		failed = fmt.Sprintf(", %d failed", d.bad)
+	}
+	d.bar.Status("practices %d/%d extracted, %d/%d uploaded%s; %s rows", d.extracted, d.of, d.uploaded, d.of, failed, progress.Count(d.rows))
+}
+
+// practiceProgress is one practice agent's agent.Progress, told to the demo's bar.
+type practiceProgress struct {
+	d         *demoProgress
+	extracted bool
+}
+
+func (p *practiceProgress) PluginStarted(string, int, int) {}
+func (p *practiceProgress) PluginDone(string, error)       {}
+func (p *practiceProgress) Uploaded()                      {}
+
+func (p *practiceProgress) Batch(rows int) {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	p.d.rows += int64(rows)
+	p.d.show()
+}
+
+// Uploading: the practice's run is extracted and in its spool.
+func (p *practiceProgress) Uploading(int) {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	p.extracted = true
+	p.d.extracted++
+	p.d.show()
+	p.d.bar.Add(1)
+}
+
+// finished: the practice's agent is done, its run uploaded (ok) or not.
+func (p *practiceProgress) finished(ok bool) {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	steps := 1
+	if !p.extracted {
+		steps = 2
+	}
+	if ok {
+		p.d.uploaded++
+	} else {
+		p.d.bad++
+	}
+	p.d.show()
+	p.d.bar.Add(steps)
 }
 
 // generate writes o.Generate practices into dir with England's hospital rates, their
@@ -289,6 +442,7 @@ func generate(o Options, dir string, from, to formats.Month) error {
 	for i, s := range sizes {
 		list[i] = fmt.Sprint(s)
 	}
+	o.Progress.Describe("generating %d practices", n)
 	fmt.Fprintf(o.Out, "generating %d synthetic practices with England's hospital rates (%s patients) in %s\n", n, strings.Join(list, ", "), dir)
 	_, err := synthgen.WriteFederationSizes(dir, sizes, synthgen.Config{
 		Seed: o.Seed, Rates: synthgen.EnglandRates,
@@ -311,25 +465,28 @@ type practiceRun struct {
 	holders  [2]*secagg.HolderKey // with Options.SecureAggregation
 }
 
-func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, error) {
+// prepare gives practice id its key pair, if it has none, and registers its public key.
+func (pr practiceRun) prepare(ctx context.Context, id string) error {
 	keyDir := filepath.Join(pr.work, "agents", id, "keys")
-	priv := filepath.Join(keyDir, agent.PrivateKeyFile)
-	if _, err := os.Stat(priv); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(keyDir, agent.PrivateKeyFile)); errors.Is(err, os.ErrNotExist) {
 		if _, _, err := agent.InitKeys(keyDir); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	pubPEM, err := os.ReadFile(filepath.Join(keyDir, agent.PublicKeyFile))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pub, err := formats.ParsePublicKey(pubPEM)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := registerOnce(ctx, pr.store, pr.coord, id, pub); err != nil {
-		return nil, err
-	}
+	return registerOnce(ctx, pr.store, pr.coord, id, pub)
+}
+
+// run runs practice id's agent once (after prepare), telling prog how it goes.
+func (pr practiceRun) run(ctx context.Context, id string, prog agent.Progress) (*agent.RunReport, error) {
+	priv := filepath.Join(pr.work, "agents", id, "keys", agent.PrivateKeyFile)
 	o := pr.o
 	shape := pr.shapes[id]
 	if shape == "" {
@@ -354,7 +511,7 @@ func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, err
 	}
 	cfg.PluginStartTimeout.Duration = 30 * time.Second
 	cfg.PluginRunTimeout.Duration = 30 * time.Minute
-	cfg.Listen = config.ListenOff // one agent after another on this machine: no metrics endpoint
+	cfg.Listen = config.ListenOff // many agents on this machine: no metrics endpoint
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -363,6 +520,7 @@ func (pr practiceRun) run(ctx context.Context, id string) (*agent.RunReport, err
 	if err != nil {
 		return nil, err
 	}
+	a.Progress = prog
 	rep, err := a.RunOnce(ctx)
 	// The plugin's own error says more than the agent's "nothing extracted".
 	if rep != nil {

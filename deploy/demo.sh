@@ -6,6 +6,8 @@
 #   bash deploy/demo.sh [WORKDIR] [tributary-demo flags, e.g. --practices DIR --from 2022-01 --to 2023-12]
 #
 # TRIBUTARY_DEMO_SERVE=0 skips the dashboard; TRIBUTARY_DEMO_LISTEN changes its address.
+# At a terminal a progress bar on stderr follows the agents and the combine; NO_PROGRESS=1 (or
+# --no-progress) turns it off, and piped output never has one.
 set -euo pipefail
 # Paths given on the command line are the caller's: make them absolute before moving to the
 # repository root.

@@ -27,6 +27,7 @@ import (
 	"github.com/tributary-health/tributary/agent/status"
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
+	"github.com/tributary-health/tributary/internal/progress"
 )
 
 func main() {
@@ -74,26 +75,29 @@ func loadConfig(path string) (*config.Config, error) {
 
 func runCmd() *cobra.Command {
 	var cfgPath, logFormat, logFile string
-	var once bool
+	var once, noProgress bool
 	c := &cobra.Command{
 		Use:   "run --config FILE [--once]",
 		Short: "Run on the schedule in the foreground (what the service runs), or once now with --once",
 		Long: `Run runs the agent in the foreground on the schedule in the configuration, which is what the
 installed service does. With --once it makes one run now, prints what each plugin supplied,
-what was not counted and why, and what was uploaded, then exits.
+what was not counted and why, and what was uploaded, then exits. While it works, a progress bar
+on stderr shows the plugin running, the record batches and rows it has sent, and the objects
+uploaded, when stderr is a terminal; nothing is added when it is not (a pipe, a file, a log).
 
 A run that cannot be uploaded stays in the spool and goes with the next attempt. While the
 service runs, --once is refused: stop the service first.`,
 		Example: "  tributary-agent run --once --config /etc/tributary/agent.toml",
 		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmdRun(cmd.Context(), cfgPath, once, logFormat, logFile, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return cmdRun(cmd.Context(), cfgPath, once, logFormat, logFile, noProgress, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	addConfigFlag(c.Flags(), &cfgPath)
 	c.Flags().BoolVar(&once, "once", false, "run once now and exit, instead of on the schedule")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logFile, "log-file", "", "append logs to this file instead of stderr")
+	c.Flags().BoolVar(&noProgress, "no-progress", false, "with --once, "+progress.FlagUsage)
 	return c
 }
 
@@ -104,7 +108,7 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile string, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile string, noProgress bool, stdout, stderr io.Writer) error {
 	if logFormat != "text" && logFormat != "json" {
 		return cli.Usagef("--log-format %q: choose text or json", logFormat)
 	}
@@ -120,6 +124,15 @@ func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile s
 		}
 		defer f.Close()
 		logw = f
+	}
+	// A run by hand at a terminal shows its progress on stderr, the logs above the bar.
+	var bar *progress.Bar
+	if once {
+		bar = progress.New(stderr, progress.Enabled(stderr, noProgress), 0, "starting the run")
+		defer bar.Done()
+		if logFile == "" {
+			logw = bar.Above(logw)
+		}
 	}
 	log := newLogger(logw, logFormat)
 	if once && cfg.Listen != config.ListenOff && status.Healthy(ctx, cfg.Listen) {
@@ -144,7 +157,11 @@ func cmdRun(ctx context.Context, cfgPath string, once bool, logFormat, logFile s
 		if !once {
 			return r.Serve(ctx)
 		}
+		if bar != nil {
+			a.Progress = progress.NewRun(bar)
+		}
 		rep, err := r.Once(ctx)
+		bar.Done()
 		if rep != nil {
 			printReport(stdout, rep)
 		}

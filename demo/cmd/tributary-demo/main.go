@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-health/tributary/formats"
 	"github.com/tributary-health/tributary/internal/cli"
 	"github.com/tributary-health/tributary/internal/objstore"
+	"github.com/tributary-health/tributary/internal/progress"
 )
 
 func main() {
@@ -36,7 +37,8 @@ type options struct {
 	practices, workdir, plugin, pluginDir, from, to string
 	generate, patients                              int
 	seed                                            int64
-	verbose, secureAggregation                      bool
+	verbose, secureAggregation, noProgress          bool
+	concurrency                                     int
 }
 
 func newRoot() *cobra.Command {
@@ -47,7 +49,13 @@ practices (or takes your practices' exports, one subfolder per practice: Synthea
 NDJSON, OMOP CDM CSV or UK GP tables, each recognised by its files and read by the matching
 extractor, so one federation can mix practice systems), gives every practice a key and an agent, registers them, runs every agent once against the store file://WORKDIR/store,
 combines, and prints the federation's figures for the last six months with the 'query'
-commands to ask for more. deploy/demo.sh builds it and runs it, then serves the dashboard.`)
+commands to ask for more. deploy/demo.sh builds it and runs it, then serves the dashboard.
+
+The practices' agents run side by side, --concurrency at a time (default one per CPU); the
+practices are reported in their order and the figures do not depend on it. When stderr is a
+terminal a progress bar there shows the practices extracted and uploaded and the combine;
+--no-progress, NO_PROGRESS=1 or TERM=dumb turn it off, and nothing is added when stderr is
+not a terminal.`)
 	root.Use = "tributary-demo --workdir DIR [--practices DIR] [--from YYYY-MM --to YYYY-MM]"
 	root.Example = `  tributary-demo --workdir .tributary-demo --plugin bin/synthea
   tributary-demo --workdir /tmp/fed --practices ./exports --from 2022-01 --to 2023-12`
@@ -66,6 +74,8 @@ commands to ask for more. deploy/demo.sh builds it and runs it, then serves the 
 	f.StringVar(&o.to, "to", "", fmt.Sprintf("last month each agent extracts (default: the last month of the practices' encounters, at most the last complete month; %s for generated practices)", demo.DefaultTo))
 	f.Int64Var(&o.seed, "seed", 1, "seed of the generated data")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show the agents' and plugins' logs")
+	f.IntVar(&o.concurrency, "concurrency", 0, "how many practices' agents run at once (default: one per CPU the Go runtime uses, GOMAXPROCS); the practices are reported in their order and the figures are the same whatever it is")
+	f.BoolVar(&o.noProgress, "no-progress", false, progress.FlagUsage)
 	f.BoolVar(&o.secureAggregation, "secure-aggregation", false, "also send every practice's exact counts as secret shares to two holders on this machine, run their round of secure aggregation, and print the federation's exact-then-rounded totals")
 	return root
 }
@@ -99,15 +109,23 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			o.plugin = p
 		}
 	}
+	if o.concurrency < 0 {
+		return cli.Usagef("--concurrency %d: give how many agents run at once, 1 or more (0: one per CPU)", o.concurrency)
+	}
+	// At a terminal, a progress bar on stderr while the agents run and combine; the lines
+	// printed meanwhile go above it, and it is gone before the figures.
+	bar := progress.New(stderr, progress.Enabled(stderr, o.noProgress), 0, "starting")
+	defer bar.Done()
 	log := slog.New(slog.DiscardHandler)
 	if o.verbose {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
+		log = slog.New(slog.NewTextHandler(bar.Above(stderr), nil))
 	}
 	res, err := demo.Run(ctx, demo.Options{
 		Practices: o.practices, Generate: o.generate, PatientsPerPractice: o.patients,
-		Workdir: o.workdir, Plugin: o.plugin, PluginDir: o.pluginDir, From: f, To: t, Seed: o.seed, Log: log, Out: stdout,
-		SecureAggregation: o.secureAggregation,
+		Workdir: o.workdir, Plugin: o.plugin, PluginDir: o.pluginDir, From: f, To: t, Seed: o.seed, Log: log, Out: bar.Above(stdout),
+		SecureAggregation: o.secureAggregation, Concurrency: o.concurrency, Progress: bar,
 	})
+	bar.Done()
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package disclosure
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/tributary-health/tributary/formats"
 )
@@ -16,10 +18,36 @@ func Audit(t *Table, pol formats.Policy) (*Published, error) {
 	if p.Stats.Protected == 0 {
 		return p, nil // nothing small is published, so nothing can be pinned
 	}
-	for _, meas := range families(t.Measures) {
-		if err := auditFamily(t, pol, p, meas); err != nil {
-			return nil, err
+	// Families share no cell, relation or value, so they are audited side by side, each
+	// writing only its own measures' values and its own stats: the result is the same as one
+	// after another, whatever the order they finish in. The first family's error in family
+	// order is the one returned, as before.
+	fams := families(t.Measures)
+	errs := make([]error, len(fams))
+	stats := make([]Stats, len(fams))
+	next := make(chan int, len(fams))
+	for i := range fams {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(len(fams), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = auditFamily(t, pol, p, fams[i], &stats[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i := range fams {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
+		p.Stats.Withheld += stats[i].Withheld
+		p.Stats.Decided += stats[i].Decided
+		p.Stats.Slices += stats[i].Slices
+		p.Stats.Searches += stats[i].Searches
+		p.Stats.Nodes += stats[i].Nodes
 	}
 	p.Stats.Protected = 0
 	for _, v := range p.Values {
@@ -93,8 +121,11 @@ var shapesOfKind = func() (out [4][]int) {
 	return out
 }()
 
-func auditFamily(t *Table, pol formats.Policy, p *Published, meas []int) error {
-	f := newFamily(t, pol, p.Periods, meas, &p.Stats)
+// auditFamily audits the measures meas together, withholding values of theirs in p and
+// counting its work in st. It reads t and writes only meas's values of p, so families can be
+// audited at the same time.
+func auditFamily(t *Table, pol formats.Policy, p *Published, meas []int, st *Stats) error {
+	f := newFamily(t, pol, p.Periods, meas, st)
 	if len(f.protIDs) == 0 {
 		return nil
 	}
@@ -123,7 +154,7 @@ func auditFamily(t *Table, pol formats.Policy, p *Published, meas []int) error {
 						continue
 					}
 					p.Values[p.ValueIndex(meas[fm], pi, shape)] = formats.Protected{Status: formats.StatusWithheld}
-					p.Stats.Withheld++
+					st.Withheld++
 				}
 			}
 		}
@@ -141,7 +172,7 @@ func (f *family) setWitness(v int32, w []move) {
 		f.apply(mv.c, mv.d)
 	}
 	for _, g := range f.s.tg {
-		if ch := f.s.gd[g]; ch != 0 {
+		if ch := f.s.gt[g].d; ch != 0 {
 			f.gw[g] = append(f.gw[g], gwEntry{v, ver, ch})
 		}
 	}
@@ -283,7 +314,7 @@ func (f *family) decide(v int) bool {
 // [lo, hi], and e's witnesses replace the ones the new constraint broke.
 func (f *family) commit(g int32, e *sliceEval, lo, hi int64) {
 	f.shift(e.d, 1)
-	f.lo[g], f.hi[g] = max(f.lo[g], lo), min(f.hi[g], hi)
+	f.gs[g].lo, f.gs[g].hi = max(f.gs[g].lo, lo), min(f.gs[g].hi, hi)
 	f.narrowState(g, lo, hi)
 	for _, w := range e.wits {
 		f.setWitness(w.v, w.moves)
@@ -317,10 +348,10 @@ func (f *family) eval(g int32, b bucket, lb, ub int64) *sliceEval {
 		e.state = sliceBad
 		return e
 	}
-	saveLo, saveHi := f.lo[g], f.hi[g]
+	saveLo, saveHi := f.gs[g].lo, f.gs[g].hi
 	defer func() {
 		f.shift(e.d, -1)
-		f.lo[g], f.hi[g] = saveLo, saveHi
+		f.gs[g].lo, f.gs[g].hi = saveLo, saveHi
 	}()
 	if hi < f.limLo || lo > f.limHi {
 		// Beyond where the search already failed to go from this point: the search would
@@ -328,12 +359,12 @@ func (f *family) eval(g int32, b bucket, lb, ub int64) *sliceEval {
 		e.state = sliceLost
 		return e
 	}
-	f.lo[g], f.hi[g] = minSum, maxSum
+	f.gs[g].lo, f.gs[g].hi = minSum, maxSum
 	if !f.reach(g, lo, hi, (lo+hi)/2, &e.d) {
 		e.state = sliceLost
 		return e
 	}
-	f.lo[g], f.hi[g] = max(saveLo, b.lo), min(saveHi, b.hi)
+	f.gs[g].lo, f.gs[g].hi = max(saveLo, b.lo), min(saveHi, b.hi)
 
 	for _, v := range f.flagged(g, e.d) {
 		if f.checkWitness(v, f.wit[v].moves) {
@@ -381,7 +412,7 @@ func (f *family) flagged(g int32, d []move) []int32 {
 				continue // superseded
 			}
 			es = append(es, e)
-			if s := f.gsum[h] + int64(e.ch); s < f.lo[h] || s > f.hi[h] {
+			if s := f.gs[h].sum + int64(e.ch); s < f.gs[h].lo || s > f.gs[h].hi {
 				flag(e.v)
 			}
 		}

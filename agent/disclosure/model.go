@@ -72,7 +72,10 @@ type family struct {
 	// free cells are equal in every consistent table, so they are one group.
 	gCells [][]int32
 	gRep   []int32 // a value of the group (family value index), whose box names it
-	lo, hi []int64 // what the values decided so far say of the group's sum
+	// gs holds, for every group, what the values decided so far say of its sum (lo, hi) and
+	// its sum at the canonical point (sum), side by side: the search reads the three
+	// together for every group a move touches.
+	gs     []groupState
 	fineLo []int64 // sum of the group's cells' month buckets
 	fineHi []int64
 	gTrue  []int64
@@ -87,8 +90,7 @@ type family struct {
 	// The canonical point: a consistent table derived from public values only, and its
 	// group sums. Every search starts from it, so no decision depends on the true counts
 	// except through the bucket of the value being decided.
-	x    []int64
-	gsum []int64
+	x []int64
 
 	// Witnesses: for every protected group a move from x to another consistent table in
 	// which the group's sum differs, indexed by the groups it changes and the relations it
@@ -261,11 +263,11 @@ func newFamily(t *Table, pol formats.Policy, periods []formats.Period, meas []in
 		f.valGrp[v] = g
 	}
 	ng := len(f.gCells)
-	f.lo, f.hi = make([]int64, ng), make([]int64, ng)
+	f.gs = make([]groupState, ng)
 	f.fineLo, f.fineHi, f.gTrue = make([]int64, ng), make([]int64, ng), make([]int64, ng)
 	f.prot = make([]bool, ng)
 	for g := range ng {
-		f.lo[g], f.hi[g] = minSum, maxSum
+		f.gs[g].lo, f.gs[g].hi = minSum, maxSum
 	}
 	// The month fine values come first in each cell's group list: they are what a search
 	// checks first.
@@ -280,7 +282,7 @@ func newFamily(t *Table, pol formats.Policy, periods []formats.Period, meas []in
 				g := f.valGrp[f.valueIndex(fm, pi, fine)]
 				f.cGroups[c] = append(f.cGroups[c], g)
 				b := bucketOf(pol, f.cTrue[c])
-				f.lo[g], f.hi[g] = max(f.lo[g], b.lo), min(f.hi[g], b.hi)
+				f.gs[g].lo, f.gs[g].hi = max(f.gs[g].lo, b.lo), min(f.gs[g].hi, b.hi)
 				if protects(pol, b) && !f.prot[g] {
 					f.prot[g] = true
 					f.protIDs = append(f.protIDs, g)
@@ -300,7 +302,6 @@ func newFamily(t *Table, pol formats.Policy, periods []formats.Period, meas []in
 		}
 	}
 	f.x = make([]int64, nc)
-	f.gsum = make([]int64, ng)
 	f.wit = make([]witness, ng)
 	f.gw = make([][]gwEntry, ng)
 	f.rw = make([][]rwEntry, len(f.rels))
@@ -368,7 +369,7 @@ func (f *family) canonical() bool {
 		for _, c := range cells {
 			s += f.x[c]
 		}
-		f.gsum[g] = s
+		f.gs[g].sum = s
 	}
 	return true
 }

@@ -61,7 +61,7 @@ func (f *family) initPropagation() bool {
 	p.pl, p.ph = make([]int64, ng), make([]int64, ng)
 	p.gCons = make([][]int32, ng)
 	for g := range ng {
-		p.pl[g], p.ph[g] = max(f.fineLo[g], f.lo[g]), min(f.fineHi[g], f.hi[g])
+		p.pl[g], p.ph[g] = max(f.fineLo[g], f.gs[g].lo), min(f.fineHi[g], f.gs[g].hi)
 	}
 	seen := map[string]bool{}
 	add := func(c constraint) {

@@ -141,7 +141,7 @@ func TestPropagationIsSound(t *testing.T) {
 				for g := range f.gCells {
 					if r.IntN(2) == 0 {
 						b := bucketOf(f.pol, f.gTrue[g])
-						f.lo[g], f.hi[g] = max(f.lo[g], b.lo), min(f.hi[g], b.hi)
+						f.gs[g].lo, f.gs[g].hi = max(f.gs[g].lo, b.lo), min(f.gs[g].hi, b.hi)
 						f.narrowState(int32(g), b.lo, b.hi)
 					}
 				}
@@ -156,7 +156,7 @@ func TestPropagationIsSound(t *testing.T) {
 							return
 						}
 						for g, cells := range f.gCells {
-							if s := sumOf(cells, vals); s < f.lo[g] || s > f.hi[g] {
+							if s := sumOf(cells, vals); s < f.gs[g].lo || s > f.gs[g].hi {
 								return
 							}
 						}

@@ -21,20 +21,21 @@ const (
 // deltas, with the cells, groups and moves touched, so that undo and reset cost what the
 // move touched, not the size of the family.
 type scratch struct {
-	cd, gd         []int32
-	cStamp, gStamp []uint32
-	stamp          uint32
-	tc, tg         []int32
-	moves          []move
-	nodes          int
-	cands          [][]move // one candidate buffer per search depth
-	mark           []uint32 // candidate de-duplication
-	markStamp      uint32
+	cd        []int32
+	gt        []groupTouch
+	cStamp    []uint32
+	stamp     uint32
+	tc, tg    []int32
+	moves     []move
+	nodes     int
+	cands     [][]move // one candidate buffer per search depth
+	mark      []uint32 // candidate de-duplication
+	markStamp uint32
 }
 
 func (s *scratch) init(nc, ng, _ int) {
-	s.cd, s.gd = make([]int32, nc), make([]int32, ng)
-	s.cStamp, s.gStamp = make([]uint32, nc), make([]uint32, ng)
+	s.cd, s.gt = make([]int32, nc), make([]groupTouch, ng)
+	s.cStamp = make([]uint32, nc)
 	s.mark = make([]uint32, nc)
 	s.stamp = 1
 	s.cands = make([][]move, witnessDepth+2)
@@ -51,11 +52,11 @@ func (f *family) apply(c, d int32) {
 	}
 	s.cd[c] += d
 	for _, g := range f.cGroups[c] {
-		if s.gStamp[g] != s.stamp {
-			s.gStamp[g] = s.stamp
+		if s.gt[g].stamp != s.stamp {
+			s.gt[g].stamp = s.stamp
 			s.tg = append(s.tg, g)
 		}
-		s.gd[g] += d
+		s.gt[g].d += d
 	}
 	s.moves = append(s.moves, move{c, d})
 }
@@ -66,7 +67,7 @@ func (f *family) undo() {
 	s.moves = s.moves[:len(s.moves)-1]
 	s.cd[mv.c] -= mv.d
 	for _, g := range f.cGroups[mv.c] {
-		s.gd[g] -= mv.d
+		s.gt[g].d -= mv.d
 	}
 }
 
@@ -77,13 +78,13 @@ func (f *family) reset() {
 		s.cd[c] = 0
 	}
 	for _, g := range s.tg {
-		s.gd[g] = 0
+		s.gt[g].d = 0
 	}
 	s.tc, s.tg, s.moves = s.tc[:0], s.tg[:0], s.moves[:0]
 	s.stamp++
 	if s.stamp == 0 { // wrapped: clear the stamps
 		clear(s.cStamp)
-		clear(s.gStamp)
+		clear(s.gt) // every delta is zero again after the loops above
 		s.stamp = 1
 	}
 }
@@ -109,7 +110,7 @@ func (f *family) commitScratch(d *[]move) {
 		}
 	}
 	for _, g := range f.s.tg {
-		f.gsum[g] += int64(f.s.gd[g])
+		f.gs[g].sum += int64(f.s.gt[g].d)
 	}
 	f.reset()
 }
@@ -120,7 +121,7 @@ func (f *family) shift(moves []move, sign int32) {
 		d := mv.d * sign
 		f.x[mv.c] += int64(d)
 		for _, g := range f.cGroups[mv.c] {
-			f.gsum[g] += int64(d)
+			f.gs[g].sum += int64(d)
 		}
 	}
 }
@@ -138,11 +139,11 @@ const (
 func (f *family) violated() (kind int, id int32, need int32) {
 	s := &f.s
 	for _, g := range s.tg {
-		v := f.gsum[g] + int64(s.gd[g])
-		if v < f.lo[g] {
+		v := f.gs[g].sum + int64(s.gt[g].d)
+		if v < f.gs[g].lo {
 			return vGroup, g, 1
 		}
-		if v > f.hi[g] {
+		if v > f.gs[g].hi {
 			return vGroup, g, -1
 		}
 	}
@@ -187,7 +188,7 @@ func (f *family) fineRoom(c, d int32) bool {
 	}
 	g := f.cGroups[c][0]
 	v := f.x[c] + int64(cur+d)
-	return v >= f.lo[g] && v <= f.hi[g]
+	return v >= f.gs[g].lo && v <= f.gs[g].hi
 }
 
 // candidates lists moves that could repair a violation, nearest first: for a group, cells
@@ -381,7 +382,7 @@ func (f *family) findWitness(v int32) []move {
 	f.stats.Searches++
 	f.reset()
 	f.s.nodes = 0
-	goal := func() bool { return f.s.gd[v] != 0 }
+	goal := func() bool { return f.s.gt[v].d != 0 }
 	defer func() { f.stats.Nodes += f.s.nodes }()
 	if w := f.patterns(v, goal); w != nil {
 		return w
@@ -559,7 +560,7 @@ func (f *family) checkWitness(v int32, moves []move) bool {
 		f.apply(mv.c, mv.d)
 	}
 	kind, _, _ := f.violated()
-	ok := kind == vNone && f.s.gd[v] != 0
+	ok := kind == vNone && f.s.gt[v].d != 0
 	f.reset()
 	return ok
 }
@@ -575,9 +576,9 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 	best, bestRoom := int32(-1), int64(0)
 	for _, c := range cells {
 		fg := f.cGroups[c][0]
-		room := f.hi[fg] - f.x[c]
+		room := f.gs[fg].hi - f.x[c]
 		if dir < 0 {
-			room = f.x[c] - f.lo[fg]
+			room = f.x[c] - f.gs[fg].lo
 		}
 		if f.prot[fg] {
 			// Keep small counts away from the edges of their buckets: their witnesses
@@ -591,9 +592,9 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 			if h == g {
 				continue
 			}
-			r := f.hi[h] - f.gsum[h]
+			r := f.gs[h].hi - f.gs[h].sum
 			if dir < 0 {
-				r = f.gsum[h] - f.lo[h]
+				r = f.gs[h].sum - f.gs[h].lo
 			}
 			room = min(room, r)
 			if room <= bestRoom {
@@ -620,7 +621,7 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 		return true
 	}
 	f.s.nodes = 0
-	goal := func() bool { return f.s.gd[g]*dir > 0 }
+	goal := func() bool { return f.s.gt[g].d*dir > 0 }
 	tried := 0
 	for _, c := range cells {
 		if tried >= maxCands {
@@ -648,11 +649,11 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 // limHi): a farther target in that direction would fail at the same place.
 func (f *family) reach(g int32, lo, hi, aim int64, d *[]move) bool {
 	dir := int32(1)
-	if f.gsum[g] > aim {
+	if f.gs[g].sum > aim {
 		dir = -1
 	}
 	for range maxSteps {
-		s := f.gsum[g]
+		s := f.gs[g].sum
 		if (dir > 0 && s >= aim) || (dir < 0 && s <= aim) {
 			return s >= lo && s <= hi
 		}
@@ -668,6 +669,17 @@ func (f *family) reach(g int32, lo, hi, aim int64, d *[]move) bool {
 			return false
 		}
 	}
-	s := f.gsum[g]
+	s := f.gs[g].sum
 	return s >= lo && s <= hi
+}
+
+// groupState is what the family knows of one group: the bounds the values decided so far put
+// on its sum, and its sum at the canonical point.
+type groupState struct{ sum, lo, hi int64 }
+
+// groupTouch is a tentative move's change to one group's sum, and the stamp that says whether
+// the move has touched the group yet.
+type groupTouch struct {
+	d     int32
+	stamp uint32
 }

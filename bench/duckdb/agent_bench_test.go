@@ -60,13 +60,15 @@ func BenchmarkAgentVsDuckDB(b *testing.B) {
 	}
 	defer db.Close()
 	var ag, dk measured
+	var pluginCPU float64 // of ag.cpu
 	for range b.N {
 		work := b.TempDir()
 		ag.add(measure(func() float64 {
 			var pluginPeak float64
 			for i := 1; i <= n; i++ {
-				rep, peak := runAgent(ctx, b, plugin, filepath.Join(data, synthgen.PracticeDir(i)), work, synthgen.PracticeDir(i), nil)
-				pluginPeak = max(pluginPeak, peak)
+				rep, use := runAgent(ctx, b, plugin, filepath.Join(data, synthgen.PracticeDir(i)), work, synthgen.PracticeDir(i), nil)
+				pluginPeak = max(pluginPeak, use.peak)
+				pluginCPU += use.cpu
 				if rep.Plugins[0].Events == 0 {
 					b.Fatal("the agent counted no events")
 				}
@@ -91,6 +93,7 @@ func BenchmarkAgentVsDuckDB(b *testing.B) {
 	b.ReportMetric(ag.cpu, "agent-cpu-s")
 	b.ReportMetric(dk.cpu, "duckdb-cpu-s")
 	b.ReportMetric(ag.cpu/dk.cpu, "agent/duckdb-cpu")
+	b.ReportMetric(pluginCPU/float64(b.N), "plugin-cpu-s")
 	b.ReportMetric(ag.peak/(1<<20), "agent-peak-MiB")
 	b.ReportMetric(dk.peak/(1<<20), "duckdb-peak-MiB")
 	b.Logf("%d practices of %d patients, %d encounters, %.0f MB of CSV, %s to %s:", n, patients, encounters, float64(bytes)/1e6, benchFrom, benchTo)
@@ -98,6 +101,7 @@ func BenchmarkAgentVsDuckDB(b *testing.B) {
 	b.Logf("%-8s %10.2f %10.2f %14.0f", "agent", ag.wall, ag.cpu, ag.peak/(1<<20))
 	b.Logf("%-8s %10.2f %10.2f %14.0f", "duckdb", dk.wall, dk.cpu, dk.peak/(1<<20))
 	b.Logf("%-8s %10.2f %10.2f %14.2f", "ratio", ag.wall/dk.wall, ag.cpu/dk.cpu, ag.peak/dk.peak)
+	b.Logf("of the agent's CPU, %.2f s in the plugin processes", pluginCPU/float64(b.N))
 }
 
 // measured is one side's figures: wall and CPU seconds, peak RSS in bytes.
@@ -172,8 +176,8 @@ func countLines(path string) (int, error) {
 
 // runAgent runs one practice's agent once, as run --once does, with the synthea plugin over
 // data, into the file:// store under work. It returns the report and the plugin process's
-// peak RSS. inspect, when set, sees the run's true counts.
-func runAgent(ctx context.Context, tb testing.TB, plugin, data, work, practice string, inspect func(*aggregate.Result)) (*agent.RunReport, float64) {
+// peak RSS and CPU seconds. inspect, when set, sees the run's true counts.
+func runAgent(ctx context.Context, tb testing.TB, plugin, data, work, practice string, inspect func(*aggregate.Result)) (*agent.RunReport, measured) {
 	tb.Helper()
 	sum, err := host.FileSHA256(plugin)
 	if err != nil {
@@ -202,13 +206,13 @@ func runAgent(ctx context.Context, tb testing.TB, plugin, data, work, practice s
 	}
 	log := slog.New(slog.DiscardHandler)
 	launch := agent.HostLauncher(cfg, log)
-	var peak float64
+	var use measured
 	a, err := agent.Open(ctx, cfg, func(ctx context.Context, p config.Plugin) (agent.Source, error) {
 		s, err := launch(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		return &peakSource{Source: s, exe: plugin, peak: &peak}, nil
+		return &peakSource{Source: s, exe: plugin, use: &use}, nil
 	}, log)
 	if err != nil {
 		tb.Fatal(err)
@@ -218,5 +222,5 @@ func runAgent(ctx context.Context, tb testing.TB, plugin, data, work, practice s
 	if err != nil || rep.Failed() || rep.UploadErr != nil {
 		tb.Fatalf("agent run of %s: %v %+v %v", practice, err, rep.Plugins, rep.UploadErr)
 	}
-	return rep, peak
+	return rep, use
 }

@@ -151,11 +151,12 @@ func TestDuckDBCountsMatchAgent(t *testing.T) {
 		st.Encounters, total, cells, rep.Plugins[0].Events)
 }
 
-// peakSource is an agent.Source that notes its plugin process's peak RSS when it closes.
+// peakSource is an agent.Source that notes its plugin process's peak RSS and CPU seconds
+// when it closes.
 type peakSource struct {
 	agent.Source
-	exe  string
-	peak *float64
+	exe string
+	use *measured
 }
 
 // Supplies and Skipped pass on what the host source says, so that the agent sees the same
@@ -168,7 +169,8 @@ func (s *peakSource) Skipped() map[string]int64 { return s.Source.(agent.SkipRep
 
 func (s *peakSource) Close() error {
 	if pid := procstat.Child(os.Getpid(), s.exe); pid > 0 {
-		*s.peak = max(*s.peak, float64(procstat.PeakRSS(pid)))
+		s.use.peak = max(s.use.peak, float64(procstat.PeakRSS(pid)))
+		s.use.cpu += procstat.CPUSeconds(pid)
 	}
 	return s.Source.Close()
 }

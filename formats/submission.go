@@ -272,6 +272,15 @@ func (s *Submission) metadata() arrow.Metadata {
 	)
 }
 
+// EncodeValue is a published value's code in a file of shape columns (a submission, or the
+// coordinator's practice tables): the count itself, -1 suppressed, -2 withheld. Its bounds
+// are not kept: DecodeValue gives them back from the policy.
+func EncodeValue(v Protected) int32 { return encode(v) }
+
+// DecodeValue turns a code written by EncodeValue back into the value pol published, with the
+// bounds pol implies; a code pol cannot have produced is an ErrValue.
+func DecodeValue(pol Policy, code int32) (Protected, error) { return decode(pol, code) }
+
 // encode is a value's code in the file.
 func encode(v Protected) int32 {
 	switch v.Status {

@@ -20,6 +20,18 @@ type Cache struct {
 	files map[string]cachedFile
 	seen  map[string]bool
 	hits  int
+	// tables are the practice tables the last Run wrote, by practice: a practice whose
+	// combined inputs are the same (tableSignature) has the same table, so a re-combine
+	// after one practice's new run encodes one table, not every practice's.
+	tables     map[string]cachedTable
+	tablesSeen map[string]bool
+	tableHits  int
+}
+
+type cachedTable struct {
+	signature string
+	ref       ObjectRef
+	rows      int64
 }
 
 type cachedFile struct {
@@ -30,7 +42,9 @@ type cachedFile struct {
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{files: map[string]cachedFile{}} }
+func NewCache() *Cache {
+	return &Cache{files: map[string]cachedFile{}, tables: map[string]cachedTable{}}
+}
 
 // Hits returns how many files the last Run took from the cache rather than the store.
 func (c *Cache) Hits() int {
@@ -40,6 +54,16 @@ func (c *Cache) Hits() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hits
+}
+
+// TableHits returns how many practice tables the last Run reused rather than encoded.
+func (c *Cache) TableHits() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tableHits
 }
 
 // Len returns how many verified files the cache holds.
@@ -58,6 +82,7 @@ func (c *Cache) begin() {
 	}
 	c.mu.Lock()
 	c.seen, c.hits = map[string]bool{}, 0
+	c.tablesSeen, c.tableHits = map[string]bool{}, 0
 	c.mu.Unlock()
 }
 
@@ -72,6 +97,12 @@ func (c *Cache) end() {
 		}
 	}
 	c.seen = nil
+	for p := range c.tables {
+		if !c.tablesSeen[p] {
+			delete(c.tables, p)
+		}
+	}
+	c.tablesSeen = nil
 	c.mu.Unlock()
 }
 
@@ -104,4 +135,42 @@ func (c *Cache) put(key, sha256 string, listed objstore.Info, rv *runValues) {
 	if c.seen != nil {
 		c.seen[key] = true
 	}
+}
+
+// table returns the practice table stored for practice under signature by an earlier Run;
+// the caller reports its use with reused.
+func (c *Cache) table(practice, signature string) (cachedTable, bool) {
+	if c == nil {
+		return cachedTable{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tablesSeen != nil {
+		c.tablesSeen[practice] = true
+	}
+	t, ok := c.tables[practice]
+	return t, ok && t.signature == signature
+}
+
+// putTable records the practice table a Run stored for practice.
+func (c *Cache) putTable(practice string, t cachedTable) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tables[practice] = t
+	if c.tablesSeen != nil {
+		c.tablesSeen[practice] = true
+	}
+}
+
+// reused counts a practice table taken from the cache.
+func (c *Cache) reused() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.tableHits++
+	c.mu.Unlock()
 }

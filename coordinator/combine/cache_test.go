@@ -41,8 +41,8 @@ func TestCacheIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cache.Hits() != 3 || again.Pointer.ID != first.Pointer.ID {
-		t.Fatalf("second run: %d hits (want 3), id %s (want %s)", cache.Hits(), again.Pointer.ID, first.Pointer.ID)
+	if cache.Hits() != 3 || again.Pointer.ID != first.Pointer.ID || cache.TableHits() != 3 {
+		t.Fatalf("second run: %d hits (want 3), %d tables reused (want 3), id %s (want %s)", cache.Hits(), cache.TableHits(), again.Pointer.ID, first.Pointer.ID)
 	}
 
 	// A new run of one practice for one month: only that file is read, and the practice's
@@ -64,6 +64,19 @@ func TestCacheIncremental(t *testing.T) {
 	if cache.Hits() != 3 || cache.Len() != 4 || inc.Pointer.ID != fresh.Pointer.ID || inc.Pointer.ID == first.Pointer.ID {
 		t.Fatalf("after a new run: %d hits (want 3), %d cached (want 4), id %s, fresh id %s", cache.Hits(), cache.Len(), inc.Pointer.ID, fresh.Pointer.ID)
 	}
+	// Only the practice with the new run has a new table; the others' are reused, and every
+	// table the two combines name is the same.
+	if cache.TableHits() != 2 {
+		t.Errorf("after a new run: %d practice tables reused, want 2", cache.TableHits())
+	}
+	for id, ref := range fresh.Pointer.PracticeTables {
+		if inc.Pointer.PracticeTables[id] != ref {
+			t.Errorf("practice %s: cached combine names table %+v, fresh one %+v", id, inc.Pointer.PracticeTables[id], ref)
+		}
+	}
+	if inc.Pointer.PracticeTables[p.ID] == first.Pointer.PracticeTables[p.ID] {
+		t.Errorf("practice %s has a new run but kept its old table", p.ID)
+	}
 	if inc.Report.FilesCombined != 4 || inc.Report.MonthsCombined != 12 {
 		t.Fatalf("after a new run: %d files, %d practice-months combined; want 4 and 12", inc.Report.FilesCombined, inc.Report.MonthsCombined)
 	}
@@ -71,6 +84,18 @@ func TestCacheIncremental(t *testing.T) {
 	b, _, _ := st.Get(ctx, fresh.Pointer.Objects[combine.FederationArrow].Key, 1<<30)
 	if !bytes.Equal(a, b) {
 		t.Fatal("cached and fresh combines wrote different federation tables")
+	}
+
+	// A reused table deleted from the store is written again, not named while missing.
+	gone := inc.Pointer.PracticeTables[fed.Practices[2].ID]
+	if err := st.Delete(ctx, gone.Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := combine.Run(ctx, st, pub, combine.Options{Cache: cache}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := st.Get(ctx, gone.Key, 1<<30); err != nil || cache.TableHits() != 2 {
+		t.Fatalf("a deleted practice table: %d reused (want 2), stored again: %d bytes, %v", cache.TableHits(), len(got), err)
 	}
 
 	// A combined file rewritten after it was verified, to the same size, is read again and

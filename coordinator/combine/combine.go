@@ -49,8 +49,9 @@ const (
 const StatusPartial = figures.StatusPartial
 
 // Version of the combined outputs; part of every output's name. Version 2 holds periods
-// (months, quarters, years) and margins.
-const Version = 2
+// (months, quarters, years) and margins; version 3 writes practice tables as one row per
+// period and measure with a code column per shape, as submissions are.
+const Version = 3
 
 // Options tune a combine. The zero value is ready to use.
 type Options struct {
@@ -552,34 +553,59 @@ func (c *combiner) conform(rv *runValues) *runValues {
 	return out
 }
 
-// writePracticeTable stores the practice's combined values as its own table, named by digest.
-func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) error {
-	tw, err := newTableWriter(KindPractices, maps.Clone(c.practiceMeta), false)
-	if err != nil {
-		return err
+// tableSignature names everything a practice's table is made from: the combined format, the
+// policy, the federation's measures and definitions, and what became of each of its files
+// (key, SHA-256, use and months), which fixes the values taken from each. Two combines with
+// the same signature write the same table.
+func (c *combiner) tableSignature(r *practiceResult) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v%d %s\n", Version, c.opts.Policy.Name)
+	for _, name := range c.engine.Measures {
+		fmt.Fprintf(h, "measure %s %s\n", name, c.digests[name])
 	}
+	for _, line := range r.digest {
+		fmt.Fprintf(h, "%s\n", line)
+	}
+	for _, u := range r.uses {
+		fmt.Fprintf(h, "use %s %s %s %s %s\n", u.Key, u.SHA256, u.Use, u.SupersededBy, strings.Join(u.Months, ","))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writePracticeTable stores the practice's combined values as its own table, named by digest.
+// A table an earlier Run with the same Cache stored from the same inputs, and still in the
+// store at its size and SHA-256, is reused without encoding it again.
+func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) error {
 	p := r.practice
+	sig := c.tableSignature(r)
+	if t, ok := c.opts.Cache.table(p.ID, sig); ok {
+		if info, err := c.st.Stat(ctx, t.ref.Key); err == nil && info.SHA256 == t.ref.SHA256 && info.Size == t.ref.Size {
+			r.table, r.rows = t.ref, t.rows
+			c.opts.Cache.reused()
+			return nil
+		}
+	}
 	runOf := map[formats.Month]string{}
 	for _, mu := range r.months {
 		runOf[mu.month] = mu.run.m.RunID
 	}
-	var row PracticeRow
+	var blocks []PracticeBlock
 	for _, per := range p.Periods() {
 		for mi, name := range c.engine.Measures {
 			vals := p.Get(per, mi)
 			if vals == nil {
 				continue
 			}
+			blk := PracticeBlock{Practice: p.ID, Period: per, Measure: name, RunID: runOf[per.Start]}
 			for shape, v := range vals {
-				band, sex := formats.ShapeLabels(shape)
-				row = PracticeRow{Practice: p.ID, RunID: runOf[per.Start], Period: per, Measure: name, AgeBand: band, Sex: sex, Protected: v.Protected()}
-				if err := tw.appendPractice(&row); err != nil {
-					return err
-				}
+				blk.Values[shape] = v.Protected()
 			}
+			blocks = append(blocks, blk)
 		}
 	}
-	data, _, err := tw.finish(ctx)
+	md := maps.Clone(c.practiceMeta)
+	md[formats.MetaPractice] = p.ID
+	data, err := writePracticeTable(md, blocks)
 	if err != nil {
 		return err
 	}
@@ -593,7 +619,8 @@ func (c *combiner) writePracticeTable(ctx context.Context, r *practiceResult) er
 		}
 	}
 	r.table = ObjectRef{Key: key, Size: int64(len(data)), SHA256: hexSum}
-	r.rows = tw.rows
+	r.rows = int64(len(blocks)) * formats.NumShapes
+	c.opts.Cache.putTable(p.ID, cachedTable{signature: sig, ref: r.table, rows: r.rows})
 	return nil
 }
 
@@ -707,7 +734,7 @@ func (c *combiner) finish(ctx context.Context, manifests []*manifest) (*Result, 
 		MetaInputsSHA256:          rep.InputsSHA256,
 		MetaSuppressMax:           itoa(pol.SuppressMax),
 	}
-	fed, err := newTableWriter(KindFederation, md, true)
+	fed, err := newTableWriter(KindFederation, md, arrowAndParquet)
 	if err != nil {
 		return nil, err
 	}

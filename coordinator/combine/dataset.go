@@ -63,7 +63,7 @@ func datasetOutputs(ctx context.Context, figs []figures.Figure, md map[string]st
 				}
 			}
 			var err error
-			if w, err = newTableWriter(KindFederation, md, true); err != nil {
+			if w, err = newTableWriter(KindFederation, md, parquetOnly); err != nil {
 				return nil, err
 			}
 			month = f.Period

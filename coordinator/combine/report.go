@@ -27,7 +27,7 @@ type Report struct {
 	FilesCombined   int      `json:"files_combined"`             // practice run files combined
 	MonthsCombined  int      `json:"months_combined"`            // practice-months combined
 	FederationRows  int64    `json:"federation_rows"`            // rows of the federation table
-	PracticeRows    int64    `json:"practice_rows"`              // rows of the practice tables
+	PracticeRows    int64    `json:"practice_rows"`              // values in the practice tables (a row of 80 per period and measure)
 	IgnoredMeasures []string `json:"ignored_measures,omitempty"` // measures the federation does not define, not combined
 	// Measures are the federation's definitions this combine used (the built-ins with the
 	// federation's own on top), in display order: what query, API and dashboard offer. A

@@ -23,8 +23,8 @@ import (
 	"github.com/tributary-health/tributary/formats"
 )
 
-// PracticeRow is one row of a practice's table: one value the practice published, from the
-// run combined for its period.
+// PracticeRow is one value of a practice's table: one value the practice published, from
+// the run combined for its period.
 type PracticeRow struct {
 	Practice string
 	RunID    string
@@ -33,6 +33,16 @@ type PracticeRow struct {
 	AgeBand  string // a band or formats.All
 	Sex      string // a sex or formats.All
 	formats.Protected
+}
+
+// PracticeBlock is one row of a practice's table: one period and measure, every shape's value
+// in shape order (formats.ShapeLabels), all from one run.
+type PracticeBlock struct {
+	Practice string // from the table's metadata (formats.MetaPractice)
+	Period   formats.Period
+	Measure  string
+	RunID    string
+	Values   [formats.NumShapes]formats.Protected
 }
 
 // Table kinds, recorded as the tributary.kind schema metadata of each output.
@@ -58,11 +68,18 @@ var (
 	}
 	required = func(name string, t arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: t} }
 
-	practiceFields = []arrow.Field{
-		required("practice", str), required("run_id", str), required("period", str), required("measure", str),
-		required("age_band", str), required("sex", str), optional("count", i64), required("status", str),
-		optional("lower", i64), optional("upper", i64),
-	}
+	// practiceFields are a practice table's columns: like a submission's, one row per period
+	// and measure with one int32 column per shape holding formats.EncodeValue's code (bounds
+	// follow from the policy in the metadata), and the run each row came from. A row of
+	// values with string columns made the tables 17 times the size of their inputs and most
+	// of a combine's CPU.
+	practiceFields = func() []arrow.Field {
+		f := []arrow.Field{required("period", str), required("measure", str), required("run_id", str)}
+		for i := range formats.NumShapes {
+			f = append(f, required(formats.ShapeName(i), arrow.PrimitiveTypes.Int32))
+		}
+		return f
+	}()
 	// federationFields are figures.Figure's columns (see its JSON names), with the period's
 	// kind for engines that filter on it.
 	federationFields = []arrow.Field{
@@ -90,78 +107,58 @@ func Schema(kind string, md map[string]string) *arrow.Schema {
 // batchRows is how many rows go into one record batch and one Parquet row group.
 const batchRows = 1 << 17
 
-// tableWriter writes rows to an Arrow IPC file and optionally a Parquet file (zstd) at once,
-// in batches, so a table larger than memory as Go values never has to be held. The federation
-// table's IPC buffers are zstd-compressed; the practice tables', of which a combine writes
-// one per practice, use LZ4, which costs a fifth less CPU to write and read for a fifth
-// more bytes.
+// tableWriter writes the federation table's rows to an Arrow IPC file (zstd) and a Parquet
+// file at once, in batches, so a table larger than memory as Go values never has to be held.
 type tableWriter struct {
 	kind     string
 	schema   *arrow.Schema
 	b        *array.RecordBuilder
 	arrowBuf bytes.Buffer
 	pqBuf    bytes.Buffer
-	ipcw     *ipc.FileWriter
+	ipcw     *ipc.FileWriter // nil for parquetOnly
 	pqw      *pqarrow.FileWriter
 	rows     int64
 	sums     [3]int64 // count, lower, upper: checked when the Parquet file is read back
 }
 
-// newTableWriter starts a table; withParquet adds the Parquet copy.
-func newTableWriter(kind string, md map[string]string, withParquet bool) (*tableWriter, error) {
+// tableOutputs says which files a tableWriter makes.
+type tableOutputs int
+
+const (
+	// arrowAndParquet is federation.arrow (zstd) and federation.parquet (zstd).
+	arrowAndParquet tableOutputs = iota
+	// parquetOnly is one month of the Parquet dataset, Snappy-compressed: the Parquet
+	// writer of arrow/go v17 builds a new zstd encoder for every page it compresses, which
+	// over a dataset of small monthly files cost a tenth of a combine's CPU in allocation
+	// alone; Snappy needs no state, and every engine reads it.
+	parquetOnly
+)
+
+// newTableWriter starts a table.
+func newTableWriter(kind string, md map[string]string, out tableOutputs) (*tableWriter, error) {
 	t := &tableWriter{kind: kind, schema: Schema(kind, md)}
 	t.b = array.NewRecordBuilder(memory.NewGoAllocator(), t.schema)
-	var err error
-	codec := ipc.WithZstd()
-	if kind == KindPractices {
-		codec = ipc.WithLZ4()
-	}
-	t.ipcw, err = ipc.NewFileWriter(&seekBuffer{Buffer: &t.arrowBuf}, ipc.WithSchema(t.schema), codec)
-	if err != nil {
-		return nil, err
-	}
-	if !withParquet {
-		return t, nil
+	codec := compress.Codecs.Snappy
+	if out == arrowAndParquet {
+		var err error
+		t.ipcw, err = ipc.NewFileWriter(&seekBuffer{Buffer: &t.arrowBuf}, ipc.WithSchema(t.schema), ipc.WithZstd())
+		if err != nil {
+			return nil, err
+		}
+		codec = compress.Codecs.Zstd
 	}
 	props := parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompression(codec),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithMaxRowGroupLength(batchRows),
 		parquet.WithCreatedBy("tributary-coordinator"),
 	)
+	var err error
 	t.pqw, err = pqarrow.NewFileWriter(t.schema, &t.pqBuf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-func (t *tableWriter) appendPractice(r *PracticeRow) error {
-	f := t.b.Fields()
-	f[0].(*array.StringBuilder).Append(r.Practice)
-	f[1].(*array.StringBuilder).Append(r.RunID)
-	f[2].(*array.StringBuilder).Append(r.Period.String())
-	f[3].(*array.StringBuilder).Append(r.Measure)
-	f[4].(*array.StringBuilder).Append(r.AgeBand)
-	f[5].(*array.StringBuilder).Append(r.Sex)
-	switch r.Status {
-	case formats.StatusRounded:
-		f[6].(*array.Int64Builder).Append(r.Count)
-		t.sums[0] += r.Count
-	default:
-		f[6].(*array.Int64Builder).AppendNull()
-	}
-	f[7].(*array.StringBuilder).Append(r.Status)
-	if r.Status == formats.StatusWithheld {
-		f[8].(*array.Int64Builder).AppendNull()
-		f[9].(*array.Int64Builder).AppendNull()
-	} else {
-		f[8].(*array.Int64Builder).Append(r.Lower)
-		f[9].(*array.Int64Builder).Append(r.Upper)
-	}
-	t.sums[1] += r.Lower
-	t.sums[2] += r.Upper
-	return t.appended()
 }
 
 func (t *tableWriter) appendFederation(r *figures.Figure) error {
@@ -240,11 +237,10 @@ func (t *tableWriter) flush() error {
 	}
 	rec := t.b.NewRecord()
 	defer rec.Release()
-	if err := t.ipcw.Write(rec); err != nil {
-		return fmt.Errorf("write %s table (arrow): %w", t.kind, err)
-	}
-	if t.pqw == nil {
-		return nil
+	if t.ipcw != nil {
+		if err := t.ipcw.Write(rec); err != nil {
+			return fmt.Errorf("write %s table (arrow): %w", t.kind, err)
+		}
 	}
 	if err := t.pqw.Write(rec); err != nil {
 		return fmt.Errorf("write %s table (parquet): %w", t.kind, err)
@@ -253,18 +249,17 @@ func (t *tableWriter) flush() error {
 }
 
 // finish closes the files and reads the Parquet one back, checking its rows and totals, so a
-// combine never publishes a Parquet file that does not hold what it meant to write. pqData
-// is nil for a table without a Parquet copy.
-func (t *tableWriter) finish(ctx context.Context) (arrowData, pqData []byte, err error) {
+// combine never publishes a Parquet file that does not hold what it meant to write.
+// arrowData is nil for parquetOnly.
+func (t *tableWriter) finish(ctx context.Context) (_, pqData []byte, err error) {
 	defer t.b.Release()
 	if err := t.flush(); err != nil {
 		return nil, nil, err
 	}
-	if err := t.ipcw.Close(); err != nil {
-		return nil, nil, fmt.Errorf("close %s table (arrow): %w", t.kind, err)
-	}
-	if t.pqw == nil {
-		return t.arrowBuf.Bytes(), nil, nil
+	if t.ipcw != nil {
+		if err := t.ipcw.Close(); err != nil {
+			return nil, nil, fmt.Errorf("close %s table (arrow): %w", t.kind, err)
+		}
 	}
 	if err := t.pqw.Close(); err != nil {
 		return nil, nil, fmt.Errorf("close %s table (parquet): %w", t.kind, err)
@@ -276,7 +271,11 @@ func (t *tableWriter) finish(ctx context.Context) (arrowData, pqData []byte, err
 	if rows != t.rows || sums != t.sums {
 		return nil, nil, fmt.Errorf("read back the %s Parquet file: it holds %d rows with totals %v, %d rows with totals %v were written", t.kind, rows, sums, t.rows, t.sums)
 	}
-	return t.arrowBuf.Bytes(), t.pqBuf.Bytes(), nil
+	var arrowData []byte
+	if t.ipcw != nil {
+		arrowData = t.arrowBuf.Bytes()
+	}
+	return arrowData, t.pqBuf.Bytes(), nil
 }
 
 // parquetTotals reads a combined table's Parquet file batch by batch and returns its row
@@ -332,46 +331,123 @@ func parquetTotals(ctx context.Context, data []byte) (int64, [3]int64, error) {
 	return rows, sums, nil
 }
 
-// ReadPracticeTable reads a practice's table written by Run from its Arrow IPC bytes and
-// calls fn for every row in order. The row passed to fn is reused; its strings are safe to
-// keep (none holds on to the table's decoded buffers). It returns the schema metadata.
-func ReadPracticeTable(data []byte, fn func(*PracticeRow) error) (map[string]string, error) {
-	var r PracticeRow
-	var lastPeriod, lastPractice, lastRun string
-	return readTable(data, KindPractices, func(rec arrow.Record) error {
-		practice := rec.Column(0).(*array.String)
-		run := rec.Column(1).(*array.String)
-		period := rec.Column(2).(*array.String)
-		measure := rec.Column(3).(*array.String)
-		band := rec.Column(4).(*array.String)
-		sex := rec.Column(5).(*array.String)
-		count := rec.Column(6).(*array.Int64)
-		status := rec.Column(7).(*array.String)
-		lower := rec.Column(8).(*array.Int64)
-		upper := rec.Column(9).(*array.Int64)
+// writePracticeTable encodes a practice's blocks as its table (Arrow IPC, LZ4: a combine
+// writes one per practice, and LZ4 costs a fifth less CPU than zstd for a fifth more bytes).
+// md must name the practice (formats.MetaPractice) and the policy (formats.MetaPolicy); every
+// value must be one that policy publishes, which is checked by decoding it back, so a table
+// never reads back other than it was meant.
+func writePracticeTable(md map[string]string, blocks []PracticeBlock) ([]byte, error) {
+	pol, err := formats.PolicyByName(md[formats.MetaPolicy])
+	if err != nil {
+		return nil, err
+	}
+	m := arrow.MetadataFrom(md)
+	schema := arrow.NewSchema(practiceFields, &m)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
+	defer b.Release()
+	b.Reserve(len(blocks))
+	f := b.Fields()
+	period := f[0].(*array.StringBuilder)
+	measure := f[1].(*array.StringBuilder)
+	run := f[2].(*array.StringBuilder)
+	var cols [formats.NumShapes]*array.Int32Builder
+	for i := range cols {
+		cols[i] = f[3+i].(*array.Int32Builder)
+	}
+	for bi := range blocks {
+		blk := &blocks[bi]
+		period.Append(blk.Period.String())
+		measure.Append(blk.Measure)
+		run.Append(blk.RunID)
+		for i, v := range blk.Values {
+			code := formats.EncodeValue(v)
+			if back, err := formats.DecodeValue(pol, code); err != nil || back != v {
+				return nil, fmt.Errorf("practice %s, %s %s %s: the value %+v is not one %s publishes", md[formats.MetaPractice], blk.Period, blk.Measure, formats.ShapeName(i), v, pol.Name)
+			}
+			cols[i].Append(code)
+		}
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := ipc.NewFileWriter(&seekBuffer{Buffer: &buf}, ipc.WithSchema(schema), ipc.WithLZ4())
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Write(rec); err != nil {
+		return nil, fmt.Errorf("write the table of practice %s: %w", md[formats.MetaPractice], err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("write the table of practice %s: %w", md[formats.MetaPractice], err)
+	}
+	return buf.Bytes(), nil
+}
+
+// ReadPracticeBlocks reads a practice's table written by Run from its Arrow IPC bytes and
+// calls fn for every row in order, each value decoded under the policy the table names. The
+// block passed to fn is reused; its strings are safe to keep. It returns the schema metadata
+// (formats.MetaPractice names the practice).
+func ReadPracticeBlocks(data []byte, fn func(*PracticeBlock) error) (map[string]string, error) {
+	var blk PracticeBlock
+	var lastPeriod, lastRun string
+	var pol formats.Policy
+	return readTable(data, KindPractices, func(md map[string]string, rec arrow.Record) error {
+		if pol.Name == "" {
+			p, err := formats.PolicyByName(md[formats.MetaPolicy])
+			if err != nil {
+				return fmt.Errorf("the practice table: %w", err)
+			}
+			pol = p
+			blk.Practice = strings.Clone(md[formats.MetaPractice])
+		}
+		for i := range rec.NumCols() {
+			if rec.Column(int(i)).NullN() > 0 {
+				return fmt.Errorf("column %s of the practice table holds a null; run 'tributary-coordinator combine' again", rec.ColumnName(int(i)))
+			}
+		}
+		period := rec.Column(0).(*array.String)
+		measure := rec.Column(1).(*array.String)
+		run := rec.Column(2).(*array.String)
+		var cols [formats.NumShapes][]int32
+		for i := range cols {
+			cols[i] = rec.Column(3 + i).(*array.Int32).Int32Values()
+		}
 		for j := 0; j < int(rec.NumRows()); j++ {
-			if s := period.Value(j); s != lastPeriod {
+			if s := period.Value(j); s != lastPeriod || j == 0 {
 				p, err := formats.ParsePeriod(s)
 				if err != nil {
-					return fmt.Errorf("row %d of a practice table: %w", j, err)
+					return fmt.Errorf("row %d of the practice table: %w", j, err)
 				}
-				lastPeriod, r.Period = strings.Clone(s), p
+				lastPeriod, blk.Period = strings.Clone(s), p
 			}
-			if s := practice.Value(j); s != lastPractice {
-				lastPractice = strings.Clone(s)
-			}
-			if s := run.Value(j); s != lastRun {
+			if s := run.Value(j); s != lastRun || j == 0 {
 				lastRun = strings.Clone(s)
 			}
-			r.Practice, r.RunID = lastPractice, lastRun
-			r.Measure, r.AgeBand, r.Sex = intern(measure.Value(j)), intern(band.Value(j)), intern(sex.Value(j))
-			r.Protected = formats.Protected{Status: intern(status.Value(j))}
-			if count.IsValid(j) {
-				r.Count = count.Value(j)
+			blk.RunID, blk.Measure = lastRun, intern(measure.Value(j))
+			for i := range cols {
+				v, err := formats.DecodeValue(pol, cols[i][j])
+				if err != nil {
+					return fmt.Errorf("row %d of the practice table, %s: %w", j, formats.ShapeName(i), err)
+				}
+				blk.Values[i] = v
 			}
-			if lower.IsValid(j) && upper.IsValid(j) {
-				r.Lower, r.Upper = lower.Value(j), upper.Value(j)
+			if err := fn(&blk); err != nil {
+				return err
 			}
+		}
+		return nil
+	})
+}
+
+// ReadPracticeTable is ReadPracticeBlocks one value at a time, in shape order within each row.
+// The row passed to fn is reused; its strings are safe to keep.
+func ReadPracticeTable(data []byte, fn func(*PracticeRow) error) (map[string]string, error) {
+	var r PracticeRow
+	return ReadPracticeBlocks(data, func(b *PracticeBlock) error {
+		r.Practice, r.RunID, r.Period, r.Measure = b.Practice, b.RunID, b.Period, b.Measure
+		for i, v := range b.Values {
+			r.AgeBand, r.Sex = formats.ShapeLabels(i)
+			r.Protected = v
 			if err := fn(&r); err != nil {
 				return err
 			}
@@ -384,7 +460,7 @@ func ReadPracticeTable(data []byte, fn func(*PracticeRow) error) (map[string]str
 // engine gave it: From and To are the first and last months of its period.
 func ReadFederationTable(data []byte, fn func(*figures.Figure) error) (map[string]string, error) {
 	var lastPeriod, from, to string
-	return readTable(data, KindFederation, func(rec arrow.Record) error {
+	return readTable(data, KindFederation, func(_ map[string]string, rec arrow.Record) error {
 		str := func(i, j int) string { return strings.Clone(rec.Column(i).(*array.String).Value(j)) }
 		optI := func(i, j int) *int64 {
 			c := rec.Column(i).(*array.Int64)
@@ -431,7 +507,7 @@ func ReadFederationTable(data []byte, fn func(*figures.Figure) error) (map[strin
 }
 
 // readTable checks a combined table's framing and schema and calls fn for each batch.
-func readTable(data []byte, kind string, fn func(arrow.Record) error) (md map[string]string, err error) {
+func readTable(data []byte, kind string, fn func(map[string]string, arrow.Record) error) (md map[string]string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(error); ok && errors.Is(e, errTableAlloc) {
@@ -471,7 +547,7 @@ func readTable(data []byte, kind string, fn func(arrow.Record) error) (md map[st
 		if err != nil {
 			return nil, fmt.Errorf("record batch %d of the %s table: %w", n, kind, err)
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(md, rec); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,8 @@ package combine
 import (
 	"context"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tributary-health/tributary/coordinator/figures"
@@ -17,7 +19,7 @@ func f64p(v float64) *float64 { return &v }
 // damaged file is caught.
 func TestTableRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	tw, err := newTableWriter(KindFederation, map[string]string{formats.MetaKind: KindFederation, formats.MetaFormatVersion: itoa(Version)}, true)
+	tw, err := newTableWriter(KindFederation, map[string]string{formats.MetaKind: KindFederation, formats.MetaFormatVersion: itoa(Version)}, arrowAndParquet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,43 +78,64 @@ func TestTableRoundTrip(t *testing.T) {
 }
 
 // TestPracticeTableRoundTrip writes every status a practice can publish, withheld values
-// included, and reads them back as they were.
+// included, under both policies, and reads them back as they were; a value the policy cannot
+// have published is refused when written, never stored to read back as something else.
 func TestPracticeTableRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	tw, err := newTableWriter(KindPractices, map[string]string{formats.MetaKind: KindPractices, formats.MetaFormatVersion: itoa(Version)}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	q1, _ := formats.ParsePeriod("2024-Q1")
-	rows := []PracticeRow{
-		{Practice: "A81001", RunID: "20240301T000000Z-0000000a", Period: formats.MonthPeriod(formats.MonthFor(2024, 1)), Measure: formats.Admissions,
-			AgeBand: "0-4", Sex: "female", Protected: formats.PolicyUK.Apply(12)},
-		{Practice: "A81001", RunID: "20240301T000000Z-0000000a", Period: q1, Measure: formats.Admissions,
-			AgeBand: "0-4", Sex: formats.All, Protected: formats.PolicyUK.Apply(3)},
-		{Practice: "A81001", RunID: "20240301T000000Z-0000000a", Period: q1, Measure: formats.Admissions,
-			AgeBand: formats.All, Sex: formats.All, Protected: formats.Protected{Status: formats.StatusWithheld}},
-	}
-	for i := range rows {
-		if err := tw.appendPractice(&rows[i]); err != nil {
+	for _, pol := range formats.Policies {
+		md := map[string]string{formats.MetaKind: KindPractices, formats.MetaFormatVersion: itoa(Version),
+			formats.MetaPolicy: pol.Name, formats.MetaPractice: "A81001"}
+		blocks := []PracticeBlock{
+			{Practice: "A81001", RunID: "20240301T000000Z-0000000a", Period: formats.MonthPeriod(formats.MonthFor(2024, 1)), Measure: formats.Admissions},
+			{Practice: "A81001", RunID: "20240401T000000Z-0000000b", Period: q1, Measure: formats.Admissions},
+		}
+		for bi := range blocks {
+			for i := range blocks[bi].Values {
+				switch (i + bi) % 4 {
+				case 0:
+					blocks[bi].Values[i] = pol.Apply(int64(12 + i))
+				case 1:
+					blocks[bi].Values[i] = pol.Apply(3)
+				case 2:
+					blocks[bi].Values[i] = formats.Protected{Status: formats.StatusWithheld}
+				default:
+					blocks[bi].Values[i] = pol.Apply(0)
+				}
+			}
+		}
+		data, err := writePracticeTable(md, blocks)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	data, pq, err := tw.finish(ctx)
-	if err != nil || pq != nil {
-		t.Fatalf("finish: %v, parquet %d bytes (want none)", err, len(pq))
-	}
-	i := 0
-	md, err := ReadPracticeTable(data, func(r *PracticeRow) error {
-		if *r != rows[i] {
-			t.Errorf("row %d read back as %+v, want %+v", i, *r, rows[i])
+		i, values := 0, 0
+		got, err := ReadPracticeBlocks(data, func(b *PracticeBlock) error {
+			if *b != blocks[i] {
+				t.Errorf("%s: block %d read back as %+v, want %+v", pol.Name, i, *b, blocks[i])
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != len(blocks) || got[formats.MetaKind] != KindPractices || got[formats.MetaPractice] != "A81001" {
+			t.Errorf("%s: read back %d blocks, metadata %v (%v)", pol.Name, i, got, err)
 		}
-		i++
-		return nil
-	})
-	if err != nil || i != len(rows) || md[formats.MetaKind] != KindPractices {
-		t.Errorf("read back %d rows, metadata %v (%v)", i, md, err)
-	}
-	if _, err := ReadFederationTable(data, func(*figures.Figure) error { return nil }); err == nil {
-		t.Error("a practice table read as the federation table")
+		if _, err := ReadPracticeTable(data, func(r *PracticeRow) error {
+			b := blocks[values/formats.NumShapes]
+			shape := values % formats.NumShapes
+			if band, sex := formats.ShapeLabels(shape); r.Practice != "A81001" || r.RunID != b.RunID || r.Period != b.Period || r.AgeBand != band || r.Sex != sex || r.Protected != b.Values[shape] {
+				t.Errorf("%s: value %d read back as %+v", pol.Name, values, *r)
+			}
+			values++
+			return nil
+		}); err != nil || values != len(blocks)*formats.NumShapes {
+			t.Errorf("%s: read back %d values (%v)", pol.Name, values, err)
+		}
+		if _, err := ReadFederationTable(data, func(*figures.Figure) error { return nil }); err == nil {
+			t.Errorf("%s: a practice table read as the federation table", pol.Name)
+		}
+		bad := slices.Clone(blocks)
+		bad[1].Values[7] = formats.Protected{Count: 13, Lower: 11, Upper: 15, Status: formats.StatusRounded}
+		if _, err := writePracticeTable(md, bad); err == nil || !strings.Contains(err.Error(), "is not one") {
+			t.Errorf("%s: a value the policy cannot publish was written: %v", pol.Name, err)
+		}
 	}
 }

@@ -96,8 +96,8 @@ func (e *Engine) Finish() {
 	slices.Sort(e.ids)
 	months := map[formats.Month]bool{}
 	for _, p := range e.practices {
-		for per := range p.blocks {
-			if per.Kind == formats.KindMonth {
+		for k := range p.blocks {
+			if per := k.period(); per.Kind == formats.KindMonth {
 				months[per.Start] = true
 			}
 		}

@@ -113,7 +113,7 @@ func newWorld(t testing.TB, seed uint64, n int, pol formats.Policy) *world {
 		case 1: // a later run re-published the last five months: 2024 and its Q3 are out of date
 			publish(from, to-5)
 			for _, per := range []formats.Period{formats.YearOf(to), formats.QuarterOf(to - 5)} {
-				delete(p.blocks, per)
+				delete(p.blocks, keyOf(per))
 			}
 			publish(to-4, to)
 		default: // monthly runs only

@@ -173,23 +173,22 @@ func readPractice(ctx context.Context, st objstore.Store, e *figures.Engine, id 
 		return nil, err
 	}
 	p := e.NewPractice(id)
-	_, err = combine.ReadPracticeTable(data, func(r *combine.PracticeRow) error {
-		if r.Practice != id {
-			return fmt.Errorf("%s holds rows of practice %q, not %s; run 'tributary-coordinator combine' again", ref.Key, r.Practice, id)
+	_, err = combine.ReadPracticeBlocks(data, func(b *combine.PracticeBlock) error {
+		if b.Practice != id {
+			return fmt.Errorf("%s is the table of practice %q, not %s; run 'tributary-coordinator combine' again", ref.Key, b.Practice, id)
 		}
-		mi, ok := e.MeasureIndex(r.Measure)
+		mi, ok := e.MeasureIndex(b.Measure)
 		if !ok {
 			return nil
 		}
-		shape := formats.ShapeIndex(r.AgeBand, r.Sex)
-		if shape < 0 {
-			return fmt.Errorf("%s: a row names age band %q and sex %q, which are not in the contract", ref.Key, r.AgeBand, r.Sex)
+		vals := p.Values(b.Period, mi)
+		for shape, pv := range b.Values {
+			v, ok := figures.ValueOf(pv)
+			if !ok {
+				return fmt.Errorf("%s: a value is too large to hold or has an unknown status", ref.Key)
+			}
+			vals[shape] = v
 		}
-		v, ok := figures.ValueOf(r.Protected)
-		if !ok {
-			return fmt.Errorf("%s: a value is too large to hold or has an unknown status", ref.Key)
-		}
-		p.Values(r.Period, mi)[shape] = v
 		return nil
 	})
 	if err != nil {

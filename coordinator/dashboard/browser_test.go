@@ -286,6 +286,28 @@ func checkAgainstAPI(t *testing.T, s *site, role, query, mode string, shown []sh
 	return nonPublished
 }
 
+// browserProfile is a folder for Chromium's profile, removed after the test. Chromium's
+// helper processes can still be writing into it for a moment after the browser is stopped,
+// which made t.TempDir's cleanup fail the test ("directory not empty"); this retries for a
+// while and then reports, rather than fails on, what it could not remove.
+func browserProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tributary-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+		}
+		t.Logf("could not remove Chromium's profile %s: %v", dir, err)
+	})
+	return dir
+}
+
 func TestDashboardInChromium(t *testing.T) {
 	exe := chromium(t)
 	shots := artefacts(t)
@@ -295,7 +317,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900),
+		chromedp.UserDataDir(browserProfile(t)), chromedp.WindowSize(1366, 900),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()

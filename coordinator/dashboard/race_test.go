@@ -34,7 +34,7 @@ func openPage(t *testing.T, s *site, role string) *page {
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900),
+		chromedp.UserDataDir(browserProfile(t)), chromedp.WindowSize(1366, 900),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
@@ -120,12 +120,12 @@ func (p *page) settle() {
 }
 
 // download clicks "Download CSV" and returns the file the browser saved, or "" if it saved
-// none within a few seconds.
-func (p *page) download() string {
+// none within wait.
+func (p *page) download(wait time.Duration) string {
 	p.t.Helper()
 	before, _ := os.ReadDir(p.downloads)
 	p.do("download", chromedp.Click("#download", chromedp.ByID))
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		entries, _ := os.ReadDir(p.downloads)
 		for _, e := range entries {
 			if strings.HasSuffix(e.Name(), ".crdownload") || slices.ContainsFunc(before, func(b os.DirEntry) bool { return b.Name() == e.Name() }) {
@@ -140,6 +140,9 @@ func (p *page) download() string {
 	}
 	return ""
 }
+
+// noDownload is how long a test waits to be sure a click saved nothing.
+const noDownload = 5 * time.Second
 
 // isFigures matches an /api/figures request whose "to" month is to.
 func isFigures(to string) func(*http.Request) bool {
@@ -191,7 +194,7 @@ func TestDownloadExportsWhatIsShown(t *testing.T) {
 	relCompleteness := s.gate.holdBack(t, func(r *http.Request) bool { return r.URL.Path == "/api/completeness" })
 	p.do("open completeness", chromedp.Click(`button[data-page=completeness]`, chromedp.ByQuery))
 	// The completeness page is on screen, its numbers not yet: nothing to download.
-	if csv := p.download(); csv != "" {
+	if csv := p.download(noDownload); csv != "" {
 		t.Errorf("Download CSV while the completeness page was loading saved:\n%.300s", csv)
 	}
 	before := p.renders()
@@ -204,7 +207,7 @@ func TestDownloadExportsWhatIsShown(t *testing.T) {
 	release(1) // the trends' answer arrives after all
 	p.settle()
 
-	csv := p.download()
+	csv := p.download(30 * time.Second) // Chromium on a loaded machine took over 5 s to save it
 	var rows int
 	p.eval(`document.querySelectorAll('#completeness-table tbody tr').length`, &rows)
 	lines := strings.Split(strings.TrimSpace(csv), "\n")
@@ -248,7 +251,7 @@ func TestNoSexTicked(t *testing.T) {
 	if points != 0 {
 		t.Errorf("with no sex ticked the page still shows %d figures", points)
 	}
-	if csv := p.download(); csv != "" {
+	if csv := p.download(noDownload); csv != "" {
 		t.Errorf("with no sex ticked Download CSV saved:\n%.300s", csv)
 	}
 	p.act("open compare", chromedp.Click(`button[data-page=compare]`, chromedp.ByQuery))

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -384,6 +385,17 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	act("log in", chromedp.Evaluate(`document.getElementById('token').value = ""`, nil), chromedp.SendKeys("#token", s.tokens[server.RoleLead], chromedp.ByID), chromedp.Click("#login-button", chromedp.ByID))
 	shot("2-trends-lead")
+	// Each chart's description reads as sentences, its source after a full stop.
+	var descs []string
+	eval(`Array.from(document.querySelectorAll('#trend-charts figure.chart p.desc')).map(p => p.textContent).filter(t => t.includes('Source:'))`, &descs)
+	if len(descs) == 0 {
+		t.Error("no chart names its measure's source")
+	}
+	for _, d := range descs {
+		if !regexp.MustCompile(`[.!?] Source: .*\.$`).MatchString(d) {
+			t.Errorf("a chart's description runs into its source: %q", d)
+		}
+	}
 
 	from := s.months[len(s.months)-14] // the page shows up to 24 months by default
 	to := s.months[len(s.months)-1]

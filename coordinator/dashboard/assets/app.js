@@ -8,6 +8,14 @@ const $ = (id) => document.getElementById(id);
 const SVGNS = 'http://www.w3.org/2000/svg';
 const PALETTE = ['#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#a6761d', '#1b9e77', '#666666'];
 
+// describe is a measure's description as sentences, then its source: "… per 1,000. Source: NHS
+// Digital, indicator 2.3.i." A description or source without a full stop gets one.
+function describe(meas) {
+  const sentence = (t) => { t = (t || '').trim(); return t === '' || /[.!?]$/.test(t) ? t : t + '.'; };
+  const d = sentence(meas.description);
+  return meas.source ? (d ? d + ' ' : '') + 'Source: ' + sentence(meas.source) : d;
+}
+
 function el(tag, attrs, ...kids) {
   const e = tag.startsWith('svg:') ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -278,7 +286,7 @@ function drawTrends(mode, months, practices, fed, prs) {
     const shownMode = hasRates(meas.name) ? mode : 'count';
     const fig = el('figure', { class: 'chart', 'data-measure': meas.name },
       el('h3', { text: meas.name.replaceAll('_', ' ') + ' — ' + MODE_LABEL[shownMode] }),
-      el('p', { class: 'desc', text: meas.description + (meas.source ? ' Source: ' + meas.source + '.' : '') }),
+      el('p', { class: 'desc', text: describe(meas) }),
       lineChart(meas.name, months, series, shownMode));
     if (practices.length) {
       fig.append(el('p', { class: 'desc' }, ...[['Federation', '#005eb8'], ...practices.map((id, k) => [id, PALETTE[k % PALETTE.length]])].map(([n, c]) => {

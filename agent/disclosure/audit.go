@@ -172,7 +172,7 @@ func (f *family) setWitness(v int32, w []move) {
 		f.apply(mv.c, mv.d)
 	}
 	for _, g := range f.s.tg {
-		if ch := f.s.gt[g].d; ch != 0 {
+		if ch := f.gs[g].d; ch != 0 {
 			f.gw[g] = append(f.gw[g], gwEntry{v, ver, ch})
 		}
 	}

@@ -72,9 +72,9 @@ type family struct {
 	// free cells are equal in every consistent table, so they are one group.
 	gCells [][]int32
 	gRep   []int32 // a value of the group (family value index), whose box names it
-	// gs holds, for every group, what the values decided so far say of its sum (lo, hi) and
-	// its sum at the canonical point (sum), side by side: the search reads the three
-	// together for every group a move touches.
+	// gs holds, for every group, what the values decided so far say of its sum (lo, hi), its
+	// sum at the canonical point (sum) and the search's tentative change to it, side by side:
+	// the search reads them together for every group a move touches.
 	gs     []groupState
 	fineLo []int64 // sum of the group's cells' month buckets
 	fineHi []int64
@@ -305,7 +305,7 @@ func newFamily(t *Table, pol formats.Policy, periods []formats.Period, meas []in
 	f.wit = make([]witness, ng)
 	f.gw = make([][]gwEntry, ng)
 	f.rw = make([][]rwEntry, len(f.rels))
-	f.s.init(nc, ng, len(f.rels))
+	f.s.init(nc)
 	return f
 }
 

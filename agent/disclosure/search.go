@@ -21,8 +21,7 @@ const (
 // deltas, with the cells, groups and moves touched, so that undo and reset cost what the
 // move touched, not the size of the family.
 type scratch struct {
-	cd        []int32
-	gt        []groupTouch
+	cd        []int32 // the group deltas and stamps are in family.gs, beside the groups' sums
 	cStamp    []uint32
 	stamp     uint32
 	tc, tg    []int32
@@ -33,8 +32,8 @@ type scratch struct {
 	markStamp uint32
 }
 
-func (s *scratch) init(nc, ng, _ int) {
-	s.cd, s.gt = make([]int32, nc), make([]groupTouch, ng)
+func (s *scratch) init(nc int) {
+	s.cd = make([]int32, nc)
 	s.cStamp = make([]uint32, nc)
 	s.mark = make([]uint32, nc)
 	s.stamp = 1
@@ -52,11 +51,11 @@ func (f *family) apply(c, d int32) {
 	}
 	s.cd[c] += d
 	for _, g := range f.cGroups[c] {
-		if s.gt[g].stamp != s.stamp {
-			s.gt[g].stamp = s.stamp
+		if f.gs[g].stamp != s.stamp {
+			f.gs[g].stamp = s.stamp
 			s.tg = append(s.tg, g)
 		}
-		s.gt[g].d += d
+		f.gs[g].d += d
 	}
 	s.moves = append(s.moves, move{c, d})
 }
@@ -67,7 +66,7 @@ func (f *family) undo() {
 	s.moves = s.moves[:len(s.moves)-1]
 	s.cd[mv.c] -= mv.d
 	for _, g := range f.cGroups[mv.c] {
-		s.gt[g].d -= mv.d
+		f.gs[g].d -= mv.d
 	}
 }
 
@@ -78,13 +77,15 @@ func (f *family) reset() {
 		s.cd[c] = 0
 	}
 	for _, g := range s.tg {
-		s.gt[g].d = 0
+		f.gs[g].d = 0
 	}
 	s.tc, s.tg, s.moves = s.tc[:0], s.tg[:0], s.moves[:0]
 	s.stamp++
 	if s.stamp == 0 { // wrapped: clear the stamps
 		clear(s.cStamp)
-		clear(s.gt) // every delta is zero again after the loops above
+		for g := range f.gs {
+			f.gs[g].stamp = 0
+		}
 		s.stamp = 1
 	}
 }
@@ -110,7 +111,7 @@ func (f *family) commitScratch(d *[]move) {
 		}
 	}
 	for _, g := range f.s.tg {
-		f.gs[g].sum += int64(f.s.gt[g].d)
+		f.gs[g].sum += int64(f.gs[g].d)
 	}
 	f.reset()
 }
@@ -139,7 +140,7 @@ const (
 func (f *family) violated() (kind int, id int32, need int32) {
 	s := &f.s
 	for _, g := range s.tg {
-		v := f.gs[g].sum + int64(s.gt[g].d)
+		v := f.gs[g].sum + int64(f.gs[g].d)
 		if v < f.gs[g].lo {
 			return vGroup, g, 1
 		}
@@ -382,7 +383,7 @@ func (f *family) findWitness(v int32) []move {
 	f.stats.Searches++
 	f.reset()
 	f.s.nodes = 0
-	goal := func() bool { return f.s.gt[v].d != 0 }
+	goal := func() bool { return f.gs[v].d != 0 }
 	defer func() { f.stats.Nodes += f.s.nodes }()
 	if w := f.patterns(v, goal); w != nil {
 		return w
@@ -560,7 +561,7 @@ func (f *family) checkWitness(v int32, moves []move) bool {
 		f.apply(mv.c, mv.d)
 	}
 	kind, _, _ := f.violated()
-	ok := kind == vNone && f.s.gt[v].d != 0
+	ok := kind == vNone && f.gs[v].d != 0
 	f.reset()
 	return ok
 }
@@ -621,7 +622,7 @@ func (f *family) unitStep(g, dir int32, d *[]move) bool {
 		return true
 	}
 	f.s.nodes = 0
-	goal := func() bool { return f.s.gt[g].d*dir > 0 }
+	goal := func() bool { return f.gs[g].d*dir > 0 }
 	tried := 0
 	for _, c := range cells {
 		if tried >= maxCands {
@@ -674,12 +675,11 @@ func (f *family) reach(g int32, lo, hi, aim int64, d *[]move) bool {
 }
 
 // groupState is what the family knows of one group: the bounds the values decided so far put
-// on its sum, and its sum at the canonical point.
-type groupState struct{ sum, lo, hi int64 }
-
-// groupTouch is a tentative move's change to one group's sum, and the stamp that says whether
-// the move has touched the group yet.
-type groupTouch struct {
-	d     int32
-	stamp uint32
+// on its sum and its sum at the canonical point; and the tentative move's change to the sum
+// (d) with the stamp that says whether the move has touched the group yet (see scratch). They
+// are side by side because the search reads them together for every group a move touches.
+type groupState struct {
+	sum, lo, hi int64
+	d           int32
+	stamp       uint32
 }

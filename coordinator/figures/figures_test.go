@@ -449,3 +449,56 @@ func TestNoRateWithoutEveryListSize(t *testing.T) {
 		t.Errorf("a rate over a short denominator: %+v", f)
 	}
 }
+
+// TestWithheldQuarterAnsweredByItsMonths: where the audit withheld a practice's quarter total
+// but published its months' totals, the quarter's figure is no wider than the months'
+// totals together (the demo's 2024-Q4 admissions read 153-659 from the quarter's mostly
+// suppressed cells where the months gave 359-371), and it holds the truth.
+func TestWithheldQuarterAnsweredByItsMonths(t *testing.T) {
+	w := newWorld(t, 5, 40, formats.PolicyUK)
+	found := 0
+	for _, id := range w.e.IDs() {
+		p := w.e.Practice(id)
+		for _, per := range p.Periods() {
+			if per.Kind != formats.KindQuarter {
+				continue
+			}
+			for mi := range w.e.Measures {
+				q := p.Get(per, mi)
+				if q == nil || q[formats.TotalShape].Status != Withheld {
+					continue
+				}
+				var width int64
+				published := true
+				for _, sub := range subPeriods(per) {
+					m := p.Get(sub, mi)
+					if m == nil || m[formats.TotalShape].Status == Withheld {
+						published = false
+						break
+					}
+					width += int64(m[formats.TotalShape].Upper - m[formats.TotalShape].Lower)
+				}
+				if !published {
+					continue
+				}
+				found++
+				rows := w.e.Figures(&Query{From: per.Start, To: per.End(), Measures: []int{mi}, ByPractice: true, Practices: []string{id}})
+				if len(rows) != 1 {
+					t.Fatalf("%s %s: %d rows", id, per, len(rows))
+				}
+				f := rows[0]
+				if f.Upper-f.Lower > width {
+					t.Errorf("%s %s %s: bounds %d-%d are wider than its months' published totals allow (%d)", id, per, w.e.Measures[mi], f.Lower, f.Upper, width)
+				}
+				truth := w.trueSum(id, mi, span{from: per.Start, to: per.End()})
+				if truth < f.Lower || truth > f.Upper {
+					t.Errorf("%s %s %s: the truth %d is outside %d-%d", id, per, w.e.Measures[mi], truth, f.Lower, f.Upper)
+				}
+			}
+		}
+	}
+	if found < 5 {
+		t.Fatalf("only %d withheld quarter totals with published months; the test needs more", found)
+	}
+	t.Logf("%d withheld quarter totals answered from their months", found)
+}

@@ -168,22 +168,28 @@ func newSite(t *testing.T) *site {
 		}
 		s.tokens[r.role] = secret
 	}
-	srv, err := server.New(server.Options{Store: st, Coordinator: fed.Coordinator.Public().(ed25519.PublicKey), Tokens: toks,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.serve(t, st, fed.Coordinator.Public().(ed25519.PublicKey), toks, fed.Start, 14)
+	return s
+}
+
+// serve loads what st holds into a coordinator server behind the site's gate, on a local
+// address, and names the site's first months months from start.
+func (s *site) serve(t *testing.T, st objstore.Store, coord ed25519.PublicKey, toks *server.Tokens, start formats.Month, months int) {
+	t.Helper()
+	srv, err := server.New(server.Options{Store: st, Coordinator: coord, Tokens: toks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Refresh(ctx); err != nil {
+	if err := srv.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.gate = &gate{}
 	hs := httptest.NewServer(s.gate.wrap(srv.Handler()))
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
-	for k := range 14 {
-		s.months = append(s.months, (fed.Start + formats.Month(k)).String())
+	for k := range months {
+		s.months = append(s.months, (start + formats.Month(k)).String())
 	}
-	return s
 }
 
 func (s *site) api(t *testing.T, role, path string, v any) {
@@ -309,11 +315,10 @@ func browserProfile(t *testing.T) string {
 	return dir
 }
 
-func TestDashboardInChromium(t *testing.T) {
-	exe := chromium(t)
-	shots := artefacts(t)
-	s := newSite(t)
-
+// startChromium starts a headless Chromium of its own (profile folder, window size, 3-minute
+// limit), stopped when the test ends, and returns its context.
+func startChromium(t *testing.T, exe string) context.Context {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
@@ -321,11 +326,20 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.UserDataDir(browserProfile(t)), chromedp.WindowSize(1366, 900),
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestDashboardInChromium(t *testing.T) {
+	exe := chromium(t)
+	shots := artefacts(t)
+	s := newSite(t)
+
+	ctx := startChromium(t, exe)
 
 	shot := func(name string) {
 		t.Helper()

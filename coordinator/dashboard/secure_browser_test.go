@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -97,20 +96,7 @@ func newSecureSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	s.tokens[server.RoleLead] = secret
-	srv, err := server.New(server.Options{Store: st, Coordinator: coord, Tokens: toks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.gate = &gate{}
-	hs := httptest.NewServer(s.gate.wrap(srv.Handler()))
-	t.Cleanup(hs.Close)
-	s.url = hs.URL
-	for k := range 3 {
-		s.months = append(s.months, (fed.Start + formats.Month(k)).String())
-	}
+	s.serve(t, st, coord, toks, fed.Start, 3)
 	return s
 }
 
@@ -136,18 +122,7 @@ func TestDashboardMarksSecureTotals(t *testing.T) {
 		t.Fatalf("the API gives no secure federation figure: %+v", fed.Rows)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(browserProfile(t)), chromedp.WindowSize(1366, 900),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := startChromium(t, exe)
 	eval := func(js string, v any) {
 		t.Helper()
 		if err := chromedp.Run(ctx, chromedp.Evaluate(js, v)); err != nil {

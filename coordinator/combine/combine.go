@@ -563,9 +563,8 @@ func (c *combiner) tableSignature(r *practiceResult) string {
 	for _, name := range c.engine.Measures {
 		fmt.Fprintf(h, "measure %s %s\n", name, c.digests[name])
 	}
-	for _, line := range r.digest {
-		fmt.Fprintf(h, "%s\n", line)
-	}
+	// A combined file's SHA-256 is the one its signed manifest lists and it verified
+	// against, so its key, SHA-256 and months fix the values taken from it.
 	for _, u := range r.uses {
 		fmt.Fprintf(h, "use %s %s %s %s %s\n", u.Key, u.SHA256, u.Use, u.SupersededBy, strings.Join(u.Months, ","))
 	}
